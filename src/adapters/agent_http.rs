@@ -1,0 +1,88 @@
+//! The user's agent over HTTP (reqwest): one pooled client, a deadline, a
+//! bearer token, and a bounded answer.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ports::{Agent, AgentError, AgentRequest};
+
+/// The largest answer read from an agent.
+pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct HttpAgent {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    token: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Question<'a> {
+    user_id: i64,
+    phone_number: &'a str,
+    message: &'a str,
+    message_sid: &'a str,
+    request_id: &'a str,
+}
+
+#[derive(Deserialize)]
+struct Answer {
+    reply: String,
+}
+
+impl HttpAgent {
+    /// # Errors
+    /// When the HTTP client cannot be built (no TLS roots).
+    pub fn new(url: reqwest::Url, token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(HttpAgent { client, url, token })
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> AgentError {
+    if e.is_timeout() {
+        AgentError::Timeout
+    } else if e.is_connect() {
+        AgentError::Unreachable("connection failed".to_owned())
+    } else {
+        AgentError::Unreachable(e.to_string())
+    }
+}
+
+impl Agent for HttpAgent {
+    async fn ask(&self, request: AgentRequest) -> Result<String, AgentError> {
+        let question = Question {
+            user_id: request.user_id.0,
+            phone_number: request.phone_number.as_ref(),
+            message: &request.message,
+            message_sid: request.message_sid.as_ref(),
+            request_id: &request.request_id.0,
+        };
+        let mut call = self.client.post(self.url.clone()).json(&question);
+        if let Some(token) = &self.token {
+            call = call.bearer_auth(token);
+        }
+        let mut response = call.send().await.map_err(|e| transport_error(&e))?;
+        if !response.status().is_success() {
+            return Err(AgentError::Status(response.status().as_u16()));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(AgentError::InvalidReply(format!(
+                    "the answer is over {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let answer: Answer = serde_json::from_slice(&body)
+            .map_err(|e| AgentError::InvalidReply(format!("not JSON with a string `reply`: {e}")))?;
+        Ok(answer.reply)
+    }
+}

@@ -1,0 +1,115 @@
+//! An in-process cache of number → user (mini-moka) in front of any
+//! `UserDirectory`. Changes made through it clear it at once; changes made by
+//! another process are noticed by polling the directory's version.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use mini_moka::sync::Cache;
+
+use crate::domain::phone::PhoneNumber;
+use crate::domain::user::{NewUser, Recipient, User};
+use crate::ports::{CreateUserError, StoreError, UserDirectory};
+
+/// How long "nobody owns this number" is believed.
+const NEGATIVE_TTL: Duration = Duration::from_secs(30);
+/// How often the directory's version is read, well inside the 2 seconds a
+/// change by another process may take to show.
+pub const VERSION_POLL: Duration = Duration::from_millis(250);
+const CAPACITY: u64 = 100_000;
+
+#[derive(Clone)]
+pub struct CachedDirectory<D> {
+    inner: D,
+    found: Cache<PhoneNumber, Recipient>,
+    missing: Cache<PhoneNumber, ()>,
+    seen_version: Arc<AtomicI64>,
+    /// Bumped by every invalidation, so that a lookup that raced with one
+    /// does not put what it read before it into the cache.
+    generation: Arc<AtomicU64>,
+}
+
+impl<D: UserDirectory> CachedDirectory<D> {
+    pub fn new(inner: D, ttl: Duration) -> Self {
+        CachedDirectory {
+            inner,
+            found: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
+            missing: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(NEGATIVE_TTL.min(ttl))
+                .build(),
+            seen_version: Arc::new(AtomicI64::new(i64::MIN)),
+            generation: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    pub fn invalidate_all(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.found.invalidate_all();
+        self.missing.invalidate_all();
+    }
+
+    /// Clears the cache when the directory changed since the last call.
+    pub async fn sync_with_store(&self) -> Result<(), StoreError> {
+        let version = self.inner.version().await?;
+        if self.seen_version.swap(version, Ordering::AcqRel) != version {
+            self.invalidate_all();
+        }
+        Ok(())
+    }
+
+    /// Polls the directory's version for as long as the runtime runs.
+    pub fn spawn_version_poller(&self) -> tokio::task::JoinHandle<()> {
+        let cache = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(VERSION_POLL);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if let Err(e) = cache.sync_with_store().await {
+                    tracing::warn!(error = ?e, "cannot read the directory version");
+                }
+            }
+        })
+    }
+}
+
+impl<D: UserDirectory> UserDirectory for CachedDirectory<D> {
+    async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
+        if let Some(found) = self.found.get(number) {
+            return Ok(Some(found));
+        }
+        if self.missing.get(number).is_some() {
+            return Ok(None);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let found = self.inner.recipient(number).await?;
+        if self.generation.load(Ordering::Acquire) != generation {
+            return Ok(found);
+        }
+        match &found {
+            Some(recipient) => self.found.insert(number.clone(), recipient.clone()),
+            None => self.missing.insert(number.clone(), ()),
+        }
+        if self.generation.load(Ordering::Acquire) != generation {
+            self.found.invalidate(number);
+            self.missing.invalidate(number);
+        }
+        Ok(found)
+    }
+
+    async fn create_user(&self, user: NewUser) -> Result<User, CreateUserError> {
+        let created = self.inner.create_user(user).await;
+        self.invalidate_all();
+        created
+    }
+
+    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
+        self.inner.list_users().await
+    }
+
+    async fn version(&self) -> Result<i64, StoreError> {
+        self.inner.version().await
+    }
+}

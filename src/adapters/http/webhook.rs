@@ -1,0 +1,169 @@
+//! `POST /sms-router/webhook/sms`: Twilio's inbound message webhook.
+
+use std::marker::PhantomData;
+
+use poem::Request;
+use poem::web::Data;
+use poem_openapi::param::Header;
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{ApiResponse, OpenApi};
+use tracing::Instrument;
+
+use super::ApiTags;
+use super::errors::ErrorBody;
+use super::form::TwilioForm;
+use super::signature;
+use crate::domain::keyword::Keyword;
+use crate::domain::message::{InboundMessage, MessageSid, RequestId, Sender};
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::router::{Router, RouterPorts};
+use crate::ports::ReplyWriter;
+
+/// How the webhook authenticates Twilio and reads numbers.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    /// `None` only in `--dev`: signatures are not checked then.
+    pub auth_token: Option<String>,
+    /// The base URL Twilio calls, without a trailing `/`.
+    pub public_url: Option<String>,
+    pub default_region: Region,
+}
+
+pub struct WebhookApi<P, W>(PhantomData<fn() -> (P, W)>);
+
+impl<P, W> Default for WebhookApi<P, W> {
+    fn default() -> Self {
+        WebhookApi(PhantomData)
+    }
+}
+
+#[derive(ApiResponse)]
+pub enum ReceiveSmsOk {
+    /// TwiML: the reply, as zero or more `<Message>` elements.
+    #[oai(status = 200, content_type = "application/xml")]
+    Twiml(PlainText<String>),
+}
+
+#[derive(ApiResponse)]
+pub enum ReceiveSmsError {
+    /// `From` or `MessageSid` is missing, empty or malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// `X-Twilio-Signature` is missing or wrong.
+    #[oai(status = 403)]
+    Forbidden(Json<ErrorBody>),
+    /// The body is over 64 KiB.
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/x-www-form-urlencoded`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
+    /// The store cannot take the message now; Twilio's fallback URL or a
+    /// retry should.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl ReceiveSmsError {
+    fn bad_field(field: &str, why: impl std::fmt::Display) -> Self {
+        ReceiveSmsError::BadRequest(ErrorBody::json("bad_request", format!("`{field}` {why}")))
+    }
+}
+
+#[OpenApi]
+impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
+    /// Receive an inbound SMS
+    ///
+    /// Twilio's messaging webhook. Answers TwiML with the reply of the
+    /// sender's agent, or the reply the outcome calls for.
+    #[oai(
+        path = "/sms-router/webhook/sms",
+        method = "post",
+        operation_id = "receive_sms",
+        tag = "ApiTags::Webhook"
+    )]
+    #[allow(clippy::too_many_arguments)]
+    async fn receive_sms(
+        &self,
+        req: &Request,
+        form: TwilioForm,
+        /// Twilio's signature of the request.
+        #[oai(name = "X-Twilio-Signature")]
+        signature: Header<Option<String>>,
+        router: Data<&Router<P>>,
+        writer: Data<&W>,
+        settings: Data<&WebhookSettings>,
+        request_id: Data<&RequestId>,
+    ) -> Result<ReceiveSmsOk, ReceiveSmsError> {
+        if let Some(token) = &settings.auth_token {
+            let url = signed_url(req, settings.public_url.as_deref());
+            let valid = signature
+                .0
+                .as_deref()
+                .is_some_and(|s| signature::is_valid(token, &url, &form.0, s));
+            if !valid {
+                tracing::warn!(signed_url = %url, present = signature.0.is_some(), "rejected a webhook: bad signature");
+                return Err(ReceiveSmsError::Forbidden(ErrorBody::json(
+                    "forbidden",
+                    "X-Twilio-Signature is missing or does not match the request",
+                )));
+            }
+        }
+        let message = parse_message(&form, settings.default_region, request_id.0.clone())?;
+        let router = router.0.clone();
+        let handled = tokio::spawn(async move { router.handle(message).await }.in_current_span())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "the message task failed");
+                ReceiveSmsError::Unavailable(ErrorBody::json(
+                    "service_unavailable",
+                    "the message could not be handled",
+                ))
+            })?
+            .map_err(|e| {
+                tracing::error!(error = ?e, "cannot log the message");
+                ReceiveSmsError::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
+            })?;
+        Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&handled.reply))))
+    }
+}
+
+/// The URL Twilio signed: the public URL when set, else rebuilt from the
+/// proxy's forwarded headers or `Host`; then path and raw query.
+fn signed_url(req: &Request, public_url: Option<&str>) -> String {
+    let base = match public_url {
+        Some(url) => url.to_owned(),
+        None => {
+            let first = |name: &str| req.header(name).and_then(|v| v.split(',').next()).map(str::trim);
+            let scheme = first("x-forwarded-proto").unwrap_or("http");
+            let host = first("x-forwarded-host")
+                .or_else(|| req.header("host"))
+                .unwrap_or_default();
+            format!("{scheme}://{host}")
+        }
+    };
+    match req.uri().query() {
+        Some(query) => format!("{base}{}?{query}", req.uri().path()),
+        None => format!("{base}{}", req.uri().path()),
+    }
+}
+
+fn parse_message(form: &TwilioForm, region: Region, request_id: RequestId) -> Result<InboundMessage, ReceiveSmsError> {
+    let from = form.get("From").map(str::trim).filter(|f| !f.is_empty());
+    let from = from.ok_or_else(|| ReceiveSmsError::bad_field("From", "is missing or empty"))?;
+    let sid = MessageSid::parse(form.get("MessageSid").unwrap_or_default())
+        .map_err(|e| ReceiveSmsError::bad_field("MessageSid", e))?;
+    let from = match PhoneNumber::parse(from, region) {
+        Ok(number) => Sender::Number(number),
+        Err(_) => Sender::other(from),
+    };
+    Ok(InboundMessage {
+        sid,
+        from,
+        to: form.get("To").map(|t| t.chars().take(64).collect()),
+        body: form.get("Body").unwrap_or_default().to_owned(),
+        num_media: form.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0),
+        opt_out_type: form.get("OptOutType").and_then(Keyword::of_opt_out_type),
+        request_id,
+    })
+}

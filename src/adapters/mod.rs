@@ -1,0 +1,11 @@
+//! One module per technology. Adapters depend on the domain and the ports,
+//! never on each other.
+
+pub mod agent_echo;
+pub mod agent_http;
+pub mod cache;
+pub mod http;
+pub mod rate_limit;
+pub mod recent_replies;
+pub mod sqlite;
+pub mod twiml;

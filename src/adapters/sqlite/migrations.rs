@@ -1,0 +1,51 @@
+//! The schema, as embedded, versioned migrations (`PRAGMA user_version`).
+
+use anyhow::{Context, bail};
+use rusqlite::Connection;
+use rusqlite_migration::{M, Migrations, SchemaVersion};
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+
+/// Brings the database to the latest schema; a no-op when it is there.
+///
+/// # Errors
+/// When the database was written by a newer sms-router (its schema version is
+/// beyond ours) or a migration fails; nothing is changed then.
+pub fn migrate(conn: &mut Connection) -> anyhow::Result<()> {
+    let migrations = Migrations::from_slice(MIGRATIONS);
+    let known = MIGRATIONS.len();
+    if let SchemaVersion::Outside(found) = migrations
+        .current_version(conn)
+        .context("failed to read the schema version")?
+    {
+        bail!(
+            "the database has schema version {found}, written by a newer sms-router; this one knows versions up to \
+             {known}: upgrade sms-router or use another database file"
+        );
+    }
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .context("failed to switch the database to WAL")?;
+    migrations.to_latest(conn).context("failed to migrate the database")?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(Migrations::from_slice(MIGRATIONS).validate().is_ok());
+    }
+
+    #[test]
+    fn migrating_twice_is_a_no_op_and_a_newer_database_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open(dir.path().join("t.db")).unwrap();
+        migrate(&mut conn).unwrap();
+        migrate(&mut conn).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        let err = migrate(&mut conn).unwrap_err().to_string();
+        assert!(err.contains("newer sms-router"), "{err}");
+    }
+}

@@ -1,0 +1,118 @@
+//! The SQLite store: rusqlite behind an r2d2 pool, every call off the async
+//! runtime.
+
+mod directory;
+mod message_log;
+mod migrations;
+mod opt_outs;
+mod settings;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use r2d2_sqlite::SqliteConnectionManager;
+use rusqlite::{Connection, ErrorCode};
+use tracing::Instrument;
+
+use crate::domain::settings::Settings;
+use crate::ports::{Readiness, StoreError};
+
+type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// How long a writer waits for another to finish before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: Pool,
+    /// Settings read within the last second, with the time they were read.
+    settings_cache: Arc<Mutex<Option<(std::time::Instant, Settings)>>>,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if need be) and migrates the database at `path`.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated, or belongs to a newer
+    /// sms-router.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let mut conn =
+            Connection::open(path).with_context(|| format!("failed to open the database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        migrations::migrate(&mut conn)?;
+        drop(conn);
+        let manager = SqliteConnectionManager::file(path).with_init(|c| {
+            c.busy_timeout(BUSY_TIMEOUT)?;
+            c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
+        });
+        let pool = r2d2::Pool::builder()
+            .max_size(8)
+            .min_idle(Some(1))
+            .connection_timeout(BUSY_TIMEOUT)
+            .build(manager)
+            .context("failed to open the database connection pool")?;
+        Ok(SqliteStore {
+            pool,
+            settings_cache: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Marks messages claimed by a process that stopped before answering
+    /// them. Only the serving process calls this, once, before it serves.
+    ///
+    /// # Errors
+    /// When the store cannot be written.
+    pub async fn mark_interrupted(&self) -> Result<usize, StoreError> {
+        self.run(|conn| {
+            Ok(conn.execute(
+                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
+                        error_message = 'the process stopped before the message was answered'
+                 WHERE outcome = 'processing'",
+                [],
+            )?)
+        })
+        .await
+    }
+
+    /// Runs `work` on a pooled connection on the blocking pool, in the
+    /// caller's tracing span.
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get().context("failed to get a database connection")?;
+            work(&mut conn)
+        })
+        .in_current_span()
+        .await
+        .context("a database task failed")
+        .and_then(|r| r)
+        .map_err(StoreError)
+    }
+}
+
+/// Whether an error is a broken uniqueness rule: a unique index (2067), a
+/// primary key (1555) or one of our triggers (1811).
+fn is_conflict(err: &rusqlite::Error) -> bool {
+    matches!(err, rusqlite::Error::SqliteFailure(e, _) if e.code == ErrorCode::ConstraintViolation
+        && matches!(e.extended_code, 2067 | 1555 | 1811))
+}
+
+impl Readiness for SqliteStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.run(|conn| {
+            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            tx.execute("UPDATE sms_directory_version SET version = version WHERE id = 1", [])?;
+            tx.rollback()?;
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,287 @@
+//! The command line: parses arguments and runs one command. Exit codes:
+//! 0 ok, 1 runtime failure, 2 bad configuration or usage.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+use crate::adapters::http::signature;
+use crate::adapters::sqlite::SqliteStore;
+use crate::config::{Config, ConfigError};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::user::{EmailAddress, FullName, NewUser};
+use crate::ports::{CreateUserError, UserDirectory};
+use crate::startup::{Application, openapi_spec};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sms-router",
+    version,
+    about = "One Twilio number, many users, each with their own AI agent"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, then serve
+    Serve {
+        /// No signature check; the echo agent answers when no agent URL is set
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Migrate the database and exit
+    Migrate,
+    /// Print the OpenAPI spec
+    Openapi,
+    /// Manage users without the API
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Send a Twilio-shaped webhook to a running server and print the reply
+    Simulate {
+        /// The sender's number
+        #[arg(long)]
+        from: String,
+        /// The number texted (default: SMS_ROUTER_TWILIO_FROM_NUMBER)
+        #[arg(long)]
+        to: Option<String>,
+        /// The server's base URL (default: http:// + SMS_ROUTER_BIND)
+        #[arg(long)]
+        url: Option<String>,
+        /// The message text
+        #[arg(required = true, num_args = 1..)]
+        text: Vec<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user
+    Add {
+        #[arg(long)]
+        phone: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    /// List users as a table
+    List,
+}
+
+/// Why a command failed, and so its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    /// Exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// Exit 1.
+    #[error("{0:#}")]
+    Runtime(anyhow::Error),
+}
+
+impl Failure {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Failure::Usage(_) => 2,
+            Failure::Runtime(_) => 1,
+        }
+    }
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(err: anyhow::Error) -> Self {
+        match err.downcast_ref::<ConfigError>() {
+            Some(config) => Failure::Usage(format!("bad configuration: {config}")),
+            None => Failure::Runtime(err),
+        }
+    }
+}
+
+impl From<ConfigError> for Failure {
+    fn from(err: ConfigError) -> Self {
+        Failure::Usage(format!("bad configuration: {err}"))
+    }
+}
+
+/// Runs one command.
+///
+/// # Errors
+/// A `Failure` saying what went wrong and which exit code it calls for.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    if let Command::Openapi = cli.command {
+        println!("{}", openapi_spec());
+        return Ok(());
+    }
+    let config = Config::load()?;
+    telemetry::init(&config.log_filter, config.log_format);
+    match cli.command {
+        Command::Openapi => Ok(()),
+        Command::Serve { dev } => serve(&config, dev).await,
+        Command::Migrate => {
+            SqliteStore::open(&config.database_path)?;
+            println!("database {} is up to date", config.database_path.display());
+            Ok(())
+        }
+        Command::User(UserCommand::Add { phone, name, email }) => {
+            add_user(&config, &phone, &name, email.as_deref()).await
+        }
+        Command::User(UserCommand::List) => list_users(&config).await,
+        Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
+    }
+}
+
+async fn serve(config: &Config, dev: bool) -> Result<(), Failure> {
+    let app = Application::build(config, dev).await?;
+    app.run_until_stopped(stop_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn stop_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(_) => return std::future::pending().await,
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+    tracing::info!("stop signal received: finishing in-flight requests");
+}
+
+async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>) -> Result<(), Failure> {
+    let user = NewUser {
+        full_name: FullName::parse(name).map_err(|e| Failure::Usage(format!("--name {e}")))?,
+        email: email
+            .map(EmailAddress::parse)
+            .transpose()
+            .map_err(|e| Failure::Usage(format!("--email {e}")))?,
+        phone_number: Some(
+            PhoneNumber::parse(phone, config.default_region)
+                .map_err(|e| Failure::Usage(format!("--phone `{phone}` {e}")))?,
+        ),
+        is_active: true,
+    };
+    let store = SqliteStore::open(&config.database_path)?;
+    let user = store.create_user(user).await.map_err(|e| match e {
+        CreateUserError::Conflict(what) => Failure::Runtime(anyhow::anyhow!("{what} is already taken")),
+        CreateUserError::Store(e) => Failure::Runtime(e.into()),
+    })?;
+    let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
+    println!("added user {}: {} {number}", user.id, user.full_name);
+    Ok(())
+}
+
+async fn list_users(config: &Config) -> Result<(), Failure> {
+    let store = SqliteStore::open(&config.database_path)?;
+    let users = store.list_users().await.map_err(|e| Failure::Runtime(e.into()))?;
+    let rows: Vec<[String; 5]> = users
+        .into_iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.full_name,
+                u.phone_number.map(|n| n.to_string()).unwrap_or_default(),
+                u.email.unwrap_or_default(),
+                if u.is_active { "yes" } else { "no" }.to_owned(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "NAME", "PHONE", "EMAIL", "ACTIVE"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        println!("{}", cells.join("  ").trim_end());
+    }
+    Ok(())
+}
+
+const WEBHOOK_PATH: &str = "/sms-router/webhook/sms";
+
+async fn simulate(
+    config: &Config,
+    from: &str,
+    to: Option<String>,
+    url: Option<String>,
+    text: &str,
+) -> Result<(), Failure> {
+    let base = url.unwrap_or_else(|| format!("http://{}", config.bind));
+    let base = base.trim_end_matches('/');
+    let to = to
+        .or_else(|| config.twilio_from_number.as_ref().map(ToString::to_string))
+        .unwrap_or_else(|| "+15005550006".to_owned());
+    let sid = format!("SM{}", uuid::Uuid::new_v4().simple());
+    let account = config
+        .twilio_account_sid
+        .clone()
+        .unwrap_or_else(|| format!("AC{}", "0".repeat(32)));
+    let params: Vec<(String, String)> = [
+        ("MessageSid", sid.as_str()),
+        ("SmsMessageSid", sid.as_str()),
+        ("AccountSid", account.as_str()),
+        ("From", from),
+        ("To", to.as_str()),
+        ("Body", text),
+        ("NumMedia", "0"),
+        ("NumSegments", "1"),
+        ("ApiVersion", "2010-04-01"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .context("failed to build an HTTP client")?;
+    let mut request = client.post(format!("{base}{WEBHOOK_PATH}")).form(&params);
+    if let Some(token) = &config.twilio_auth_token {
+        let signed_base = config.public_url.as_deref().unwrap_or(base);
+        request = request.header(
+            "X-Twilio-Signature",
+            signature::sign(token.expose(), &format!("{signed_base}{WEBHOOK_PATH}"), &params),
+        );
+    }
+    let response = request
+        .send()
+        .await
+        .with_context(|| format!("failed to reach {base}"))?;
+    let status = response.status();
+    let body = response.text().await.context("failed to read the answer")?;
+    if !status.is_success() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "the server answered {status}: {body}"
+        )));
+    }
+    let doc = roxmltree::Document::parse(&body).context("the answer is not TwiML")?;
+    let messages: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("Message"))
+        .map(|n| n.text().unwrap_or_default())
+        .collect();
+    if messages.is_empty() {
+        eprintln!("(no reply)");
+    }
+    for message in messages {
+        println!("{message}");
+    }
+    Ok(())
+}

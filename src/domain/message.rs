@@ -1,0 +1,124 @@
+//! An inbound text message as the domain sees it.
+
+use std::fmt;
+
+use super::keyword::Keyword;
+use super::phone::{Masked, PhoneNumber};
+
+/// Twilio's id of a message (`SM…`, `MM…`): ASCII letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageSid(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MessageSidError {
+    #[error("is empty")]
+    Empty,
+    #[error("must be 2 to 64 ASCII letters and digits")]
+    Malformed,
+}
+
+impl MessageSid {
+    /// # Errors
+    /// `Empty` for an empty text, `Malformed` for anything but 2–64 ASCII
+    /// letters and digits.
+    pub fn parse(text: &str) -> Result<Self, MessageSidError> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(MessageSidError::Empty);
+        }
+        if !(2..=64).contains(&text.len()) || !text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(MessageSidError::Malformed);
+        }
+        Ok(MessageSid(text.to_owned()))
+    }
+}
+
+impl AsRef<str> for MessageSid {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MessageSid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Who sent a message: a phone number, or a sender that is not one (a short
+/// code, an alphanumeric id). The latter is never a user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sender {
+    Number(PhoneNumber),
+    Other(String),
+}
+
+impl Sender {
+    /// The most a stored or logged non-number sender keeps.
+    const MAX_OTHER_LEN: usize = 64;
+
+    pub fn other(raw: &str) -> Self {
+        Sender::Other(raw.trim().chars().take(Self::MAX_OTHER_LEN).collect())
+    }
+
+    /// The text that identifies the sender: E.164 for a number.
+    pub fn as_str(&self) -> &str {
+        match self {
+            Sender::Number(n) => n.as_ref(),
+            Sender::Other(s) => s,
+        }
+    }
+
+    pub fn number(&self) -> Option<&PhoneNumber> {
+        match self {
+            Sender::Number(n) => Some(n),
+            Sender::Other(_) => None,
+        }
+    }
+
+    pub fn masked(&self) -> Masked<'_> {
+        Masked(self.as_str())
+    }
+}
+
+/// Correlates everything one HTTP request causes, in logs and for the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestId(pub String);
+
+impl fmt::Display for RequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An inbound SMS, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct InboundMessage {
+    pub sid: MessageSid,
+    pub from: Sender,
+    /// The number the message was sent to, as Twilio gave it.
+    pub to: Option<String>,
+    pub body: String,
+    pub num_media: u32,
+    /// Twilio's own reading of an opt-out keyword (`OptOutType`), if any.
+    pub opt_out_type: Option<Keyword>,
+    pub request_id: RequestId,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sids_are_letters_and_digits() {
+        assert!(MessageSid::parse("SM0123456789abcdef0123456789abcdef").is_ok());
+        assert_eq!(MessageSid::parse("  "), Err(MessageSidError::Empty));
+        assert_eq!(MessageSid::parse("SM 1"), Err(MessageSidError::Malformed));
+        assert_eq!(MessageSid::parse(&"S".repeat(65)), Err(MessageSidError::Malformed));
+    }
+
+    #[test]
+    fn other_senders_are_bounded() {
+        assert_eq!(Sender::other(&"x".repeat(500)).as_str().len(), 64);
+    }
+}

@@ -1,0 +1,11 @@
+//! Pure logic in the domain's words: no SQL, no HTTP, no runtime.
+
+pub mod keyword;
+pub mod message;
+pub mod phone;
+pub mod reply;
+pub mod router;
+pub mod segments;
+pub mod settings;
+pub mod usage;
+pub mod user;

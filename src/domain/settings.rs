@@ -1,0 +1,154 @@
+//! The settings an administrator can change at run time, with their rules.
+
+use std::fmt;
+
+/// A known setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SettingKey {
+    HelpReply,
+    UnknownUserReply,
+    InactiveUserReply,
+    ErrorReply,
+    MaxReplyMessages,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SettingError {
+    #[error("unknown setting `{0}`")]
+    UnknownKey(String),
+    #[error("`{key}` {why}")]
+    InvalidValue { key: SettingKey, why: &'static str },
+}
+
+impl SettingKey {
+    pub const ALL: [SettingKey; 5] = [
+        SettingKey::HelpReply,
+        SettingKey::UnknownUserReply,
+        SettingKey::InactiveUserReply,
+        SettingKey::ErrorReply,
+        SettingKey::MaxReplyMessages,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingKey::HelpReply => "help_reply",
+            SettingKey::UnknownUserReply => "unknown_user_reply",
+            SettingKey::InactiveUserReply => "inactive_user_reply",
+            SettingKey::ErrorReply => "error_reply",
+            SettingKey::MaxReplyMessages => "max_reply_messages",
+        }
+    }
+
+    /// # Errors
+    /// `UnknownKey` for a name that is not a known setting.
+    pub fn parse(name: &str) -> Result<Self, SettingError> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == name)
+            .ok_or_else(|| SettingError::UnknownKey(name.to_owned()))
+    }
+
+    pub fn default_value(self) -> &'static str {
+        match self {
+            SettingKey::HelpReply => "Text your question and your assistant will answer. Reply STOP to unsubscribe.",
+            SettingKey::UnknownUserReply => "This number is not registered with this service.",
+            SettingKey::InactiveUserReply => "Your account is not active. Please contact your administrator.",
+            SettingKey::ErrorReply => "Sorry, something went wrong. Please try again in a moment.",
+            SettingKey::MaxReplyMessages => "1",
+        }
+    }
+}
+
+impl fmt::Display for SettingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The effective settings: every key has a valid value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub help_reply: String,
+    pub unknown_user_reply: String,
+    pub inactive_user_reply: String,
+    pub error_reply: String,
+    pub max_reply_messages: usize,
+}
+
+/// The longest text a reply setting may hold: ten full messages.
+const MAX_REPLY_SETTING_CHARS: usize = 16_000;
+
+impl Default for Settings {
+    fn default() -> Self {
+        let mut settings = Settings {
+            help_reply: String::new(),
+            unknown_user_reply: String::new(),
+            inactive_user_reply: String::new(),
+            error_reply: String::new(),
+            max_reply_messages: 1,
+        };
+        for key in SettingKey::ALL {
+            // Defaults are valid by construction; the test below holds them to it.
+            let _ = settings.apply(key, key.default_value());
+        }
+        settings
+    }
+}
+
+impl Settings {
+    /// Sets `key` to `value` when the value keeps its rule.
+    ///
+    /// # Errors
+    /// `InvalidValue` saying which rule the value breaks; nothing changes.
+    pub fn apply(&mut self, key: SettingKey, value: &str) -> Result<(), SettingError> {
+        let invalid = |why| SettingError::InvalidValue { key, why };
+        if value.chars().count() > MAX_REPLY_SETTING_CHARS {
+            return Err(invalid("may hold at most 16000 characters"));
+        }
+        match key {
+            SettingKey::HelpReply if value.trim().is_empty() => {
+                return Err(invalid("may not be empty: carriers require an answer to HELP"));
+            }
+            SettingKey::HelpReply => self.help_reply = value.to_owned(),
+            SettingKey::UnknownUserReply => self.unknown_user_reply = value.to_owned(),
+            SettingKey::InactiveUserReply => self.inactive_user_reply = value.to_owned(),
+            SettingKey::ErrorReply => self.error_reply = value.to_owned(),
+            SettingKey::MaxReplyMessages => {
+                self.max_reply_messages = value
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+                    .filter(|n| (1..=10).contains(n))
+                    .ok_or_else(|| invalid("must be an integer from 1 to 10"))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_keep_their_own_rules() {
+        let mut settings = Settings::default();
+        for key in SettingKey::ALL {
+            assert_eq!(settings.apply(key, key.default_value()), Ok(()), "{key}");
+        }
+        assert_eq!(settings.max_reply_messages, 1);
+        assert!(settings.help_reply.starts_with("Text your question"));
+    }
+
+    #[test]
+    fn invalid_values_are_refused_and_change_nothing() {
+        let mut settings = Settings::default();
+        assert!(settings.apply(SettingKey::HelpReply, "  ").is_err());
+        assert!(settings.apply(SettingKey::MaxReplyMessages, "11").is_err());
+        assert!(settings.apply(SettingKey::MaxReplyMessages, "two").is_err());
+        assert_eq!(settings, Settings::default());
+        assert!(settings.apply(SettingKey::UnknownUserReply, "").is_ok());
+        assert!(SettingKey::parse("nope").is_err());
+        assert_eq!(SettingKey::parse("error_reply"), Ok(SettingKey::ErrorReply));
+    }
+}

@@ -1,0 +1,123 @@
+//! What the usage log keeps of each message: never its text, only its
+//! shape and what became of it.
+
+use super::message::{MessageSid, RequestId, Sender};
+use super::segments::count_segments;
+use super::user::UserId;
+
+/// What became of an inbound message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    Duplicate,
+    OptedOut,
+    OptedIn,
+    Help,
+    RateLimited,
+    UnknownUser,
+    InactiveUser,
+    Routed,
+    AgentError,
+    /// Claimed and still being answered.
+    Processing,
+    /// Claimed, but the process stopped before it was answered.
+    Interrupted,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 11] = [
+        Outcome::Duplicate,
+        Outcome::OptedOut,
+        Outcome::OptedIn,
+        Outcome::Help,
+        Outcome::RateLimited,
+        Outcome::UnknownUser,
+        Outcome::InactiveUser,
+        Outcome::Routed,
+        Outcome::AgentError,
+        Outcome::Processing,
+        Outcome::Interrupted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Duplicate => "duplicate",
+            Outcome::OptedOut => "opted_out",
+            Outcome::OptedIn => "opted_in",
+            Outcome::Help => "help",
+            Outcome::RateLimited => "rate_limited",
+            Outcome::UnknownUser => "unknown_user",
+            Outcome::InactiveUser => "inactive_user",
+            Outcome::Routed => "routed",
+            Outcome::AgentError => "agent_error",
+            Outcome::Processing => "processing",
+            Outcome::Interrupted => "interrupted",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|o| o.name() == name)
+    }
+
+    /// Whether the service did what it is meant to do with the message:
+    /// only a failure to answer counts against it.
+    pub fn is_success(self) -> bool {
+        !matches!(self, Outcome::AgentError | Outcome::Interrupted)
+    }
+}
+
+/// The length and cost of a text, without the text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextShape {
+    /// In characters (Unicode scalar values).
+    pub length: u32,
+    pub segments: u32,
+}
+
+impl TextShape {
+    pub fn of(text: &str) -> Self {
+        TextShape {
+            length: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
+            segments: count_segments(text).1,
+        }
+    }
+}
+
+/// The inbound row written when a message is claimed.
+#[derive(Debug, Clone)]
+pub struct InboundClaim {
+    pub sid: MessageSid,
+    pub from: Sender,
+    pub shape: TextShape,
+}
+
+/// What is known once the message has been dealt with.
+#[derive(Debug, Clone)]
+pub struct InboundRecord {
+    pub outcome: Outcome,
+    pub user_id: Option<UserId>,
+    pub error: Option<String>,
+    pub processing_ms: u64,
+    pub to: Option<String>,
+    pub num_media: u32,
+    pub request_id: RequestId,
+}
+
+/// One message sent back.
+#[derive(Debug, Clone)]
+pub struct OutboundRecord {
+    pub user_id: Option<UserId>,
+    pub to: Sender,
+    pub shape: TextShape,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.name()), Some(o));
+        }
+    }
+}

@@ -1,0 +1,40 @@
+//! A user's AI agent, which answers the user's messages.
+
+use std::future::Future;
+
+use crate::domain::message::{MessageSid, RequestId};
+use crate::domain::phone::PhoneNumber;
+use crate::domain::user::UserId;
+
+/// What the agent is told of a message.
+#[derive(Debug, Clone)]
+pub struct AgentRequest {
+    pub user_id: UserId,
+    pub phone_number: PhoneNumber,
+    pub message: String,
+    pub message_sid: MessageSid,
+    pub request_id: RequestId,
+}
+
+/// Why the agent gave no usable reply.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AgentError {
+    #[error("the agent did not answer within its deadline")]
+    Timeout,
+    #[error("the agent could not be reached: {0}")]
+    Unreachable(String),
+    #[error("the agent answered HTTP {0}")]
+    Status(u16),
+    #[error("the agent's answer is not usable: {0}")]
+    InvalidReply(String),
+}
+
+pub trait Agent: Clone + Send + Sync + 'static {
+    /// The agent's reply text, possibly empty.
+    ///
+    /// # Errors
+    /// `Timeout` past the deadline, `Unreachable` when no connection could be
+    /// made, `Status` for a non-2xx answer, `InvalidReply` for an answer that
+    /// is not JSON with a string `reply` or is too large.
+    fn ask(&self, request: AgentRequest) -> impl Future<Output = Result<String, AgentError>> + Send;
+}

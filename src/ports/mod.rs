@@ -1,0 +1,23 @@
+//! The traits the domain needs from the outside world, in the domain's words.
+
+pub mod agent;
+pub mod message_log;
+pub mod opt_outs;
+pub mod rate_limiter;
+pub mod readiness;
+pub mod recent_replies;
+pub mod reply_writer;
+pub mod settings_store;
+pub mod store_error;
+pub mod user_directory;
+
+pub use agent::{Agent, AgentError, AgentRequest};
+pub use message_log::{Claim, ClaimId, MessageLog};
+pub use opt_outs::OptOutRegistry;
+pub use rate_limiter::RateLimiter;
+pub use readiness::Readiness;
+pub use recent_replies::{Flight, RecentReplies};
+pub use reply_writer::ReplyWriter;
+pub use settings_store::SettingsStore;
+pub use store_error::StoreError;
+pub use user_directory::{CreateUserError, UserDirectory};

@@ -1,0 +1,6 @@
+//! The failure every store port shares: the store could not be read or written.
+
+/// The store failed for a reason no caller can act on but by retrying later.
+#[derive(Debug, thiserror::Error)]
+#[error("the store is unavailable")]
+pub struct StoreError(#[source] pub anyhow::Error);

@@ -1,0 +1,173 @@
+//! The composition root: builds every adapter from the configuration, hands
+//! them to the domain, binds and serves.
+
+use std::future::Future;
+use std::time::Duration;
+
+use anyhow::Context;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Server};
+
+use crate::adapters::agent_echo::EchoAgent;
+use crate::adapters::agent_http::HttpAgent;
+use crate::adapters::cache::CachedDirectory;
+use crate::adapters::http::{self, WebhookSettings};
+use crate::adapters::rate_limit::SenderRateLimiter;
+use crate::adapters::recent_replies::InProcessReplies;
+use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::twiml::TwimlWriter;
+use crate::config::{Config, ConfigError};
+use crate::domain::router::{Router, RouterPorts};
+use crate::ports::{Agent, AgentError, AgentRequest};
+
+/// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
+/// without an agent URL.
+#[derive(Clone)]
+pub enum AppAgent {
+    Http(HttpAgent),
+    Echo(EchoAgent),
+}
+
+impl Agent for AppAgent {
+    async fn ask(&self, request: AgentRequest) -> Result<String, AgentError> {
+        match self {
+            AppAgent::Http(agent) => agent.ask(request).await,
+            AppAgent::Echo(agent) => agent.ask(request).await,
+        }
+    }
+}
+
+/// The adapters this binary runs with.
+pub struct AppPorts;
+
+impl RouterPorts for AppPorts {
+    type Directory = CachedDirectory<SqliteStore>;
+    type Log = SqliteStore;
+    type OptOuts = SqliteStore;
+    type Settings = SqliteStore;
+    type Agent = AppAgent;
+    type Limiter = SenderRateLimiter;
+    type Recent = InProcessReplies;
+}
+
+/// The spec of this binary's HTTP surface.
+pub fn openapi_spec() -> String {
+    http::spec_json::<AppPorts, TwimlWriter, SqliteStore>()
+}
+
+/// How long in-flight requests may take to finish after a stop signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    port: u16,
+    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    background: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Application {
+    /// Opens and migrates the store, builds the adapters and binds.
+    ///
+    /// # Errors
+    /// A `ConfigError` (in the chain) when a setting `serve` needs is
+    /// missing; any other error when the store cannot be opened or the
+    /// address bound.
+    pub async fn build(config: &Config, dev: bool) -> anyhow::Result<Self> {
+        if !dev && config.twilio_auth_token.is_none() {
+            return Err(ConfigError {
+                variable: "SMS_ROUTER_TWILIO_AUTH_TOKEN".into(),
+                why: "is required to check Twilio's signatures (or run `serve --dev`)".into(),
+            }
+            .into());
+        }
+        let agent = match (&config.agent_url, dev) {
+            (Some(url), _) => AppAgent::Http(HttpAgent::new(
+                url.clone(),
+                config.agent_token.as_ref().map(|t| t.expose().to_owned()),
+                config.agent_timeout,
+            )?),
+            (None, true) => AppAgent::Echo(EchoAgent),
+            (None, false) => {
+                return Err(ConfigError {
+                    variable: "SMS_ROUTER_AGENT_URL".into(),
+                    why: "is required (or run `serve --dev` for the echo agent)".into(),
+                }
+                .into());
+            }
+        };
+        if dev {
+            tracing::warn!("DEV MODE: Twilio signatures are NOT checked; do not expose this server to the internet");
+            if matches!(agent, AppAgent::Echo(_)) {
+                tracing::warn!("DEV MODE: no SMS_ROUTER_AGENT_URL, the echo agent answers every message");
+            }
+        }
+
+        let store = SqliteStore::open(&config.database_path)?;
+        let interrupted = store.mark_interrupted().await?;
+        if interrupted > 0 {
+            tracing::warn!(count = interrupted, "messages were left unanswered by the last run");
+        }
+        let directory = CachedDirectory::new(store.clone(), config.cache_ttl);
+        let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
+        let background = vec![
+            directory.spawn_version_poller(),
+            limiter.spawn_cleaner(Duration::from_secs(60)),
+        ];
+        let router: Router<AppPorts> = Router {
+            directory,
+            log: store.clone(),
+            opt_outs: store.clone(),
+            settings: store.clone(),
+            agent,
+            limiter,
+            // A duplicate waits as long as the first delivery can take.
+            recent: InProcessReplies::new(config.agent_timeout + Duration::from_secs(5)),
+        };
+        let webhook = WebhookSettings {
+            auth_token: if dev {
+                None
+            } else {
+                config.twilio_auth_token.as_ref().map(|t| t.expose().to_owned())
+            },
+            public_url: config.public_url.clone(),
+            default_region: config.default_region,
+        };
+        let endpoint = http::app(router, TwimlWriter, store, webhook).map_to_response().boxed();
+
+        let acceptor = TcpListener::bind(config.bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("failed to listen on {}", config.bind))?;
+        let port = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
+            .context("the listener has no address")?;
+        tracing::info!(address = %config.bind, port, "listening");
+        Ok(Application {
+            acceptor,
+            port,
+            endpoint,
+            background,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until `stop` completes, then lets in-flight requests finish
+    /// for a bounded time.
+    ///
+    /// # Errors
+    /// When the server fails.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let served = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.endpoint, stop, Some(SHUTDOWN_GRACE))
+            .await;
+        for task in self.background {
+            task.abort();
+        }
+        served.context("the server failed")
+    }
+}

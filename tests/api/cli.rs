@@ -1,0 +1,190 @@
+//! The real binary: its commands and exit codes.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// The binary with a clean environment, a database, and a working directory
+/// without `.env`.
+pub fn sms_router(db_path: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sms-router"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SMS_ROUTER_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("SMS_ROUTER_DATABASE_PATH", db_path);
+    command.current_dir(db_path.parent().unwrap());
+    command
+}
+
+fn output(command: &mut Command) -> (i32, String, String) {
+    let out = command.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn migrate_twice_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    assert_eq!(output(sms_router(&db).arg("migrate")).0, 0);
+    assert_eq!(output(sms_router(&db).arg("migrate")).0, 0);
+}
+
+#[test]
+fn a_database_from_a_newer_version_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 42)
+        .unwrap();
+
+    let (code, _, stderr) = output(sms_router(&db).arg("migrate"));
+
+    assert_eq!(code, 1);
+    assert!(stderr.contains("newer sms-router"), "{stderr}");
+}
+
+#[test]
+fn openapi_prints_the_committed_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, stdout, _) = output(sms_router(&dir.path().join("t.db")).arg("openapi"));
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json")).unwrap();
+    assert_eq!(code, 0);
+    assert_eq!(stdout.trim_end(), committed.trim_end());
+}
+
+#[test]
+fn user_add_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+
+    let added = output(sms_router(&db).args(["user", "add", "--phone", "201-555-0123", "--name", "Ada Lovelace"]));
+    let taken = output(sms_router(&db).args(["user", "add", "--phone", "+1 (201) 555-0123", "--name", "Bob"]));
+    let bad_number = output(sms_router(&db).args(["user", "add", "--phone", "555", "--name", "Bob"]));
+    let bad_email = output(sms_router(&db).args([
+        "user",
+        "add",
+        "--phone",
+        "+12015550124",
+        "--name",
+        "Bob",
+        "--email",
+        "x",
+    ]));
+    let (code, table, _) = output(sms_router(&db).args(["user", "list"]));
+
+    assert_eq!(added.0, 0, "{}", added.2);
+    assert_eq!(taken.0, 1);
+    assert!(taken.2.contains("+12015550123 is already taken"), "{}", taken.2);
+    assert_eq!(bad_number.0, 2);
+    assert!(bad_number.2.contains("--phone"), "{}", bad_number.2);
+    assert_eq!(bad_email.0, 2);
+    assert_eq!(code, 0);
+    assert!(table.lines().next().unwrap().starts_with("ID"));
+    assert!(
+        table.contains("Ada Lovelace") && table.contains("+12015550123"),
+        "{table}"
+    );
+    assert_eq!(table.lines().count(), 2);
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+
+    let bind = output(
+        sms_router(&db)
+            .env("SMS_ROUTER_BIND", "nowhere")
+            .args(["serve", "--dev"]),
+    );
+    let no_token = output(sms_router(&db).arg("serve"));
+    let usage = output(sms_router(&db).arg("frobnicate"));
+
+    assert_eq!(bind.0, 2);
+    assert!(bind.2.contains("SMS_ROUTER_BIND"), "{}", bind.2);
+    assert_eq!(no_token.0, 2);
+    assert!(no_token.2.contains("SMS_ROUTER_TWILIO_AUTH_TOKEN"), "{}", no_token.2);
+    assert_eq!(usage.0, 2);
+}
+
+#[test]
+fn dot_env_is_read_and_the_environment_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    std::fs::write(
+        dir.path().join(".env"),
+        "SMS_ROUTER_BIND=nowhere\nSMS_ROUTER_LOG_FORMAT=xml\n",
+    )
+    .unwrap();
+
+    let from_file = output(sms_router(&db).arg("migrate"));
+    let overridden = output(
+        sms_router(&db)
+            .env("SMS_ROUTER_BIND", "127.0.0.1:1")
+            .env("SMS_ROUTER_LOG_FORMAT", "json")
+            .arg("migrate"),
+    );
+
+    assert_eq!(from_file.0, 2);
+    assert_eq!(overridden.0, 0, "{}", overridden.2);
+}
+
+/// A newcomer's path: serve in --dev, add a user, simulate a message.
+#[test]
+fn serve_dev_then_user_add_then_simulate_gets_the_echo() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut server = sms_router(&db)
+        .env("SMS_ROUTER_BIND", &bind)
+        .args(["serve", "--dev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(&bind).is_ok()
+    });
+
+    let added = output(sms_router(&db).args(["user", "add", "--phone", "+12015550123", "--name", "Ada"]));
+    let simulated = output(sms_router(&db).env("SMS_ROUTER_BIND", &bind).args([
+        "simulate",
+        "--from",
+        "+12015550123",
+        "hello",
+        "there",
+    ]));
+    let signed = output(sms_router(&db).env("SMS_ROUTER_TWILIO_AUTH_TOKEN", "anything").args([
+        "simulate",
+        "--url",
+        &format!("http://{bind}"),
+        "--from",
+        "+12015550123",
+        "again",
+    ]));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut logs).unwrap();
+
+    assert!(ready, "the server did not start: {logs}");
+    assert_eq!(added.0, 0, "{}", added.2);
+    assert_eq!(simulated.0, 0, "{}", simulated.2);
+    assert_eq!(simulated.1.trim(), "echo: hello there");
+    assert_eq!(signed.1.trim(), "echo: again");
+    assert!(logs.contains("DEV MODE"), "{logs}");
+    assert!(!logs.contains("+12015550123"), "a full number reached the logs: {logs}");
+}

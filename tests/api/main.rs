@@ -1,0 +1,9 @@
+//! Integration tests: the real app on loopback, a fresh SQLite file each.
+
+mod cli;
+mod helpers;
+mod ops;
+mod outcomes;
+mod replies;
+mod signature;
+mod statuses;

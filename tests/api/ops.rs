@@ -1,0 +1,80 @@
+//! Health, readiness, the spec and its UI.
+
+use crate::helpers::spawn_app;
+
+const SPEC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+
+#[tokio::test]
+async fn healthz_and_readyz_answer() {
+    let app = spawn_app().await;
+
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+
+    assert_eq!(health.status(), 200);
+    assert_eq!(ready.status(), 200);
+    assert!(health.headers().contains_key("x-request-id"));
+}
+
+#[tokio::test]
+async fn readyz_fails_when_the_store_cannot_be_written() {
+    let app = spawn_app().await;
+    // Another connection holding the write lock makes the store unwritable
+    // for longer than readiness waits.
+    let blocker = app.db();
+    blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+
+    assert_eq!(ready.status(), 503);
+    assert_eq!(
+        ready.json::<serde_json::Value>().await.unwrap()["error"],
+        "service_unavailable"
+    );
+    blocker.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(app.client.get(app.url("/readyz")).send().await.unwrap().status(), 200);
+}
+
+/// Fails when the committed spec is stale; `UPDATE_OPENAPI=1` rewrites it.
+#[test]
+fn committed_spec_matches_the_code() {
+    let generated = sms_router::startup::openapi_spec();
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(SPEC_PATH, format!("{generated}\n")).unwrap();
+    }
+    let committed = std::fs::read_to_string(SPEC_PATH).unwrap_or_default();
+    assert!(
+        committed.trim_end() == generated,
+        "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test committed_spec` and commit it"
+    );
+}
+
+#[tokio::test]
+async fn the_server_serves_the_committed_spec_and_its_ui() {
+    let app = spawn_app().await;
+
+    let served = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let docs = app.client.get(app.url("/docs")).send().await.unwrap();
+
+    let committed = std::fs::read_to_string(SPEC_PATH).unwrap();
+    assert_eq!(served.trim_end(), committed.trim_end());
+    assert_eq!(docs.status(), 200);
+    let spec: serde_json::Value = serde_json::from_str(&served).unwrap();
+    let receive = &spec["paths"]["/sms-router/webhook/sms"]["post"];
+    assert_eq!(receive["operationId"], "receive_sms");
+    for status in ["200", "400", "403", "413", "415", "503"] {
+        assert!(
+            receive["responses"][status].is_object(),
+            "status {status} is not in the spec"
+        );
+    }
+    assert!(receive["responses"]["200"]["content"]["application/xml"].is_object());
+}

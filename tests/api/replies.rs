@@ -1,0 +1,68 @@
+//! What a reply looks like once it is TwiML.
+
+use crate::helpers::spawn_app;
+
+const ADA: &str = "+12015550123";
+
+#[tokio::test]
+async fn markup_emoji_and_control_characters_come_out_as_the_agent_meant() {
+    let app = spawn_app().await;
+    app.add_user("Ada", ADA, true);
+    app.agent
+        .replies("if a < b && c > d then ]]> \"quoted\" 'single' 😀\u{1}\u{b} done\r\nnext");
+
+    let answer = app.send(ADA, "hi").await;
+
+    assert_eq!(
+        answer.messages(),
+        ["if a < b && c > d then ]]> \"quoted\" 'single' 😀 done\r\nnext"]
+    );
+}
+
+#[tokio::test]
+async fn a_long_reply_is_cut_to_one_message_with_an_ellipsis() {
+    let app = spawn_app().await;
+    app.add_user("Ada", ADA, true);
+    app.agent.replies(&"word ".repeat(1000));
+
+    let messages = app.send(ADA, "hi").await.messages();
+
+    assert_eq!(messages.len(), 1);
+    assert!(messages[0].encode_utf16().count() <= 1600);
+    assert!(
+        messages[0].ends_with("word…"),
+        "{}",
+        &messages[0][messages[0].len() - 20..]
+    );
+    let outbound: (i64, i64) = app
+        .db()
+        .query_row(
+            "SELECT message_length, segments FROM sms_usage_logs WHERE direction = 'outbound'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(outbound.0, i64::try_from(messages[0].chars().count()).unwrap());
+    // The ellipsis is not GSM-7: the message is UCS-2, 67 characters a segment.
+    assert_eq!(outbound.1, 24);
+}
+
+#[tokio::test]
+async fn a_long_reply_is_split_into_the_allowed_number_of_messages() {
+    let app = spawn_app().await;
+    app.set_config("max_reply_messages", "4");
+    app.add_user("Ada", ADA, true);
+    let text = "word ".repeat(1000);
+    app.agent.replies(&text);
+
+    let messages = app.send(ADA, "hi").await.messages();
+
+    assert_eq!(messages.len(), 4);
+    assert!(
+        messages
+            .iter()
+            .all(|m| m.encode_utf16().count() <= 1600 && m.ends_with(' '))
+    );
+    assert_eq!(messages.concat(), text);
+    assert_eq!(app.count_rows("outbound"), 4);
+}
