@@ -70,6 +70,8 @@ async fn the_server_serves_the_committed_spec_and_its_ui() {
     let spec: serde_json::Value = serde_json::from_str(&served).unwrap();
     let receive = &spec["paths"]["/sms-router/webhook/sms"]["post"];
     assert_eq!(receive["operationId"], "receive_sms");
+    assert_eq!(receive["tags"], serde_json::json!(["webhook"]));
+    assert_eq!(spec["paths"]["/readyz"]["get"]["tags"], serde_json::json!(["ops"]));
     for status in ["200", "400", "403", "413", "415", "503"] {
         assert!(
             receive["responses"][status].is_object(),

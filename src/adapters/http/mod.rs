@@ -16,6 +16,7 @@ use crate::ports::{Readiness, ReplyWriter};
 pub use webhook::WebhookSettings;
 
 #[derive(Tags)]
+#[oai(rename_all = "lowercase")]
 enum ApiTags {
     /// Called by Twilio
     Webhook,
