@@ -11,7 +11,7 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{EmailAddress, FullName, NewUser};
-use crate::ports::{CreateUserError, UserDirectory};
+use crate::ports::{PageRequest, RegistryError, UserRegistry};
 use crate::startup::{Application, openapi_spec};
 use crate::telemetry;
 
@@ -178,8 +178,8 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     };
     let store = SqliteStore::open(&config.database_path)?;
     let user = store.create_user(user).await.map_err(|e| match e {
-        CreateUserError::Conflict(what) => Failure::Runtime(anyhow::anyhow!("{what} is already taken")),
-        CreateUserError::Store(e) => Failure::Runtime(e.into()),
+        RegistryError::Store(e) => Failure::Runtime(e.into()),
+        other => Failure::Runtime(other.into()),
     })?;
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);
@@ -188,7 +188,22 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
 
 async fn list_users(config: &Config) -> Result<(), Failure> {
     let store = SqliteStore::open(&config.database_path)?;
-    let users = store.list_users().await.map_err(|e| Failure::Runtime(e.into()))?;
+    let mut users = Vec::new();
+    let mut page = PageRequest {
+        after: None,
+        limit: 500,
+    };
+    loop {
+        let found = store
+            .list_users(Default::default(), page)
+            .await
+            .map_err(|e| Failure::Runtime(e.into()))?;
+        users.extend(found.items);
+        match found.next_after {
+            Some(after) => page.after = Some(after),
+            None => break,
+        }
+    }
     let rows: Vec<[String; 5]> = users
         .into_iter()
         .map(|u| {

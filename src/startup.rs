@@ -11,12 +11,13 @@ use poem::{EndpointExt, Server};
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedDirectory;
-use crate::adapters::http::{self, WebhookSettings};
+use crate::adapters::http::{self, AdminToken, AppState, WebhookSettings};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
+use crate::domain::admin::{Admin, AdminPorts};
 use crate::domain::router::{Router, RouterPorts};
 use crate::ports::{Agent, AgentError, AgentRequest};
 
@@ -50,9 +51,16 @@ impl RouterPorts for AppPorts {
     type Recent = InProcessReplies;
 }
 
+impl AdminPorts for AppPorts {
+    type Registry = CachedDirectory<SqliteStore>;
+    type Settings = SqliteStore;
+    type OptOuts = SqliteStore;
+    type Limiter = SenderRateLimiter;
+}
+
 /// The spec of this binary's HTTP surface.
 pub fn openapi_spec() -> String {
-    http::spec_json::<AppPorts, TwimlWriter, SqliteStore>()
+    http::spec_json::<AppPorts, AppPorts, TwimlWriter, SqliteStore>()
 }
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -113,6 +121,12 @@ impl Application {
             directory.spawn_version_poller(),
             limiter.spawn_cleaner(Duration::from_secs(60)),
         ];
+        let admin: Admin<AppPorts> = Admin {
+            registry: directory.clone(),
+            settings: store.clone(),
+            opt_outs: store.clone(),
+            limiter: limiter.clone(),
+        };
         let router: Router<AppPorts> = Router {
             directory,
             log: store.clone(),
@@ -132,7 +146,15 @@ impl Application {
             public_url: config.public_url.clone(),
             default_region: config.default_region,
         };
-        let endpoint = http::app(router, TwimlWriter, store, webhook).map_to_response().boxed();
+        let state = AppState {
+            router,
+            admin,
+            admin_token: AdminToken(config.admin_token.as_ref().map(|t| t.expose().to_owned())),
+            writer: TwimlWriter,
+            readiness: store,
+            webhook,
+        };
+        let endpoint = http::app(state).map_to_response().boxed();
 
         let acceptor = TcpListener::bind(config.bind)
             .into_acceptor()

@@ -9,8 +9,10 @@ use std::time::Duration;
 use mini_moka::sync::Cache;
 
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{NewUser, Recipient, User};
-use crate::ports::{CreateUserError, StoreError, UserDirectory};
+use crate::domain::user::{
+    NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
+};
+use crate::ports::{Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry};
 
 /// How long "nobody owns this number" is believed.
 const NEGATIVE_TTL: Duration = Duration::from_secs(30);
@@ -99,17 +101,62 @@ impl<D: UserDirectory> UserDirectory for CachedDirectory<D> {
         Ok(found)
     }
 
-    async fn create_user(&self, user: NewUser) -> Result<User, CreateUserError> {
+    async fn version(&self) -> Result<i64, StoreError> {
+        self.inner.version().await
+    }
+}
+
+/// Reads pass through; every write clears the cache before it answers.
+impl<D: UserDirectory + UserRegistry> UserRegistry for CachedDirectory<D> {
+    async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
         let created = self.inner.create_user(user).await;
         self.invalidate_all();
         created
     }
 
-    async fn list_users(&self) -> Result<Vec<User>, StoreError> {
-        self.inner.list_users().await
+    async fn get_user(&self, id: UserId) -> Result<User, RegistryError> {
+        self.inner.get_user(id).await
     }
 
-    async fn version(&self) -> Result<i64, StoreError> {
-        self.inner.version().await
+    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, RegistryError> {
+        self.inner.list_users(filter, page).await
+    }
+
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, RegistryError> {
+        let updated = self.inner.update_user(id, patch).await;
+        self.invalidate_all();
+        updated
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<(), RegistryError> {
+        let deleted = self.inner.delete_user(id).await;
+        self.invalidate_all();
+        deleted
+    }
+
+    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, RegistryError> {
+        self.inner.list_phones(user, page).await
+    }
+
+    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, RegistryError> {
+        let added = self.inner.add_phone(user, phone).await;
+        self.invalidate_all();
+        added
+    }
+
+    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {
+        let updated = self.inner.update_phone(id, patch).await;
+        self.invalidate_all();
+        updated
+    }
+
+    async fn delete_phone(&self, id: PhoneId) -> Result<(), RegistryError> {
+        let deleted = self.inner.delete_phone(id).await;
+        self.invalidate_all();
+        deleted
+    }
+
+    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, RegistryError> {
+        self.inner.owner_of(number).await
     }
 }

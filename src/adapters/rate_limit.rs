@@ -1,44 +1,96 @@
 //! A token bucket per sender (governor), with idle senders forgotten so
-//! memory stays bounded however many numbers write.
+//! memory stays bounded however many numbers write. Governor cannot be
+//! asked without taking a token, so the limiter also remembers until when
+//! each emptied bucket stays empty, for `is_limited`.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use governor::{DefaultKeyedRateLimiter, Quota};
+use governor::clock::{Clock, DefaultClock};
+use governor::middleware::StateInformationMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter as Governor};
 
 use crate::ports::RateLimiter;
 
+type Buckets = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
+
 #[derive(Clone)]
 pub struct SenderRateLimiter {
-    limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    buckets: Arc<Buckets>,
+    clock: DefaultClock,
+    /// Senders whose bucket is empty, and until when it stays so at most.
+    empty_until: Arc<Mutex<HashMap<String, Instant>>>,
+    refill: Duration,
 }
 
 impl SenderRateLimiter {
     /// A burst of `per_minute` messages, refilled at `per_minute` a minute.
     pub fn per_minute(per_minute: NonZeroU32) -> Self {
+        let quota = Quota::per_minute(per_minute);
+        let clock = DefaultClock::default();
         SenderRateLimiter {
-            limiter: Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute))),
+            buckets: Arc::new(Governor::keyed(quota).with_middleware::<StateInformationMiddleware>()),
+            clock,
+            empty_until: Arc::default(),
+            refill: quota.replenish_interval(),
         }
     }
 
     /// Forgets senders whose bucket is full again, every `every`.
     pub fn spawn_cleaner(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let limiter = self.limiter.clone();
+        let limiter = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                limiter.retain_recent();
-                limiter.shrink_to_fit();
+                limiter.buckets.retain_recent();
+                limiter.buckets.shrink_to_fit();
+                if let Ok(mut empty) = limiter.empty_until.lock() {
+                    let now = Instant::now();
+                    empty.retain(|_, until| *until > now);
+                }
             }
         })
+    }
+
+    fn note(&self, sender: &str, empty_until: Option<Instant>) {
+        let Ok(mut empty) = self.empty_until.lock() else { return };
+        match empty_until {
+            Some(until) => {
+                empty.insert(sender.to_owned(), until);
+            }
+            None => {
+                empty.remove(sender);
+            }
+        }
     }
 }
 
 impl RateLimiter for SenderRateLimiter {
     fn try_acquire(&self, sender: &str) -> bool {
-        self.limiter.check_key(&sender.to_owned()).is_ok()
+        match self.buckets.check_key(&sender.to_owned()) {
+            Ok(state) => {
+                let empty = (state.remaining_burst_capacity() == 0).then(|| Instant::now() + self.refill);
+                self.note(sender, empty);
+                true
+            }
+            Err(not_until) => {
+                self.note(
+                    sender,
+                    Some(Instant::now() + not_until.wait_time_from(self.clock.now())),
+                );
+                false
+            }
+        }
+    }
+
+    fn is_limited(&self, sender: &str) -> bool {
+        self.empty_until
+            .lock()
+            .is_ok_and(|empty| empty.get(sender).is_some_and(|until| *until > Instant::now()))
     }
 }
 
@@ -52,5 +104,19 @@ mod tests {
         assert!((0..3).all(|_| limiter.try_acquire("+12015550123")));
         assert!(!limiter.try_acquire("+12015550123"));
         assert!(limiter.try_acquire("+12015550124"));
+    }
+
+    #[test]
+    fn is_limited_tells_without_taking() {
+        let limiter = SenderRateLimiter::per_minute(NonZeroU32::new(2).unwrap());
+        assert!(!limiter.is_limited("a"));
+        assert!(limiter.try_acquire("a"));
+        assert!(!limiter.is_limited("a"));
+        assert!(!limiter.is_limited("a"), "asking took a token");
+        assert!(limiter.try_acquire("a"));
+        assert!(limiter.is_limited("a"));
+        assert!(!limiter.try_acquire("a"));
+        assert!(limiter.is_limited("a"));
+        assert!(!limiter.is_limited("b"));
     }
 }

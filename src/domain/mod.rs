@@ -1,5 +1,6 @@
 //! Pure logic in the domain's words: no SQL, no HTTP, no runtime.
 
+pub mod admin;
 pub mod keyword;
 pub mod message;
 pub mod phone;

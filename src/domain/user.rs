@@ -84,6 +84,86 @@ pub struct User {
     pub phone_number: Option<PhoneNumber>,
     pub is_active: bool,
     pub created_at: String,
+    pub updated_at: String,
+}
+
+/// A partial change to a user: `None` leaves a field as it is; for the
+/// optional fields, `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct UserPatch {
+    pub full_name: Option<FullName>,
+    pub email: Option<Option<EmailAddress>>,
+    pub phone_number: Option<Option<PhoneNumber>>,
+    pub is_active: Option<bool>,
+}
+
+/// Which users a listing shows; every set field must match.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    /// Matches a user's primary or extra number.
+    pub phone_number: Option<PhoneNumber>,
+    pub email: Option<EmailAddress>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PhoneId(pub i64);
+
+/// How an extra number was shown to belong to its user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VerificationMethod {
+    Sms,
+    Manual,
+    Oauth,
+}
+
+impl VerificationMethod {
+    pub fn name(self) -> &'static str {
+        match self {
+            VerificationMethod::Sms => "sms",
+            VerificationMethod::Manual => "manual",
+            VerificationMethod::Oauth => "oauth",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            VerificationMethod::Sms,
+            VerificationMethod::Manual,
+            VerificationMethod::Oauth,
+        ]
+        .into_iter()
+        .find(|m| m.name() == name)
+    }
+}
+
+/// An extra number of a user (`user_phone_mappings`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    pub id: PhoneId,
+    pub user_id: UserId,
+    pub phone_number: PhoneNumber,
+    pub is_primary: bool,
+    pub is_verified: bool,
+    pub verification_method: Option<VerificationMethod>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPhone {
+    pub phone_number: PhoneNumber,
+    pub is_primary: bool,
+    pub is_verified: bool,
+    pub verification_method: Option<VerificationMethod>,
+}
+
+/// A partial change to an extra number, as `UserPatch`.
+#[derive(Debug, Clone, Default)]
+pub struct PhonePatch {
+    pub is_primary: Option<bool>,
+    pub is_verified: Option<bool>,
+    pub verification_method: Option<Option<VerificationMethod>>,
 }
 
 /// Where a number's owner was found.

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod message_log;
 pub mod opt_outs;
+pub mod page;
 pub mod rate_limiter;
 pub mod readiness;
 pub mod recent_replies;
@@ -10,14 +11,17 @@ pub mod reply_writer;
 pub mod settings_store;
 pub mod store_error;
 pub mod user_directory;
+pub mod user_registry;
 
 pub use agent::{Agent, AgentError, AgentRequest};
 pub use message_log::{Claim, ClaimId, MessageLog};
-pub use opt_outs::OptOutRegistry;
+pub use opt_outs::{OptOut, OptOutRegistry};
+pub use page::{Page, PageRequest};
 pub use rate_limiter::RateLimiter;
 pub use readiness::Readiness;
 pub use recent_replies::{Flight, RecentReplies};
 pub use reply_writer::ReplyWriter;
-pub use settings_store::SettingsStore;
+pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;
-pub use user_directory::{CreateUserError, UserDirectory};
+pub use user_directory::UserDirectory;
+pub use user_registry::{RegistryError, UserRegistry};

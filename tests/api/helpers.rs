@@ -17,6 +17,7 @@ use sms_router::startup::Application;
 
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token";
 pub const AGENT_TOKEN: &str = "test-agent-token";
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 pub const WEBHOOK_PATH: &str = "/sms-router/webhook/sms";
 
 /// What the fake agent does with a request.
@@ -143,12 +144,17 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         ("SMS_ROUTER_TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
         ("SMS_ROUTER_AGENT_URL", agent.url.clone()),
         ("SMS_ROUTER_AGENT_TOKEN", AGENT_TOKEN.to_owned()),
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
     for (k, v) in extra {
-        vars.insert((*k).to_owned(), (*v).to_owned());
+        if v.is_empty() {
+            vars.remove(*k);
+        } else {
+            vars.insert((*k).to_owned(), (*v).to_owned());
+        }
     }
     let config = Config::from_vars(&vars).unwrap();
     let app = Application::build(&config, false).await.unwrap();
@@ -265,6 +271,40 @@ impl TestApp {
                 .to_owned(),
             body: response.text().await.unwrap(),
         }
+    }
+
+    /// Calls the admin API with the admin token; answers status and JSON
+    /// (null for an empty body).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
+        self.admin_as(Some(ADMIN_TOKEN), method, path, body).await
+    }
+
+    pub async fn admin_as(
+        &self,
+        token: Option<&str>,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .client
+            .request(method, self.url(&format!("/sms-router/admin{path}")));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let json = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap()
+        };
+        (status, json)
     }
 
     pub fn db(&self) -> rusqlite::Connection {

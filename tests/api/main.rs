@@ -1,5 +1,6 @@
 //! Integration tests: the real app on loopback, a fresh SQLite file each.
 
+mod admin;
 mod cli;
 mod helpers;
 mod ops;

@@ -69,6 +69,8 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
                 let message = if status.is_server_error() {
                     tracing::error!(error = %err, "request failed");
                     "internal error".to_owned()
+                } else if status == StatusCode::UNAUTHORIZED {
+                    "a valid admin token is required: `Authorization: Bearer <SMS_ROUTER_ADMIN_TOKEN>`".to_owned()
                 } else {
                     err.to_string()
                 };

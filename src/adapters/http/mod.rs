@@ -1,6 +1,7 @@
 //! The HTTP surface (poem, poem-openapi): webhook and ops operations, the
 //! generated spec and its UI.
 
+mod admin;
 mod errors;
 pub mod form;
 mod ops;
@@ -11,26 +12,45 @@ mod webhook;
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
+use crate::domain::admin::{Admin, AdminPorts};
 use crate::domain::router::{Router, RouterPorts};
 use crate::ports::{Readiness, ReplyWriter};
+pub use admin::AdminToken;
 pub use webhook::WebhookSettings;
 
 #[derive(Tags)]
 #[oai(rename_all = "lowercase")]
 enum ApiTags {
+    /// Administration of users, numbers and settings; needs the admin token
+    Admin,
     /// Called by Twilio
     Webhook,
     /// Health of the service
     Ops,
 }
 
-type Apis<P, W, R> = (webhook::WebhookApi<P, W>, ops::OpsApi<R>);
+type Apis<P, AP, W, R> = (
+    webhook::WebhookApi<P, W>,
+    admin::UsersApi<AP>,
+    admin::PhonesApi<AP>,
+    admin::LookupApi<AP>,
+    admin::ConfigsApi<AP>,
+    ops::OpsApi<R>,
+);
 
 /// The OpenAPI service: the operations and their spec. Needs no state, so
 /// the spec can be printed without a database.
-pub fn api_service<P: RouterPorts, W: ReplyWriter, R: Readiness>() -> OpenApiService<Apis<P, W, R>, ()> {
+pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>()
+-> OpenApiService<Apis<P, AP, W, R>, ()> {
     OpenApiService::new(
-        (webhook::WebhookApi::default(), ops::OpsApi::default()),
+        (
+            webhook::WebhookApi::default(),
+            admin::UsersApi::default(),
+            admin::PhonesApi::default(),
+            admin::LookupApi::default(),
+            admin::ConfigsApi::default(),
+            ops::OpsApi::default(),
+        ),
         "sms-router",
         env!("CARGO_PKG_VERSION"),
     )
@@ -41,26 +61,36 @@ pub fn api_service<P: RouterPorts, W: ReplyWriter, R: Readiness>() -> OpenApiSer
 }
 
 /// The spec as `/openapi.json` serves it and `openapi/openapi.json` holds it.
-pub fn spec_json<P: RouterPorts, W: ReplyWriter, R: Readiness>() -> String {
-    api_service::<P, W, R>().spec()
+pub fn spec_json<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>() -> String {
+    api_service::<P, AP, W, R>().spec()
+}
+
+/// What the handlers read besides the request.
+pub struct AppState<P: RouterPorts, AP: AdminPorts, W, R> {
+    pub router: Router<P>,
+    pub admin: Admin<AP>,
+    pub admin_token: AdminToken,
+    pub writer: W,
+    pub readiness: R,
+    pub webhook: WebhookSettings,
 }
 
 /// Every route, with the state the handlers read.
-pub fn app<P: RouterPorts, W: ReplyWriter, R: Readiness>(
-    router: Router<P>,
-    writer: W,
-    readiness: R,
-    webhook: WebhookSettings,
+pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>(
+    state: AppState<P, AP, W, R>,
 ) -> impl Endpoint {
-    let api = api_service::<P, W, R>();
+    let api = api_service::<P, AP, W, R>();
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
-        .data(router)
-        .data(writer)
-        .data(readiness)
-        .data(webhook)
+        .data(state.webhook.default_region)
+        .data(state.router)
+        .data(state.admin)
+        .data(state.admin_token)
+        .data(state.writer)
+        .data(state.readiness)
+        .data(state.webhook)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)
 }

@@ -5,6 +5,7 @@ mod directory;
 mod message_log;
 mod migrations;
 mod opt_outs;
+mod registry;
 mod settings;
 
 use std::path::Path;

@@ -2,7 +2,7 @@
 
 use super::SqliteStore;
 use crate::domain::phone::PhoneNumber;
-use crate::ports::{OptOutRegistry, StoreError};
+use crate::ports::{OptOut, OptOutRegistry, Page, PageRequest, StoreError};
 
 impl OptOutRegistry for SqliteStore {
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
@@ -33,5 +33,22 @@ impl OptOutRegistry for SqliteStore {
             Ok(())
         })
         .await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {
+        let rows = self
+            .run(move |conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT rowid, phone_number, opted_out_at FROM sms_opt_outs WHERE rowid > ?1 ORDER BY rowid LIMIT ?2",
+                )?;
+                let rows = stmt
+                    .query_map(rusqlite::params![page.after.unwrap_or(0), i64::from(page.limit) + 1], |row| {
+                        Ok(OptOut { position: row.get(0)?, phone_number: row.get(1)?, opted_out_at: row.get(2)? })
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(Page::from_rows(rows, page.limit, |o| o.position))
     }
 }

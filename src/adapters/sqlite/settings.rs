@@ -4,10 +4,25 @@ use std::time::{Duration, Instant};
 
 use super::SqliteStore;
 use crate::domain::settings::{SettingKey, Settings};
-use crate::ports::{SettingsStore, StoreError};
+use crate::ports::{SettingsStore, StoreError, StoredSetting};
 
 /// How stale the settings may be: changes by another process show within it.
 const FRESH_FOR: Duration = Duration::from_secs(1);
+
+type Row = (String, String, Option<String>, String);
+
+fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
+}
+
+impl SqliteStore {
+    /// Drops the cached settings, so this process sees its own change at once.
+    fn forget_settings(&self) {
+        if let Ok(mut cache) = self.settings_cache.lock() {
+            *cache = None;
+        }
+    }
+}
 
 impl SettingsStore for SqliteStore {
     async fn current(&self) -> Result<Settings, StoreError> {
@@ -17,19 +32,9 @@ impl SettingsStore for SqliteStore {
         {
             return Ok(settings.clone());
         }
-        let rows = self
-            .run(|conn| {
-                let mut stmt = conn.prepare_cached("SELECT key, value FROM sms_router_configs")?;
-                let rows = stmt
-                    .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?)))?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await?;
         let mut settings = Settings::default();
-        for (key, value) in rows {
-            let applied = SettingKey::parse(&key).and_then(|key| settings.apply(key, &value));
-            if let Err(e) = applied {
+        for stored in self.stored().await? {
+            if let Err(e) = settings.apply(stored.key, &stored.value) {
                 tracing::warn!(error = %e, "ignoring a stored setting");
             }
         }
@@ -37,5 +42,60 @@ impl SettingsStore for SqliteStore {
             *cache = Some((Instant::now(), settings.clone()));
         }
         Ok(settings)
+    }
+
+    async fn stored(&self) -> Result<Vec<StoredSetting>, StoreError> {
+        let rows = self
+            .run(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT key, value, description, updated_at FROM sms_router_configs ORDER BY key",
+                )?;
+                let rows = stmt.query_map([], stored_from_row)?.collect::<Result<Vec<_>, _>>()?;
+                Ok(rows)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(key, value, description, updated_at)| {
+                SettingKey::parse(&key).ok().map(|key| StoredSetting {
+                    key,
+                    value,
+                    description,
+                    updated_at,
+                })
+            })
+            .collect())
+    }
+
+    async fn put(&self, key: SettingKey, value: &str, description: Option<&str>) -> Result<StoredSetting, StoreError> {
+        let (value, description) = (value.to_owned(), description.map(str::to_owned));
+        let row = self
+            .run(move |conn| {
+                Ok(conn.query_row(
+                    "INSERT INTO sms_router_configs (key, value, description) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value,
+                        description = coalesce(excluded.description, description),
+                        updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                     RETURNING key, value, description, updated_at",
+                    rusqlite::params![key.name(), value, description],
+                    stored_from_row,
+                )?)
+            })
+            .await?;
+        self.forget_settings();
+        Ok(StoredSetting {
+            key,
+            value: row.1,
+            description: row.2,
+            updated_at: row.3,
+        })
+    }
+
+    async fn delete(&self, key: SettingKey) -> Result<bool, StoreError> {
+        let deleted = self
+            .run(move |conn| Ok(conn.execute("DELETE FROM sms_router_configs WHERE key = ?1", [key.name()])?))
+            .await?;
+        self.forget_settings();
+        Ok(deleted > 0)
     }
 }

@@ -1,0 +1,185 @@
+//! `/lookup` (where a number routes) and `/opt-outs`.
+
+use std::marker::PhantomData;
+
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::users::{UserDto, parse_number};
+use super::{AdminAuth, PageError, error_body, page_parts, page_request};
+use crate::adapters::http::ApiTags;
+use crate::adapters::http::errors::ErrorBody;
+use crate::domain::admin::{Admin, AdminError, AdminPorts};
+use crate::domain::phone::Region;
+use crate::domain::usage::Outcome;
+use crate::domain::user::NumberSource;
+use crate::ports::OptOut;
+
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum NumberSourceDto {
+    /// `users.phone_number`
+    Primary,
+    /// an extra number
+    Mapping,
+}
+
+/// The outcome the next ordinary message from the number would get.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum LookupReason {
+    Routed,
+    UnknownUser,
+    InactiveUser,
+    OptedOut,
+    RateLimited,
+}
+
+#[derive(Object)]
+pub struct LookupResult {
+    /// The number in E.164.
+    pub phone_number: String,
+    /// The user who owns it; null when nobody does.
+    pub user: Option<UserDto>,
+    /// Where the number was found; null when nobody owns it.
+    pub source: Option<NumberSourceDto>,
+    /// Whether the next ordinary message would reach the user's agent.
+    pub would_route: bool,
+    pub reason: LookupReason,
+}
+
+#[derive(Object)]
+pub struct OptOutDto {
+    pub phone_number: String,
+    pub opted_out_at: String,
+}
+
+#[derive(Object)]
+pub struct OptOutPage {
+    pub items: Vec<OptOutDto>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum LookupOk {
+    /// Where the number routes.
+    #[oai(status = 200)]
+    Found(Json<LookupResult>),
+}
+
+#[derive(ApiResponse)]
+pub enum OptOutPageOk {
+    /// The numbers opted out now, oldest first.
+    #[oai(status = 200)]
+    Page(Json<OptOutPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum QueryError {
+    /// A parameter cannot be parsed, or the cursor is malformed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// A value breaks a rule: an impossible number, a limit outside 1–500.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// The store is unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<AdminError> for QueryError {
+    fn from(err: AdminError) -> Self {
+        let body = error_body(&err);
+        match err {
+            AdminError::Invalid { .. } => QueryError::Unprocessable(body),
+            _ => QueryError::Unavailable(body),
+        }
+    }
+}
+
+impl From<PageError> for QueryError {
+    fn from(err: PageError) -> Self {
+        match err {
+            PageError::Cursor => QueryError::BadRequest(err.body()),
+            PageError::Limit => QueryError::Unprocessable(err.body()),
+        }
+    }
+}
+
+pub struct LookupApi<AP>(PhantomData<fn() -> AP>);
+
+impl<AP> Default for LookupApi<AP> {
+    fn default() -> Self {
+        LookupApi(PhantomData)
+    }
+}
+
+#[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
+impl<AP: AdminPorts> LookupApi<AP> {
+    /// Where a number routes, and whether its next message would reach the agent
+    ///
+    /// Takes no rate-limit token.
+    #[oai(path = "/lookup", method = "get", operation_id = "lookup_number")]
+    async fn lookup_number(
+        &self,
+        _auth: AdminAuth,
+        /// Any common format.
+        phone_number: Query<String>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<LookupOk, QueryError> {
+        let number = parse_number("phone_number", &phone_number, **region)?;
+        let lookup = admin.lookup(number).await?;
+        let would_route = lookup.would_route();
+        let reason = match lookup.reason {
+            Outcome::OptedOut => LookupReason::OptedOut,
+            Outcome::RateLimited => LookupReason::RateLimited,
+            Outcome::UnknownUser => LookupReason::UnknownUser,
+            Outcome::InactiveUser => LookupReason::InactiveUser,
+            _ => LookupReason::Routed,
+        };
+        let (user, source) = match lookup.owner {
+            Some((user, source)) => (
+                Some(UserDto::from(user)),
+                Some(match source {
+                    NumberSource::Primary => NumberSourceDto::Primary,
+                    NumberSource::Mapping => NumberSourceDto::Mapping,
+                }),
+            ),
+            None => (None, None),
+        };
+        Ok(LookupOk::Found(Json(LookupResult {
+            phone_number: lookup.phone_number.to_string(),
+            user,
+            source,
+            would_route,
+            reason,
+        })))
+    }
+
+    /// List the numbers opted out now
+    #[oai(path = "/opt-outs", method = "get", operation_id = "list_opt_outs")]
+    async fn list_opt_outs(
+        &self,
+        _auth: AdminAuth,
+        /// 1 to 500, default 50.
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        after: Query<Option<String>>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<OptOutPageOk, QueryError> {
+        let page = page_request(limit.0, after.0.as_deref())?;
+        let to_dto = |o: OptOut| OptOutDto {
+            phone_number: o.phone_number,
+            opted_out_at: o.opted_out_at,
+        };
+        let (items, next_cursor) = page_parts(admin.list_opt_outs(page).await?, to_dto);
+        Ok(OptOutPageOk::Page(Json(OptOutPage { items, next_cursor })))
+    }
+}

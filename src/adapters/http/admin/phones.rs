@@ -1,0 +1,202 @@
+//! A user's extra numbers: `/users/{id}/phones` and `/phones/{id}`.
+
+use std::marker::PhantomData;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::users::{UserError, parse_number};
+use super::{AdminAuth, DeletedOk, page_parts, page_request};
+use crate::adapters::http::ApiTags;
+use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::phone::Region;
+use crate::domain::user::{NewPhone, Phone, PhoneId, PhonePatch, UserId, VerificationMethod};
+
+/// How a number was shown to belong to its user.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum VerificationMethodDto {
+    Sms,
+    Manual,
+    Oauth,
+}
+
+impl From<VerificationMethodDto> for VerificationMethod {
+    fn from(m: VerificationMethodDto) -> Self {
+        match m {
+            VerificationMethodDto::Sms => VerificationMethod::Sms,
+            VerificationMethodDto::Manual => VerificationMethod::Manual,
+            VerificationMethodDto::Oauth => VerificationMethod::Oauth,
+        }
+    }
+}
+
+impl From<VerificationMethod> for VerificationMethodDto {
+    fn from(m: VerificationMethod) -> Self {
+        match m {
+            VerificationMethod::Sms => VerificationMethodDto::Sms,
+            VerificationMethod::Manual => VerificationMethodDto::Manual,
+            VerificationMethod::Oauth => VerificationMethodDto::Oauth,
+        }
+    }
+}
+
+/// An extra number of a user.
+#[derive(Object)]
+pub struct PhoneDto {
+    pub id: i64,
+    pub user_id: i64,
+    /// E.164.
+    pub phone_number: String,
+    pub is_primary: bool,
+    pub is_verified: bool,
+    pub verification_method: Option<VerificationMethodDto>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Phone> for PhoneDto {
+    fn from(p: Phone) -> Self {
+        PhoneDto {
+            id: p.id.0,
+            user_id: p.user_id.0,
+            phone_number: p.phone_number.to_string(),
+            is_primary: p.is_primary,
+            is_verified: p.is_verified,
+            verification_method: p.verification_method.map(Into::into),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct AddPhoneRequest {
+    /// Any common format; stored in E.164. Unique across all users' numbers.
+    pub phone_number: String,
+    /// Default false; true demotes the user's other primary extra number.
+    pub is_primary: Option<bool>,
+    /// Default false.
+    pub is_verified: Option<bool>,
+    pub verification_method: Option<VerificationMethodDto>,
+}
+
+/// Fields left out stay as they are; `null` clears `verification_method`.
+#[derive(Object)]
+pub struct UpdatePhoneRequest {
+    /// True demotes the user's other primary extra number.
+    pub is_primary: Option<bool>,
+    pub is_verified: Option<bool>,
+    pub verification_method: MaybeUndefined<VerificationMethodDto>,
+}
+
+#[derive(Object)]
+pub struct PhonePage {
+    pub items: Vec<PhoneDto>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum PhoneOk {
+    /// The number.
+    #[oai(status = 200)]
+    Found(Json<PhoneDto>),
+    /// The number, added.
+    #[oai(status = 201)]
+    Created(Json<PhoneDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum PhonePageOk {
+    /// A page of the user's extra numbers by ascending id.
+    #[oai(status = 200)]
+    Page(Json<PhonePage>),
+}
+
+pub struct PhonesApi<AP>(PhantomData<fn() -> AP>);
+
+impl<AP> Default for PhonesApi<AP> {
+    fn default() -> Self {
+        PhonesApi(PhantomData)
+    }
+}
+
+#[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
+impl<AP: AdminPorts> PhonesApi<AP> {
+    /// List a user's extra numbers
+    #[oai(path = "/users/:id/phones", method = "get", operation_id = "list_user_phones")]
+    async fn list_user_phones(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        /// 1 to 500, default 50.
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        after: Query<Option<String>>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<PhonePageOk, UserError> {
+        let page = page_request(limit.0, after.0.as_deref())?;
+        let (items, next_cursor) = page_parts(admin.list_phones(UserId(id.0), page).await?, PhoneDto::from);
+        Ok(PhonePageOk::Page(Json(PhonePage { items, next_cursor })))
+    }
+
+    /// Add an extra number to a user
+    #[oai(path = "/users/:id/phones", method = "post", operation_id = "add_user_phone")]
+    async fn add_user_phone(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        body: Json<AddPhoneRequest>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<PhoneOk, UserError> {
+        let phone = NewPhone {
+            phone_number: parse_number("phone_number", &body.phone_number, **region)?,
+            is_primary: body.is_primary.unwrap_or(false),
+            is_verified: body.is_verified.unwrap_or(false),
+            verification_method: body.verification_method.map(Into::into),
+        };
+        Ok(PhoneOk::Created(Json(
+            admin.add_phone(UserId(id.0), phone).await?.into(),
+        )))
+    }
+
+    /// Update an extra number (partial)
+    #[oai(path = "/phones/:id", method = "patch", operation_id = "update_phone")]
+    async fn update_phone(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        body: Json<UpdatePhoneRequest>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<PhoneOk, UserError> {
+        let patch = PhonePatch {
+            is_primary: body.is_primary,
+            is_verified: body.is_verified,
+            verification_method: match body.0.verification_method {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(m) => Some(Some(m.into())),
+            },
+        };
+        Ok(PhoneOk::Found(Json(
+            admin.update_phone(PhoneId(id.0), patch).await?.into(),
+        )))
+    }
+
+    /// Delete an extra number
+    #[oai(path = "/phones/:id", method = "delete", operation_id = "delete_phone")]
+    async fn delete_phone(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<DeletedOk, UserError> {
+        admin.delete_phone(PhoneId(id.0)).await?;
+        Ok(DeletedOk::Deleted)
+    }
+}

@@ -1,0 +1,158 @@
+//! `/sms-router/admin/configs`: the run-time settings.
+
+use std::marker::PhantomData;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::{AdminAuth, DeletedOk, error_body};
+use crate::adapters::http::ApiTags;
+use crate::adapters::http::errors::ErrorBody;
+use crate::domain::admin::{Admin, AdminError, AdminPorts, SettingView};
+
+/// A setting and its effective value.
+#[derive(Object)]
+pub struct ConfigDto {
+    /// `help_reply`, `unknown_user_reply`, `inactive_user_reply`, `error_reply` or `max_reply_messages`.
+    pub key: String,
+    pub value: String,
+    pub description: Option<String>,
+    /// True when no value is stored and the default applies.
+    pub is_default: bool,
+    /// When the stored value was last written; null for a default.
+    pub updated_at: Option<String>,
+}
+
+impl From<SettingView> for ConfigDto {
+    fn from(s: SettingView) -> Self {
+        ConfigDto {
+            key: s.key.name().to_owned(),
+            value: s.value,
+            description: s.description,
+            is_default: s.is_default,
+            updated_at: s.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct PutConfigRequest {
+    /// Text; `max_reply_messages` takes an integer 1–10, `help_reply` may not be empty.
+    pub value: String,
+    pub description: Option<String>,
+}
+
+#[derive(Object)]
+pub struct ConfigList {
+    /// Every known setting.
+    pub items: Vec<ConfigDto>,
+    /// Always null: every setting fits one page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ConfigOk {
+    /// The setting as it is now.
+    #[oai(status = 200)]
+    Found(Json<ConfigDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum ConfigListOk {
+    /// Every known setting with its effective value.
+    #[oai(status = 200)]
+    List(Json<ConfigList>),
+}
+
+#[derive(ApiResponse)]
+pub enum ConfigError {
+    /// The body cannot be parsed.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such setting.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The value breaks the setting's rule.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// The store is unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<AdminError> for ConfigError {
+    fn from(err: AdminError) -> Self {
+        let body = error_body(&err);
+        match err {
+            AdminError::NotFound(_) => ConfigError::NotFound(body),
+            AdminError::Invalid { .. } => ConfigError::Unprocessable(body),
+            AdminError::Conflict(_) | AdminError::Store(_) => ConfigError::Unavailable(body),
+        }
+    }
+}
+
+pub struct ConfigsApi<AP>(PhantomData<fn() -> AP>);
+
+impl<AP> Default for ConfigsApi<AP> {
+    fn default() -> Self {
+        ConfigsApi(PhantomData)
+    }
+}
+
+#[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
+impl<AP: AdminPorts> ConfigsApi<AP> {
+    /// List every setting with its effective value
+    #[oai(path = "/configs", method = "get", operation_id = "list_configs")]
+    async fn list_configs(&self, _auth: AdminAuth, admin: Data<&Admin<AP>>) -> Result<ConfigListOk, ConfigError> {
+        let items = admin.list_settings().await?.into_iter().map(ConfigDto::from).collect();
+        Ok(ConfigListOk::List(Json(ConfigList {
+            items,
+            next_cursor: None,
+        })))
+    }
+
+    /// Get a setting
+    #[oai(path = "/configs/:key", method = "get", operation_id = "get_config")]
+    async fn get_config(
+        &self,
+        _auth: AdminAuth,
+        key: Path<String>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<ConfigOk, ConfigError> {
+        Ok(ConfigOk::Found(Json(admin.get_setting(&key).await?.into())))
+    }
+
+    /// Set a setting; it applies to the next message
+    #[oai(path = "/configs/:key", method = "put", operation_id = "put_config")]
+    async fn put_config(
+        &self,
+        _auth: AdminAuth,
+        key: Path<String>,
+        body: Json<PutConfigRequest>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<ConfigOk, ConfigError> {
+        Ok(ConfigOk::Found(Json(
+            admin
+                .put_setting(&key, &body.value, body.description.as_deref())
+                .await?
+                .into(),
+        )))
+    }
+
+    /// Restore a setting's default
+    #[oai(path = "/configs/:key", method = "delete", operation_id = "delete_config")]
+    async fn delete_config(
+        &self,
+        _auth: AdminAuth,
+        key: Path<String>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<DeletedOk, ConfigError> {
+        admin.delete_setting(&key).await?;
+        Ok(DeletedOk::Deleted)
+    }
+}

@@ -1,0 +1,261 @@
+//! `/sms-router/admin/users`: create, list, get, update, delete.
+
+use std::marker::PhantomData;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::{AdminAuth, DeletedOk, error_body, invalid, page_parts, page_request};
+use crate::adapters::http::ApiTags;
+use crate::adapters::http::errors::ErrorBody;
+use crate::domain::admin::{Admin, AdminError, AdminPorts};
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch};
+
+/// A user of the service.
+#[derive(Object)]
+pub struct UserDto {
+    pub id: i64,
+    pub full_name: String,
+    pub email: Option<String>,
+    /// The primary number, in E.164.
+    pub phone_number: Option<String>,
+    pub is_active: bool,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<User> for UserDto {
+    fn from(user: User) -> Self {
+        UserDto {
+            id: user.id.0,
+            full_name: user.full_name,
+            email: user.email,
+            phone_number: user.phone_number.map(|n| n.to_string()),
+            is_active: user.is_active,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct CreateUserRequest {
+    /// 1 to 200 characters.
+    pub full_name: String,
+    /// Unique among users.
+    pub email: Option<String>,
+    /// Any common format; stored in E.164. Unique across users' primary and
+    /// extra numbers.
+    pub phone_number: Option<String>,
+    /// Default true.
+    pub is_active: Option<bool>,
+}
+
+/// Fields left out stay as they are; `null` clears `email` or `phone_number`.
+#[derive(Object)]
+pub struct UpdateUserRequest {
+    pub full_name: Option<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone_number: MaybeUndefined<String>,
+    pub is_active: Option<bool>,
+}
+
+#[derive(Object)]
+pub struct UserPage {
+    pub items: Vec<UserDto>,
+    /// Pass as `after` for the next page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum UserOk {
+    /// The user.
+    #[oai(status = 200)]
+    Found(Json<UserDto>),
+    /// The user, created.
+    #[oai(status = 201)]
+    Created(Json<UserDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserPageOk {
+    /// A page of users by ascending id.
+    #[oai(status = 200)]
+    Page(Json<UserPage>),
+}
+
+/// The failures of the user operations.
+#[derive(ApiResponse)]
+pub enum UserError {
+    /// The request cannot be parsed: malformed JSON, a missing field, a bad cursor.
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// No or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such user.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The number or e-mail address belongs to another user.
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// A value breaks a rule: an impossible number, an invalid e-mail, a limit outside 1–500.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// The store is unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<AdminError> for UserError {
+    fn from(err: AdminError) -> Self {
+        let body = error_body(&err);
+        match err {
+            AdminError::NotFound(_) => UserError::NotFound(body),
+            AdminError::Conflict(_) => UserError::Conflict(body),
+            AdminError::Invalid { .. } => UserError::Unprocessable(body),
+            AdminError::Store(_) => UserError::Unavailable(body),
+        }
+    }
+}
+
+impl From<super::PageError> for UserError {
+    fn from(err: super::PageError) -> Self {
+        match err {
+            super::PageError::Cursor => UserError::BadRequest(err.body()),
+            super::PageError::Limit => UserError::Unprocessable(err.body()),
+        }
+    }
+}
+
+pub(super) fn parse_number(field: &'static str, text: &str, region: Region) -> Result<PhoneNumber, AdminError> {
+    PhoneNumber::parse(text, region).map_err(|e| invalid(field, e))
+}
+
+fn parse_email(text: &str) -> Result<EmailAddress, AdminError> {
+    EmailAddress::parse(text).map_err(|e| invalid("email", e))
+}
+
+fn parse_name(text: &str) -> Result<FullName, AdminError> {
+    FullName::parse(text).map_err(|e| invalid("full_name", e))
+}
+
+pub struct UsersApi<AP>(PhantomData<fn() -> AP>);
+
+impl<AP> Default for UsersApi<AP> {
+    fn default() -> Self {
+        UsersApi(PhantomData)
+    }
+}
+
+#[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
+impl<AP: AdminPorts> UsersApi<AP> {
+    /// Create a user
+    #[oai(path = "/users", method = "post", operation_id = "create_user")]
+    async fn create_user(
+        &self,
+        _auth: AdminAuth,
+        body: Json<CreateUserRequest>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<UserOk, UserError> {
+        let user = NewUser {
+            full_name: parse_name(&body.full_name)?,
+            email: body.email.as_deref().map(parse_email).transpose()?,
+            phone_number: body
+                .phone_number
+                .as_deref()
+                .map(|n| parse_number("phone_number", n, **region))
+                .transpose()?,
+            is_active: body.is_active.unwrap_or(true),
+        };
+        Ok(UserOk::Created(Json(admin.create_user(user).await?.into())))
+    }
+
+    /// List users
+    #[oai(path = "/users", method = "get", operation_id = "list_users")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_users(
+        &self,
+        _auth: AdminAuth,
+        /// Users whose primary or extra number this is (any common format).
+        phone_number: Query<Option<String>>,
+        email: Query<Option<String>>,
+        is_active: Query<Option<bool>>,
+        /// 1 to 500, default 50.
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        after: Query<Option<String>>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<UserPageOk, UserError> {
+        let page = page_request(limit.0, after.0.as_deref())?;
+        let filter = UserFilter {
+            phone_number: phone_number
+                .0
+                .as_deref()
+                .map(|n| parse_number("phone_number", n, **region))
+                .transpose()?,
+            email: email.0.as_deref().map(parse_email).transpose()?,
+            is_active: is_active.0,
+        };
+        let (items, next_cursor) = page_parts(admin.list_users(filter, page).await?, UserDto::from);
+        Ok(UserPageOk::Page(Json(UserPage { items, next_cursor })))
+    }
+
+    /// Get a user
+    #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
+    async fn get_user(&self, _auth: AdminAuth, id: Path<i64>, admin: Data<&Admin<AP>>) -> Result<UserOk, UserError> {
+        Ok(UserOk::Found(Json(admin.get_user(UserId(id.0)).await?.into())))
+    }
+
+    /// Update a user (partial)
+    #[oai(path = "/users/:id", method = "patch", operation_id = "update_user")]
+    async fn update_user(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        body: Json<UpdateUserRequest>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<UserOk, UserError> {
+        let patch = UserPatch {
+            full_name: body.full_name.as_deref().map(parse_name).transpose()?,
+            email: optional(&body.email)
+                .map(|e| e.map(parse_email).transpose())
+                .transpose()?,
+            phone_number: optional(&body.phone_number)
+                .map(|n| n.map(|n| parse_number("phone_number", n, **region)).transpose())
+                .transpose()?,
+            is_active: body.is_active,
+        };
+        Ok(UserOk::Found(Json(
+            admin.update_user(UserId(id.0), patch).await?.into(),
+        )))
+    }
+
+    /// Delete a user and its extra numbers; its log rows stay, unowned
+    #[oai(path = "/users/:id", method = "delete", operation_id = "delete_user")]
+    async fn delete_user(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<DeletedOk, UserError> {
+        admin.delete_user(UserId(id.0)).await?;
+        Ok(DeletedOk::Deleted)
+    }
+}
+
+/// Absent: `None`; `null`: `Some(None)`; a value: `Some(Some(value))`.
+fn optional(value: &MaybeUndefined<String>) -> Option<Option<&str>> {
+    match value {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) => Some(Some(v.as_str())),
+    }
+}

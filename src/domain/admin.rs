@@ -1,0 +1,229 @@
+//! The administration use cases: users and numbers, settings, opt-outs and
+//! the routing preview of a number. Invariants that need the store (unique
+//! numbers, one primary) are kept by the store; this layer adds the rules
+//! that need several ports or the domain's own knowledge.
+
+use super::phone::PhoneNumber;
+use super::settings::{SettingError, SettingKey, Settings};
+use super::usage::Outcome;
+use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
+use crate::ports::{
+    OptOut, OptOutRegistry, Page, PageRequest, RateLimiter, RegistryError, SettingsStore, StoreError, UserRegistry,
+};
+
+pub trait AdminPorts: Send + Sync + 'static {
+    type Registry: UserRegistry;
+    type Settings: SettingsStore;
+    type OptOuts: OptOutRegistry;
+    type Limiter: RateLimiter;
+}
+
+pub struct Admin<P: AdminPorts> {
+    pub registry: P::Registry,
+    pub settings: P::Settings,
+    pub opt_outs: P::OptOuts,
+    pub limiter: P::Limiter,
+}
+
+impl<P: AdminPorts> Clone for Admin<P> {
+    fn clone(&self) -> Self {
+        Admin {
+            registry: self.registry.clone(),
+            settings: self.settings.clone(),
+            opt_outs: self.opt_outs.clone(),
+            limiter: self.limiter.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// What was named (`user`, `phone`, `setting`) does not exist.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A number or e-mail address is taken; says which.
+    #[error("{0} is already taken")]
+    Conflict(String),
+    /// A value parsed but breaks a rule.
+    #[error("`{field}` {why}")]
+    Invalid { field: &'static str, why: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<RegistryError> for AdminError {
+    fn from(err: RegistryError) -> Self {
+        match err {
+            RegistryError::NotFound(what) => AdminError::NotFound(what),
+            RegistryError::Conflict(what) => AdminError::Conflict(what),
+            RegistryError::Store(e) => AdminError::Store(e),
+        }
+    }
+}
+
+/// What the next ordinary message from a number would meet.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    pub phone_number: PhoneNumber,
+    pub owner: Option<(User, NumberSource)>,
+    /// `routed`, `opted_out`, `rate_limited`, `unknown_user` or `inactive_user`.
+    pub reason: Outcome,
+}
+
+impl Lookup {
+    pub fn would_route(&self) -> bool {
+        self.reason == Outcome::Routed
+    }
+}
+
+/// A setting as an administrator sees it: its effective value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SettingView {
+    pub key: SettingKey,
+    pub value: String,
+    pub description: Option<String>,
+    pub is_default: bool,
+    pub updated_at: Option<String>,
+}
+
+impl<P: AdminPorts> Admin<P> {
+    pub async fn create_user(&self, user: NewUser) -> Result<User, AdminError> {
+        Ok(self.registry.create_user(user).await?)
+    }
+
+    pub async fn get_user(&self, id: UserId) -> Result<User, AdminError> {
+        Ok(self.registry.get_user(id).await?)
+    }
+
+    pub async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, AdminError> {
+        Ok(self.registry.list_users(filter, page).await?)
+    }
+
+    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, AdminError> {
+        Ok(self.registry.update_user(id, patch).await?)
+    }
+
+    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
+        Ok(self.registry.delete_user(id).await?)
+    }
+
+    pub async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, AdminError> {
+        Ok(self.registry.list_phones(user, page).await?)
+    }
+
+    pub async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, AdminError> {
+        Ok(self.registry.add_phone(user, phone).await?)
+    }
+
+    pub async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, AdminError> {
+        Ok(self.registry.update_phone(id, patch).await?)
+    }
+
+    pub async fn delete_phone(&self, id: PhoneId) -> Result<(), AdminError> {
+        Ok(self.registry.delete_phone(id).await?)
+    }
+
+    /// The routing preview, in the router's order of precedence; it takes
+    /// no rate-limit token.
+    pub async fn lookup(&self, number: PhoneNumber) -> Result<Lookup, AdminError> {
+        let owner = self.registry.owner_of(&number).await?;
+        let reason = if self.opt_outs.is_opted_out(&number).await? {
+            Outcome::OptedOut
+        } else if self.limiter.is_limited(number.as_ref()) {
+            Outcome::RateLimited
+        } else {
+            match &owner {
+                None => Outcome::UnknownUser,
+                Some((user, _)) if !user.is_active => Outcome::InactiveUser,
+                Some(_) => Outcome::Routed,
+            }
+        };
+        Ok(Lookup {
+            phone_number: number,
+            owner,
+            reason,
+        })
+    }
+
+    /// Every known setting with its effective value.
+    pub async fn list_settings(&self) -> Result<Vec<SettingView>, AdminError> {
+        let stored = self.settings.stored().await?;
+        Ok(SettingKey::ALL
+            .into_iter()
+            .map(|key| match stored.iter().find(|s| s.key == key) {
+                Some(s) => SettingView {
+                    key,
+                    value: s.value.clone(),
+                    description: s.description.clone(),
+                    is_default: false,
+                    updated_at: Some(s.updated_at.clone()),
+                },
+                None => default_view(key),
+            })
+            .collect())
+    }
+
+    pub async fn get_setting(&self, key: &str) -> Result<SettingView, AdminError> {
+        let key = known_key(key)?;
+        let all = self.list_settings().await?;
+        all.into_iter()
+            .find(|s| s.key == key)
+            .ok_or(AdminError::NotFound("setting"))
+    }
+
+    /// Stores a value that keeps its key's rule.
+    pub async fn put_setting(
+        &self,
+        key: &str,
+        value: &str,
+        description: Option<&str>,
+    ) -> Result<SettingView, AdminError> {
+        let key = known_key(key)?;
+        Settings::default().apply(key, value).map_err(|e| AdminError::Invalid {
+            field: "value",
+            why: match e {
+                SettingError::InvalidValue { why, .. } => why.to_owned(),
+                other => other.to_string(),
+            },
+        })?;
+        if description.is_some_and(|d| d.chars().count() > 500) {
+            return Err(AdminError::Invalid {
+                field: "description",
+                why: "may hold at most 500 characters".into(),
+            });
+        }
+        let stored = self.settings.put(key, value, description).await?;
+        Ok(SettingView {
+            key,
+            value: stored.value,
+            description: stored.description,
+            is_default: false,
+            updated_at: Some(stored.updated_at),
+        })
+    }
+
+    /// Restores the default; answers the setting as it is now.
+    pub async fn delete_setting(&self, key: &str) -> Result<SettingView, AdminError> {
+        let key = known_key(key)?;
+        self.settings.delete(key).await?;
+        Ok(default_view(key))
+    }
+
+    pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, AdminError> {
+        Ok(self.opt_outs.list(page).await?)
+    }
+}
+
+fn known_key(key: &str) -> Result<SettingKey, AdminError> {
+    SettingKey::parse(key).map_err(|_| AdminError::NotFound("setting"))
+}
+
+fn default_view(key: SettingKey) -> SettingView {
+    SettingView {
+        key,
+        value: key.default_value().to_owned(),
+        description: None,
+        is_default: true,
+        updated_at: None,
+    }
+}
