@@ -56,6 +56,7 @@ impl AdminPorts for AppPorts {
     type Settings = SqliteStore;
     type OptOuts = SqliteStore;
     type Limiter = SenderRateLimiter;
+    type Reports = SqliteStore;
 }
 
 /// The spec of this binary's HTTP surface.
@@ -126,6 +127,7 @@ impl Application {
             settings: store.clone(),
             opt_outs: store.clone(),
             limiter: limiter.clone(),
+            reports: store.clone(),
         };
         let router: Router<AppPorts> = Router {
             directory,

@@ -4,11 +4,13 @@
 //! that need several ports or the domain's own knowledge.
 
 use super::phone::PhoneNumber;
+use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
 use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
 use crate::ports::{
-    OptOut, OptOutRegistry, Page, PageRequest, RateLimiter, RegistryError, SettingsStore, StoreError, UserRegistry,
+    OptOut, OptOutRegistry, Page, PageRequest, RateLimiter, RegistryError, SettingsStore, StoreError, UsageReports,
+    UserRegistry,
 };
 
 pub trait AdminPorts: Send + Sync + 'static {
@@ -16,6 +18,7 @@ pub trait AdminPorts: Send + Sync + 'static {
     type Settings: SettingsStore;
     type OptOuts: OptOutRegistry;
     type Limiter: RateLimiter;
+    type Reports: UsageReports;
 }
 
 pub struct Admin<P: AdminPorts> {
@@ -23,6 +26,7 @@ pub struct Admin<P: AdminPorts> {
     pub settings: P::Settings,
     pub opt_outs: P::OptOuts,
     pub limiter: P::Limiter,
+    pub reports: P::Reports,
 }
 
 impl<P: AdminPorts> Clone for Admin<P> {
@@ -32,6 +36,7 @@ impl<P: AdminPorts> Clone for Admin<P> {
             settings: self.settings.clone(),
             opt_outs: self.opt_outs.clone(),
             limiter: self.limiter.clone(),
+            reports: self.reports.clone(),
         }
     }
 }
@@ -209,8 +214,33 @@ impl<P: AdminPorts> Admin<P> {
         Ok(default_view(key))
     }
 
+    /// Log rows, newest first.
+    pub async fn list_usage_logs(
+        &self,
+        filter: UsageFilter,
+        page: PageRequest,
+    ) -> Result<Page<UsageLogEntry>, AdminError> {
+        check_range(filter.since.as_ref(), filter.until.as_ref())?;
+        Ok(self.reports.list_usage_logs(filter, page).await?)
+    }
+
+    pub async fn usage_summary(&self, query: SummaryQuery) -> Result<UsageSummary, AdminError> {
+        check_range(query.since.as_ref(), query.until.as_ref())?;
+        Ok(self.reports.summarize(query).await?)
+    }
+
     pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, AdminError> {
         Ok(self.opt_outs.list(page).await?)
+    }
+}
+
+fn check_range<T: PartialOrd>(since: Option<&T>, until: Option<&T>) -> Result<(), AdminError> {
+    match (since, until) {
+        (Some(since), Some(until)) if since > until => Err(AdminError::Invalid {
+            field: "until",
+            why: "is before `since`".into(),
+        }),
+        _ => Ok(()),
     }
 }
 

@@ -5,6 +5,7 @@ pub mod keyword;
 pub mod message;
 pub mod phone;
 pub mod reply;
+pub mod report;
 pub mod router;
 pub mod segments;
 pub mod settings;

@@ -10,6 +10,7 @@ pub mod recent_replies;
 pub mod reply_writer;
 pub mod settings_store;
 pub mod store_error;
+pub mod usage_reports;
 pub mod user_directory;
 pub mod user_registry;
 
@@ -23,5 +24,6 @@ pub use recent_replies::{Flight, RecentReplies};
 pub use reply_writer::ReplyWriter;
 pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;
+pub use usage_reports::UsageReports;
 pub use user_directory::UserDirectory;
 pub use user_registry::{RegistryError, UserRegistry};

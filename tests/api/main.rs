@@ -6,5 +6,6 @@ mod helpers;
 mod ops;
 mod outcomes;
 mod replies;
+mod reports;
 mod signature;
 mod statuses;

@@ -35,6 +35,7 @@ type Apis<P, AP, W, R> = (
     admin::PhonesApi<AP>,
     admin::LookupApi<AP>,
     admin::ConfigsApi<AP>,
+    admin::UsageApi<AP>,
     ops::OpsApi<R>,
 );
 
@@ -49,6 +50,7 @@ pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>
             admin::PhonesApi::default(),
             admin::LookupApi::default(),
             admin::ConfigsApi::default(),
+            admin::UsageApi::default(),
             ops::OpsApi::default(),
         ),
         "sms-router",

@@ -6,6 +6,7 @@ mod message_log;
 mod migrations;
 mod opt_outs;
 mod registry;
+mod reports;
 mod settings;
 
 use std::path::Path;

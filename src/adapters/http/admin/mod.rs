@@ -3,6 +3,7 @@
 
 mod lookup;
 mod phones;
+mod reports;
 mod settings;
 mod users;
 
@@ -20,6 +21,7 @@ use crate::ports::{Page, PageRequest};
 
 pub use lookup::LookupApi;
 pub use phones::PhonesApi;
+pub use reports::UsageApi;
 pub use settings::ConfigsApi;
 pub use users::UsersApi;
 

@@ -1,0 +1,282 @@
+//! `/usage-logs` and `/usage/summary`: what the usage log holds.
+
+use std::collections::BTreeMap;
+use std::marker::PhantomData;
+
+use chrono::{DateTime, Utc};
+use poem::web::Data;
+use poem_openapi::param::Query;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
+
+use super::lookup::QueryError;
+use super::users::parse_number;
+use super::{AdminAuth, page_parts, page_request};
+use crate::adapters::http::ApiTags;
+use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::phone::Region;
+use crate::domain::report::{Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats};
+use crate::domain::usage::Outcome;
+use crate::domain::user::UserId;
+
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum DirectionDto {
+    Inbound,
+    Outbound,
+}
+
+/// What became of a message. `processing`: being answered now;
+/// `interrupted`: the process stopped before answering it.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum OutcomeDto {
+    Duplicate,
+    OptedOut,
+    OptedIn,
+    Help,
+    RateLimited,
+    UnknownUser,
+    InactiveUser,
+    Routed,
+    AgentError,
+    Processing,
+    Interrupted,
+}
+
+impl From<OutcomeDto> for Outcome {
+    fn from(o: OutcomeDto) -> Self {
+        match o {
+            OutcomeDto::Duplicate => Outcome::Duplicate,
+            OutcomeDto::OptedOut => Outcome::OptedOut,
+            OutcomeDto::OptedIn => Outcome::OptedIn,
+            OutcomeDto::Help => Outcome::Help,
+            OutcomeDto::RateLimited => Outcome::RateLimited,
+            OutcomeDto::UnknownUser => Outcome::UnknownUser,
+            OutcomeDto::InactiveUser => Outcome::InactiveUser,
+            OutcomeDto::Routed => Outcome::Routed,
+            OutcomeDto::AgentError => Outcome::AgentError,
+            OutcomeDto::Processing => Outcome::Processing,
+            OutcomeDto::Interrupted => Outcome::Interrupted,
+        }
+    }
+}
+
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum GroupByDto {
+    Day,
+    User,
+}
+
+/// One row of the usage log: never the message text.
+#[derive(Object)]
+pub struct UsageLogDto {
+    pub id: i64,
+    /// Null for an unknown sender or a deleted user.
+    pub user_id: Option<i64>,
+    /// E.164, or the sender as given when it is not a number.
+    pub phone_number: Option<String>,
+    /// `inbound` or `outbound`.
+    pub direction: String,
+    pub outcome: String,
+    /// Twilio's id; null for a reply sent as TwiML.
+    pub message_sid: Option<String>,
+    /// In characters.
+    pub message_length: i64,
+    pub segments: i64,
+    pub processing_time_ms: Option<i64>,
+    pub success: bool,
+    pub error_message: Option<String>,
+    /// `to`, `num_media`, `request_id`.
+    pub metadata: Option<serde_json::Value>,
+    pub created_at: String,
+    /// Outbound rows: the delivery status from Twilio's callbacks.
+    pub delivery_status: Option<String>,
+    /// Outbound rows: Twilio's error code.
+    pub error_code: Option<i64>,
+}
+
+impl From<UsageLogEntry> for UsageLogDto {
+    fn from(e: UsageLogEntry) -> Self {
+        UsageLogDto {
+            id: e.id,
+            user_id: e.user_id,
+            phone_number: e.phone_number,
+            direction: e.direction,
+            outcome: e.outcome,
+            message_sid: e.message_sid,
+            message_length: e.message_length,
+            segments: e.segments,
+            processing_time_ms: e.processing_time_ms,
+            success: e.success,
+            error_message: e.error_message,
+            metadata: e.metadata.and_then(|m| serde_json::from_str(&m).ok()),
+            created_at: e.created_at,
+            delivery_status: e.delivery_status,
+            error_code: e.error_code,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct UsageLogPage {
+    pub items: Vec<UsageLogDto>,
+    /// Pass as `after` for the next (older) page; null on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Counts over a set of rows; `by_outcome`, `success_rate` and the
+/// percentiles (nearest rank) count inbound rows only.
+#[derive(Object)]
+pub struct UsageStatsDto {
+    pub inbound: u64,
+    pub outbound: u64,
+    /// Outcome → number of inbound rows.
+    pub by_outcome: BTreeMap<String, u64>,
+    /// Successful inbound rows over all inbound rows, 0–1; null without inbound rows.
+    pub success_rate: Option<f64>,
+    pub processing_ms_p50: Option<i64>,
+    pub processing_ms_p95: Option<i64>,
+    pub segments_inbound: u64,
+    pub segments_outbound: u64,
+}
+
+impl From<UsageStats> for UsageStatsDto {
+    fn from(s: UsageStats) -> Self {
+        UsageStatsDto {
+            inbound: s.inbound,
+            outbound: s.outbound,
+            by_outcome: s.by_outcome,
+            success_rate: s.success_rate,
+            processing_ms_p50: s.processing_ms_p50,
+            processing_ms_p95: s.processing_ms_p95,
+            segments_inbound: s.segments_inbound,
+            segments_outbound: s.segments_outbound,
+        }
+    }
+}
+
+#[derive(Object)]
+pub struct UsageGroupDto {
+    /// The day (`YYYY-MM-DD`, UTC) or the user id (`none`: rows without a user).
+    pub key: String,
+    #[oai(flatten)]
+    pub stats: UsageStatsDto,
+}
+
+#[derive(Object)]
+pub struct UsageSummaryDto {
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub totals: UsageStatsDto,
+    /// Empty without `group_by`.
+    pub groups: Vec<UsageGroupDto>,
+}
+
+#[derive(ApiResponse)]
+pub enum UsageLogPageOk {
+    /// A page of log rows, newest first.
+    #[oai(status = 200)]
+    Page(Json<UsageLogPage>),
+}
+
+#[derive(ApiResponse)]
+pub enum UsageSummaryOk {
+    /// The summary.
+    #[oai(status = 200)]
+    Summary(Json<UsageSummaryDto>),
+}
+
+pub struct UsageApi<AP>(PhantomData<fn() -> AP>);
+
+impl<AP> Default for UsageApi<AP> {
+    fn default() -> Self {
+        UsageApi(PhantomData)
+    }
+}
+
+#[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
+impl<AP: AdminPorts> UsageApi<AP> {
+    /// List usage log rows, newest first
+    #[oai(path = "/usage-logs", method = "get", operation_id = "list_usage_logs")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list_usage_logs(
+        &self,
+        _auth: AdminAuth,
+        user_id: Query<Option<i64>>,
+        /// Any common format.
+        phone_number: Query<Option<String>>,
+        direction: Query<Option<DirectionDto>>,
+        outcome: Query<Option<OutcomeDto>>,
+        success: Query<Option<bool>>,
+        /// Rows at or after this time (RFC 3339).
+        since: Query<Option<DateTime<Utc>>>,
+        /// Rows before this time (RFC 3339).
+        until: Query<Option<DateTime<Utc>>>,
+        /// 1 to 500, default 50.
+        limit: Query<Option<i64>>,
+        /// The `next_cursor` of the previous page.
+        after: Query<Option<String>>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<UsageLogPageOk, QueryError> {
+        let page = page_request(limit.0, after.0.as_deref())?;
+        let filter = UsageFilter {
+            user_id: user_id.0.map(UserId),
+            phone_number: phone_number
+                .0
+                .as_deref()
+                .map(|n| parse_number("phone_number", n, **region))
+                .transpose()?,
+            direction: direction.0.map(|d| match d {
+                DirectionDto::Inbound => Direction::Inbound,
+                DirectionDto::Outbound => Direction::Outbound,
+            }),
+            outcome: outcome.0.map(Into::into),
+            success: success.0,
+            since: since.0,
+            until: until.0,
+        };
+        let (items, next_cursor) = page_parts(admin.list_usage_logs(filter, page).await?, UsageLogDto::from);
+        Ok(UsageLogPageOk::Page(Json(UsageLogPage { items, next_cursor })))
+    }
+
+    /// Summarize usage over a time range, optionally by day or by user
+    #[oai(path = "/usage/summary", method = "get", operation_id = "get_usage_summary")]
+    async fn get_usage_summary(
+        &self,
+        _auth: AdminAuth,
+        /// Rows at or after this time (RFC 3339).
+        since: Query<Option<DateTime<Utc>>>,
+        /// Rows before this time (RFC 3339).
+        until: Query<Option<DateTime<Utc>>>,
+        user_id: Query<Option<i64>>,
+        group_by: Query<Option<GroupByDto>>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<UsageSummaryOk, QueryError> {
+        let query = SummaryQuery {
+            since: since.0,
+            until: until.0,
+            user_id: user_id.0.map(UserId),
+            group_by: group_by.0.map(|g| match g {
+                GroupByDto::Day => GroupBy::Day,
+                GroupByDto::User => GroupBy::User,
+            }),
+        };
+        let summary = admin.usage_summary(query).await?;
+        Ok(UsageSummaryOk::Summary(Json(UsageSummaryDto {
+            since: since.0,
+            until: until.0,
+            totals: summary.totals.into(),
+            groups: summary
+                .groups
+                .into_iter()
+                .map(|(key, stats)| UsageGroupDto {
+                    key,
+                    stats: stats.into(),
+                })
+                .collect(),
+        })))
+    }
+}
