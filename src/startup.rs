@@ -12,6 +12,7 @@ use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedDirectory;
 use crate::adapters::http::{self, AdminToken, AppState, WebhookSettings};
+use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::SqliteStore;
@@ -42,17 +43,18 @@ impl Agent for AppAgent {
 pub struct AppPorts;
 
 impl RouterPorts for AppPorts {
-    type Directory = CachedDirectory<SqliteStore>;
+    type Directory = CachedDirectory<SqliteStore, PrometheusMetrics>;
     type Log = SqliteStore;
     type OptOuts = SqliteStore;
     type Settings = SqliteStore;
     type Agent = AppAgent;
     type Limiter = SenderRateLimiter;
     type Recent = InProcessReplies;
+    type Metrics = PrometheusMetrics;
 }
 
 impl AdminPorts for AppPorts {
-    type Registry = CachedDirectory<SqliteStore>;
+    type Registry = CachedDirectory<SqliteStore, PrometheusMetrics>;
     type Settings = SqliteStore;
     type OptOuts = SqliteStore;
     type Limiter = SenderRateLimiter;
@@ -61,7 +63,7 @@ impl AdminPorts for AppPorts {
 
 /// The spec of this binary's HTTP surface.
 pub fn openapi_spec() -> String {
-    http::spec_json::<AppPorts, AppPorts, TwimlWriter, SqliteStore>()
+    http::spec_json::<AppPorts, AppPorts, TwimlWriter, SqliteStore, PrometheusMetrics>()
 }
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -116,7 +118,8 @@ impl Application {
         if interrupted > 0 {
             tracing::warn!(count = interrupted, "messages were left unanswered by the last run");
         }
-        let directory = CachedDirectory::new(store.clone(), config.cache_ttl);
+        let metrics = PrometheusMetrics::default();
+        let directory = CachedDirectory::new(store.clone(), metrics.clone(), config.cache_ttl);
         let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
         let background = vec![
             directory.spawn_version_poller(),
@@ -138,6 +141,7 @@ impl Application {
             limiter,
             // A duplicate waits as long as the first delivery can take.
             recent: InProcessReplies::new(config.agent_timeout + Duration::from_secs(5)),
+            metrics: metrics.clone(),
         };
         let webhook = WebhookSettings {
             auth_token: if dev {
@@ -154,6 +158,7 @@ impl Application {
             admin_token: AdminToken(config.admin_token.as_ref().map(|t| t.expose().to_owned())),
             writer: TwimlWriter,
             readiness: store,
+            metrics,
             webhook,
         };
         let endpoint = http::app(state).map_to_response().boxed();

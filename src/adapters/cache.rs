@@ -12,7 +12,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
-use crate::ports::{Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry};
+use crate::ports::{Metrics, Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry};
 
 /// How long "nobody owns this number" is believed.
 const NEGATIVE_TTL: Duration = Duration::from_secs(30);
@@ -22,8 +22,9 @@ pub const VERSION_POLL: Duration = Duration::from_millis(250);
 const CAPACITY: u64 = 100_000;
 
 #[derive(Clone)]
-pub struct CachedDirectory<D> {
+pub struct CachedDirectory<D, M> {
     inner: D,
+    metrics: M,
     found: Cache<PhoneNumber, Recipient>,
     missing: Cache<PhoneNumber, ()>,
     seen_version: Arc<AtomicI64>,
@@ -32,10 +33,11 @@ pub struct CachedDirectory<D> {
     generation: Arc<AtomicU64>,
 }
 
-impl<D: UserDirectory> CachedDirectory<D> {
-    pub fn new(inner: D, ttl: Duration) -> Self {
+impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
+    pub fn new(inner: D, metrics: M, ttl: Duration) -> Self {
         CachedDirectory {
             inner,
+            metrics,
             found: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
             missing: Cache::builder()
                 .max_capacity(CAPACITY)
@@ -77,14 +79,17 @@ impl<D: UserDirectory> CachedDirectory<D> {
     }
 }
 
-impl<D: UserDirectory> UserDirectory for CachedDirectory<D> {
+impl<D: UserDirectory, M: Metrics> UserDirectory for CachedDirectory<D, M> {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
         if let Some(found) = self.found.get(number) {
+            self.metrics.cache_lookup(true);
             return Ok(Some(found));
         }
         if self.missing.get(number).is_some() {
+            self.metrics.cache_lookup(true);
             return Ok(None);
         }
+        self.metrics.cache_lookup(false);
         let generation = self.generation.load(Ordering::Acquire);
         let found = self.inner.recipient(number).await?;
         if self.generation.load(Ordering::Acquire) != generation {
@@ -107,7 +112,7 @@ impl<D: UserDirectory> UserDirectory for CachedDirectory<D> {
 }
 
 /// Reads pass through; every write clears the cache before it answers.
-impl<D: UserDirectory + UserRegistry> UserRegistry for CachedDirectory<D> {
+impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedDirectory<D, M> {
     async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
         let created = self.inner.create_user(user).await;
         self.invalidate_all();

@@ -5,6 +5,7 @@ pub mod agent_echo;
 pub mod agent_http;
 pub mod cache;
 pub mod http;
+pub mod metrics;
 pub mod rate_limit;
 pub mod recent_replies;
 pub mod sqlite;

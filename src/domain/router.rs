@@ -9,8 +9,8 @@ use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
 use super::user::UserId;
 use crate::ports::{
-    Agent, AgentRequest, Claim, Flight, MessageLog, OptOutRegistry, RateLimiter, RecentReplies, SettingsStore,
-    StoreError, UserDirectory,
+    Agent, AgentError, AgentRequest, Claim, Flight, MessageLog, Metrics, OptOutRegistry, RateLimiter, RecentReplies,
+    SettingsStore, StoreError, UserDirectory,
 };
 
 /// The adapters a router works with, named once.
@@ -22,6 +22,7 @@ pub trait RouterPorts: Send + Sync + 'static {
     type Agent: Agent;
     type Limiter: RateLimiter;
     type Recent: RecentReplies;
+    type Metrics: Metrics;
 }
 
 pub struct Router<P: RouterPorts> {
@@ -32,6 +33,7 @@ pub struct Router<P: RouterPorts> {
     pub agent: P::Agent,
     pub limiter: P::Limiter,
     pub recent: P::Recent,
+    pub metrics: P::Metrics,
 }
 
 impl<P: RouterPorts> Clone for Router<P> {
@@ -44,6 +46,7 @@ impl<P: RouterPorts> Clone for Router<P> {
             agent: self.agent.clone(),
             limiter: self.limiter.clone(),
             recent: self.recent.clone(),
+            metrics: self.metrics.clone(),
         }
     }
 }
@@ -106,6 +109,15 @@ impl<P: RouterPorts> Router<P> {
     /// was answered, and the caller should ask the sender to retry.
     #[tracing::instrument(skip_all, fields(sid = %message.sid, from = %message.from.masked()))]
     pub async fn handle(&self, message: InboundMessage) -> Result<Handled, StoreError> {
+        let handled = self.answer(message).await;
+        match &handled {
+            Ok(handled) => self.metrics.message(handled.outcome),
+            Err(_) => self.metrics.error("store"),
+        }
+        handled
+    }
+
+    async fn answer(&self, message: InboundMessage) -> Result<Handled, StoreError> {
         let started = Instant::now();
         let wait = match self.recent.join(&message.sid) {
             Flight::Follow(wait) => {
@@ -152,7 +164,7 @@ impl<P: RouterPorts> Router<P> {
             num_media: message.num_media,
             request_id: message.request_id.clone(),
         };
-        let replies = reply
+        let replies: Vec<_> = reply
             .messages()
             .iter()
             .map(|m| OutboundRecord {
@@ -161,7 +173,9 @@ impl<P: RouterPorts> Router<P> {
                 shape: TextShape::of(m),
             })
             .collect();
+        let rows = 1 + replies.len();
         self.log.settle(claim_id, record, replies).await?;
+        self.metrics.log_batch(rows);
         wait.settle(&reply);
         tracing::info!(
             outcome = decision.outcome.name(),
@@ -223,7 +237,17 @@ impl<P: RouterPorts> Router<P> {
             message_sid: message.sid.clone(),
             request_id: message.request_id.clone(),
         };
+        let asked = Instant::now();
         let answer = self.agent.ask(request).await;
+        self.metrics.agent_call(asked.elapsed(), answer.is_ok());
+        if let Err(e) = &answer {
+            self.metrics.error(match e {
+                AgentError::Timeout => "agent_timeout",
+                AgentError::Unreachable(_) => "agent_unreachable",
+                AgentError::Status(_) => "agent_status",
+                AgentError::InvalidReply(_) => "agent_invalid_reply",
+            });
+        }
         Ok(match answer {
             Ok(text) if !text.trim().is_empty() => Decision {
                 user_id,

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod message_log;
+pub mod metrics;
 pub mod opt_outs;
 pub mod page;
 pub mod rate_limiter;
@@ -16,6 +17,7 @@ pub mod user_registry;
 
 pub use agent::{Agent, AgentError, AgentRequest};
 pub use message_log::{Claim, ClaimId, MessageLog};
+pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};
 pub use page::{Page, PageRequest};
 pub use rate_limiter::RateLimiter;

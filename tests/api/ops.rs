@@ -80,3 +80,30 @@ async fn the_server_serves_the_committed_spec_and_its_ui() {
     }
     assert!(receive["responses"]["200"]["content"]["application/xml"].is_object());
 }
+
+#[tokio::test]
+async fn metrics_count_outcomes_duplicates_cache_and_agent_time() {
+    let app = spawn_app().await;
+    app.add_user("Ada", "+12015550123", true);
+    let params = crate::helpers::sms("+12015550123", "hi");
+    app.post_sms(&params).await;
+    app.post_sms(&params).await;
+    app.send("+12015550123", "again").await;
+
+    let response = app.client.get(app.url("/metrics")).send().await.unwrap();
+
+    assert_eq!(response.status(), 200);
+    let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
+    let text = response.text().await.unwrap();
+    for line in [
+        r#"sms_router_messages_total{outcome="routed"} 2"#,
+        r#"sms_router_messages_total{outcome="duplicate"} 1"#,
+        r#"sms_router_cache_lookups_total{result="miss"} 1"#,
+        r#"sms_router_cache_lookups_total{result="hit"} 1"#,
+        r#"sms_router_agent_duration_seconds_count{result="ok"} 2"#,
+        "sms_router_log_batches_total 2",
+    ] {
+        assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
+    }
+}

@@ -14,7 +14,7 @@ use poem_openapi::{OpenApiService, Tags};
 
 use crate::domain::admin::{Admin, AdminPorts};
 use crate::domain::router::{Router, RouterPorts};
-use crate::ports::{Readiness, ReplyWriter};
+use crate::ports::{Metrics, Readiness, ReplyWriter};
 pub use admin::AdminToken;
 pub use webhook::WebhookSettings;
 
@@ -29,20 +29,20 @@ enum ApiTags {
     Ops,
 }
 
-type Apis<P, AP, W, R> = (
+type Apis<P, AP, W, R, M> = (
     webhook::WebhookApi<P, W>,
     admin::UsersApi<AP>,
     admin::PhonesApi<AP>,
     admin::LookupApi<AP>,
     admin::ConfigsApi<AP>,
     admin::UsageApi<AP>,
-    ops::OpsApi<R>,
+    ops::OpsApi<R, M>,
 );
 
 /// The OpenAPI service: the operations and their spec. Needs no state, so
 /// the spec can be printed without a database.
-pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>()
--> OpenApiService<Apis<P, AP, W, R>, ()> {
+pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>()
+-> OpenApiService<Apis<P, AP, W, R, M>, ()> {
     OpenApiService::new(
         (
             webhook::WebhookApi::default(),
@@ -63,25 +63,26 @@ pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>
 }
 
 /// The spec as `/openapi.json` serves it and `openapi/openapi.json` holds it.
-pub fn spec_json<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>() -> String {
-    api_service::<P, AP, W, R>().spec()
+pub fn spec_json<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>() -> String {
+    api_service::<P, AP, W, R, M>().spec()
 }
 
 /// What the handlers read besides the request.
-pub struct AppState<P: RouterPorts, AP: AdminPorts, W, R> {
+pub struct AppState<P: RouterPorts, AP: AdminPorts, W, R, M> {
     pub router: Router<P>,
     pub admin: Admin<AP>,
     pub admin_token: AdminToken,
     pub writer: W,
     pub readiness: R,
+    pub metrics: M,
     pub webhook: WebhookSettings,
 }
 
 /// Every route, with the state the handlers read.
-pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>(
-    state: AppState<P, AP, W, R>,
+pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>(
+    state: AppState<P, AP, W, R, M>,
 ) -> impl Endpoint {
-    let api = api_service::<P, AP, W, R>();
+    let api = api_service::<P, AP, W, R, M>();
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
@@ -92,6 +93,7 @@ pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness>(
         .data(state.admin_token)
         .data(state.writer)
         .data(state.readiness)
+        .data(state.metrics)
         .data(state.webhook)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)

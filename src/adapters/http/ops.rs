@@ -8,11 +8,11 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::errors::ErrorBody;
-use crate::ports::Readiness;
+use crate::ports::{Metrics, Readiness};
 
-pub struct OpsApi<R>(PhantomData<fn() -> R>);
+pub struct OpsApi<R, M>(PhantomData<fn() -> (R, M)>);
 
-impl<R> Default for OpsApi<R> {
+impl<R, M> Default for OpsApi<R, M> {
     fn default() -> Self {
         OpsApi(PhantomData)
     }
@@ -28,8 +28,15 @@ pub enum ReadyzResponse {
     Unavailable(Json<ErrorBody>),
 }
 
+#[derive(ApiResponse)]
+pub enum MetricsResponse {
+    /// Prometheus text exposition format.
+    #[oai(status = 200, content_type = "text/plain; version=0.0.4; charset=utf-8")]
+    Text(PlainText<String>),
+}
+
 #[OpenApi]
-impl<R: Readiness> OpsApi<R> {
+impl<R: Readiness, M: Metrics> OpsApi<R, M> {
     /// Liveness: the process answers
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "ApiTags::Ops")]
     async fn healthz(&self) -> PlainText<&'static str> {
@@ -46,5 +53,11 @@ impl<R: Readiness> OpsApi<R> {
                 ReadyzResponse::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
             }
         }
+    }
+
+    /// Metrics for Prometheus
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Ops")]
+    async fn metrics(&self, metrics: Data<&M>) -> MetricsResponse {
+        MetricsResponse::Text(PlainText(metrics.exposition()))
     }
 }

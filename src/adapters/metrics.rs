@@ -1,0 +1,147 @@
+//! Metrics with prometheus-client, rendered for `GET /metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::domain::usage::Outcome;
+use crate::ports::Metrics;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabel {
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+struct Inner {
+    registry: Registry,
+    messages: Family<OutcomeLabel, Counter>,
+    agent_seconds: Family<ResultLabel, Histogram>,
+    cache: Family<ResultLabel, Counter>,
+    log_batches: Counter,
+    log_rows: Counter,
+    errors: Family<KindLabel, Counter>,
+}
+
+#[derive(Clone)]
+pub struct PrometheusMetrics(Arc<Inner>);
+
+impl Default for PrometheusMetrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("sms_router");
+        let messages = Family::<OutcomeLabel, Counter>::default();
+        registry.register("messages", "Inbound messages by outcome", messages.clone());
+        let agent_seconds = Family::<ResultLabel, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.005, 2.0, 14))
+        });
+        registry.register(
+            "agent_duration_seconds",
+            "Time the agent took to answer or fail",
+            agent_seconds.clone(),
+        );
+        let cache = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "cache_lookups",
+            "Number cache lookups by result (hit, miss)",
+            cache.clone(),
+        );
+        let log_batches = Counter::default();
+        registry.register("log_batches", "Commits of usage log rows", log_batches.clone());
+        let log_rows = Counter::default();
+        registry.register("log_rows", "Usage log rows committed", log_rows.clone());
+        let errors = Family::<KindLabel, Counter>::default();
+        registry.register("errors", "Failures by kind", errors.clone());
+        PrometheusMetrics(Arc::new(Inner {
+            registry,
+            messages,
+            agent_seconds,
+            cache,
+            log_batches,
+            log_rows,
+            errors,
+        }))
+    }
+}
+
+impl Metrics for PrometheusMetrics {
+    fn message(&self, outcome: Outcome) {
+        self.0
+            .messages
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.name(),
+            })
+            .inc();
+    }
+
+    fn agent_call(&self, elapsed: Duration, ok: bool) {
+        let result = if ok { "ok" } else { "error" };
+        self.0
+            .agent_seconds
+            .get_or_create(&ResultLabel { result })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    fn cache_lookup(&self, hit: bool) {
+        self.0
+            .cache
+            .get_or_create(&ResultLabel {
+                result: if hit { "hit" } else { "miss" },
+            })
+            .inc();
+    }
+
+    fn log_batch(&self, rows: usize) {
+        self.0.log_batches.inc();
+        self.0.log_rows.inc_by(rows as u64);
+    }
+
+    fn error(&self, kind: &'static str) {
+        self.0.errors.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    fn exposition(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &self.0.registry);
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_exposition() {
+        let metrics = PrometheusMetrics::default();
+        metrics.message(Outcome::Duplicate);
+        metrics.message(Outcome::Duplicate);
+        metrics.cache_lookup(true);
+        metrics.agent_call(Duration::from_millis(20), true);
+        let text = metrics.exposition();
+        assert!(
+            text.contains(r#"sms_router_messages_total{outcome="duplicate"} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"sms_router_cache_lookups_total{result="hit"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("sms_router_agent_duration_seconds_bucket"), "{text}");
+        assert!(!text.contains("# EOF"));
+    }
+}

@@ -1,0 +1,25 @@
+//! Counters and timings for operators, in the domain's words.
+
+use std::time::Duration;
+
+use crate::domain::usage::Outcome;
+
+pub trait Metrics: Clone + Send + Sync + 'static {
+    /// An inbound message got `outcome` (duplicates included).
+    fn message(&self, outcome: Outcome);
+
+    /// The agent answered, or failed, after `elapsed`.
+    fn agent_call(&self, elapsed: Duration, ok: bool);
+
+    /// The number cache answered from memory (`hit`) or had to ask the store.
+    fn cache_lookup(&self, hit: bool);
+
+    /// One commit of usage log rows, holding `rows` rows.
+    fn log_batch(&self, rows: usize);
+
+    /// A failure worth counting, by kind: `store`, `agent_timeout`, `agent_status`, …
+    fn error(&self, kind: &'static str);
+
+    /// Everything counted, in the Prometheus text exposition format.
+    fn exposition(&self) -> String;
+}
