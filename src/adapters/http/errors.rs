@@ -9,6 +9,7 @@ use poem_openapi::payload::Json;
 
 /// `{"error": "<code>", "message": "<text>"}`
 #[derive(Debug, Clone, Object)]
+#[oai(example)]
 pub struct ErrorBody {
     /// A stable code: `bad_request`, `forbidden`, `unsupported_media_type`, …
     pub error: String,
@@ -76,6 +77,15 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
                 };
                 Ok((status, ErrorBody::json(code_of(status), message)).into_response())
             }
+        }
+    }
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        ErrorBody {
+            error: "conflict".into(),
+            message: "phone number +12015550123 is already taken".into(),
         }
     }
 }

@@ -74,6 +74,7 @@ impl From<Phone> for PhoneDto {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct AddPhoneRequest {
     /// Any common format; stored in E.164. Unique across all users' numbers.
     pub phone_number: String,
@@ -198,5 +199,16 @@ impl<AP: AdminPorts> PhonesApi<AP> {
     ) -> Result<DeletedOk, UserError> {
         admin.delete_phone(PhoneId(id.0)).await?;
         Ok(DeletedOk::Deleted)
+    }
+}
+
+impl poem_openapi::types::Example for AddPhoneRequest {
+    fn example() -> Self {
+        AddPhoneRequest {
+            phone_number: "+1 201 555 0177".into(),
+            is_primary: Some(false),
+            is_verified: Some(true),
+            verification_method: Some(VerificationMethodDto::Manual),
+        }
     }
 }

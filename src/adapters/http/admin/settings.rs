@@ -38,6 +38,7 @@ impl From<SettingView> for ConfigDto {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct PutConfigRequest {
     /// Text; `max_reply_messages` takes an integer 1–10, `help_reply` may not be empty.
     pub value: String,
@@ -154,5 +155,14 @@ impl<AP: AdminPorts> ConfigsApi<AP> {
     ) -> Result<DeletedOk, ConfigError> {
         admin.delete_setting(&key).await?;
         Ok(DeletedOk::Deleted)
+    }
+}
+
+impl poem_openapi::types::Example for PutConfigRequest {
+    fn example() -> Self {
+        PutConfigRequest {
+            value: "3".into(),
+            description: Some("let long answers take three messages".into()),
+        }
     }
 }

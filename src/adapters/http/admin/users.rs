@@ -17,6 +17,7 @@ use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, Use
 
 /// A user of the service.
 #[derive(Object)]
+#[oai(example)]
 pub struct UserDto {
     pub id: i64,
     pub full_name: String,
@@ -43,6 +44,7 @@ impl From<User> for UserDto {
 }
 
 #[derive(Object)]
+#[oai(example)]
 pub struct CreateUserRequest {
     /// 1 to 200 characters.
     pub full_name: String,
@@ -257,5 +259,30 @@ fn optional(value: &MaybeUndefined<String>) -> Option<Option<&str>> {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v.as_str())),
+    }
+}
+
+impl poem_openapi::types::Example for CreateUserRequest {
+    fn example() -> Self {
+        CreateUserRequest {
+            full_name: "Ada Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            phone_number: Some("(201) 555-0123".into()),
+            is_active: Some(true),
+        }
+    }
+}
+
+impl poem_openapi::types::Example for UserDto {
+    fn example() -> Self {
+        UserDto {
+            id: 7,
+            full_name: "Ada Lovelace".into(),
+            email: Some("ada@example.com".into()),
+            phone_number: Some("+12015550123".into()),
+            is_active: true,
+            created_at: "2026-11-24T15:44:25.414Z".into(),
+            updated_at: "2026-11-24T15:44:25.414Z".into(),
+        }
     }
 }
