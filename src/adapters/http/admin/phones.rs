@@ -102,10 +102,14 @@ pub struct PhonePage {
 }
 
 #[derive(ApiResponse)]
-pub enum PhoneOk {
+pub enum PhoneFound {
     /// The number.
     #[oai(status = 200)]
     Found(Json<PhoneDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum PhoneCreated {
     /// The number, added.
     #[oai(status = 201)]
     Created(Json<PhoneDto>),
@@ -154,14 +158,14 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         body: Json<AddPhoneRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<PhoneOk, UserError> {
+    ) -> Result<PhoneCreated, UserError> {
         let phone = NewPhone {
             phone_number: parse_number("phone_number", &body.phone_number, **region)?,
             is_primary: body.is_primary.unwrap_or(false),
             is_verified: body.is_verified.unwrap_or(false),
             verification_method: body.verification_method.map(Into::into),
         };
-        Ok(PhoneOk::Created(Json(
+        Ok(PhoneCreated::Created(Json(
             admin.add_phone(UserId(id.0), phone).await?.into(),
         )))
     }
@@ -174,7 +178,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         id: Path<i64>,
         body: Json<UpdatePhoneRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<PhoneOk, UserError> {
+    ) -> Result<PhoneFound, UserError> {
         let patch = PhonePatch {
             is_primary: body.is_primary,
             is_verified: body.is_verified,
@@ -184,7 +188,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
                 MaybeUndefined::Value(m) => Some(Some(m.into())),
             },
         };
-        Ok(PhoneOk::Found(Json(
+        Ok(PhoneFound::Found(Json(
             admin.update_phone(PhoneId(id.0), patch).await?.into(),
         )))
     }

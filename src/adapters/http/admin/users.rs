@@ -57,7 +57,8 @@ pub struct CreateUserRequest {
     pub is_active: Option<bool>,
 }
 
-/// Fields left out stay as they are; `null` clears `email` or `phone_number`.
+/// Fields left out stay as they are; `null` or an empty string clears
+/// `email` or `phone_number`.
 #[derive(Object)]
 pub struct UpdateUserRequest {
     pub full_name: Option<String>,
@@ -74,10 +75,14 @@ pub struct UserPage {
 }
 
 #[derive(ApiResponse)]
-pub enum UserOk {
+pub enum UserFound {
     /// The user.
     #[oai(status = 200)]
     Found(Json<UserDto>),
+}
+
+#[derive(ApiResponse)]
+pub enum UserCreated {
     /// The user, created.
     #[oai(status = 201)]
     Created(Json<UserDto>),
@@ -164,7 +169,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         body: Json<CreateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserOk, UserError> {
+    ) -> Result<UserCreated, UserError> {
         let user = NewUser {
             full_name: parse_name(&body.full_name)?,
             email: body.email.as_deref().map(parse_email).transpose()?,
@@ -175,7 +180,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
                 .transpose()?,
             is_active: body.is_active.unwrap_or(true),
         };
-        Ok(UserOk::Created(Json(admin.create_user(user).await?.into())))
+        Ok(UserCreated::Created(Json(admin.create_user(user).await?.into())))
     }
 
     /// List users
@@ -211,8 +216,8 @@ impl<AP: AdminPorts> UsersApi<AP> {
 
     /// Get a user
     #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
-    async fn get_user(&self, _auth: AdminAuth, id: Path<i64>, admin: Data<&Admin<AP>>) -> Result<UserOk, UserError> {
-        Ok(UserOk::Found(Json(admin.get_user(UserId(id.0)).await?.into())))
+    async fn get_user(&self, _auth: AdminAuth, id: Path<i64>, admin: Data<&Admin<AP>>) -> Result<UserFound, UserError> {
+        Ok(UserFound::Found(Json(admin.get_user(UserId(id.0)).await?.into())))
     }
 
     /// Update a user (partial)
@@ -224,7 +229,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         body: Json<UpdateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserOk, UserError> {
+    ) -> Result<UserFound, UserError> {
         let patch = UserPatch {
             full_name: body.full_name.as_deref().map(parse_name).transpose()?,
             email: optional(&body.email)
@@ -235,7 +240,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
                 .transpose()?,
             is_active: body.is_active,
         };
-        Ok(UserOk::Found(Json(
+        Ok(UserFound::Found(Json(
             admin.update_user(UserId(id.0), patch).await?.into(),
         )))
     }
@@ -253,11 +258,13 @@ impl<AP: AdminPorts> UsersApi<AP> {
     }
 }
 
-/// Absent: `None`; `null`: `Some(None)`; a value: `Some(Some(value))`.
+/// Absent: `None`; `null` or empty: `Some(None)`; a value: `Some(Some(value))`.
+/// Empty clears too because many generated clients cannot send `null`.
 fn optional(value: &MaybeUndefined<String>) -> Option<Option<&str>> {
     match value {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(v) if v.trim().is_empty() => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v.as_str())),
     }
 }
