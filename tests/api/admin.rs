@@ -487,3 +487,34 @@ async fn a_change_through_the_api_routes_the_very_next_message_accordingly() {
     let (question, _) = app.agent.received().pop().unwrap();
     assert_eq!(question["user_id"], bob["id"]);
 }
+
+#[tokio::test]
+async fn every_admin_operation_is_401_without_or_with_a_wrong_token() {
+    let app = spawn_app().await;
+    let operations = [
+        ("POST", "/users"),
+        ("GET", "/users"),
+        ("GET", "/users/1"),
+        ("PATCH", "/users/1"),
+        ("DELETE", "/users/1"),
+        ("GET", "/users/1/phones"),
+        ("POST", "/users/1/phones"),
+        ("PATCH", "/phones/1"),
+        ("DELETE", "/phones/1"),
+        ("GET", "/lookup?phone_number=%2B12015550123"),
+        ("GET", "/opt-outs"),
+        ("GET", "/configs"),
+        ("GET", "/configs/help_reply"),
+        ("PUT", "/configs/help_reply"),
+        ("DELETE", "/configs/help_reply"),
+        ("GET", "/usage-logs"),
+        ("GET", "/usage/summary"),
+    ];
+    for (method, path) in operations {
+        for token in [None, Some("not-the-admin-token-at-all")] {
+            let (status, body) = app.admin_as(token, method, path, Some(json!({}))).await;
+            assert_eq!(status, 401, "{method} {path} with {token:?}: {body}");
+            assert_eq!(body["error"], "unauthorized");
+        }
+    }
+}
