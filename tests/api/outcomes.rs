@@ -275,7 +275,7 @@ async fn a_user_deactivated_in_the_database_stops_being_routed() {
         .execute("UPDATE users SET is_active = 0 WHERE id = ?1", [user_id])
         .unwrap();
     // DESIGN: a change by another process shows within 2 seconds.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
     let params = sms(ADA, "two");
 
     app.post_sms(&params).await;
