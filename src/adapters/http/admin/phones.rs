@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::users::{UserError, parse_number};
+use super::users::{UserOrPhoneError, parse_number};
 use super::{AdminAuth, DeletedOk, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::domain::admin::{Admin, AdminPorts};
@@ -143,7 +143,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         /// The `next_cursor` of the previous page.
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<PhonePageOk, UserError> {
+    ) -> Result<PhonePageOk, UserOrPhoneError> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let (items, next_cursor) = page_parts(admin.list_phones(UserId(id.0), page).await?, PhoneDto::from);
         Ok(PhonePageOk::Page(Json(PhonePage { items, next_cursor })))
@@ -158,7 +158,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         body: Json<AddPhoneRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<PhoneCreated, UserError> {
+    ) -> Result<PhoneCreated, UserOrPhoneError> {
         let phone = NewPhone {
             phone_number: parse_number("phone_number", &body.phone_number, **region)?,
             is_primary: body.is_primary.unwrap_or(false),
@@ -178,7 +178,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         id: Path<i64>,
         body: Json<UpdatePhoneRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<PhoneFound, UserError> {
+    ) -> Result<PhoneFound, UserOrPhoneError> {
         let patch = PhonePatch {
             is_primary: body.is_primary,
             is_verified: body.is_verified,
@@ -200,7 +200,7 @@ impl<AP: AdminPorts> PhonesApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<DeletedOk, UserError> {
+    ) -> Result<DeletedOk, UserOrPhoneError> {
         admin.delete_phone(PhoneId(id.0)).await?;
         Ok(DeletedOk::Deleted)
     }

@@ -95,9 +95,9 @@ pub enum UserPageOk {
     Page(Json<UserPage>),
 }
 
-/// The failures of the user operations.
+/// The failures of the user and extra-number operations.
 #[derive(ApiResponse)]
-pub enum UserError {
+pub enum UserOrPhoneError {
     /// The request cannot be parsed: malformed JSON, a missing field, a bad cursor.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
@@ -118,23 +118,23 @@ pub enum UserError {
     Unavailable(Json<ErrorBody>),
 }
 
-impl From<AdminError> for UserError {
+impl From<AdminError> for UserOrPhoneError {
     fn from(err: AdminError) -> Self {
         let body = error_body(&err);
         match err {
-            AdminError::NotFound(_) => UserError::NotFound(body),
-            AdminError::Conflict(_) => UserError::Conflict(body),
-            AdminError::Invalid { .. } => UserError::Unprocessable(body),
-            AdminError::Store(_) => UserError::Unavailable(body),
+            AdminError::NotFound(_) => UserOrPhoneError::NotFound(body),
+            AdminError::Conflict(_) => UserOrPhoneError::Conflict(body),
+            AdminError::Invalid { .. } => UserOrPhoneError::Unprocessable(body),
+            AdminError::Store(_) => UserOrPhoneError::Unavailable(body),
         }
     }
 }
 
-impl From<super::PageError> for UserError {
+impl From<super::PageError> for UserOrPhoneError {
     fn from(err: super::PageError) -> Self {
         match err {
-            super::PageError::Cursor => UserError::BadRequest(err.body()),
-            super::PageError::Limit => UserError::Unprocessable(err.body()),
+            super::PageError::Cursor => UserOrPhoneError::BadRequest(err.body()),
+            super::PageError::Limit => UserOrPhoneError::Unprocessable(err.body()),
         }
     }
 }
@@ -169,7 +169,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         body: Json<CreateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserCreated, UserError> {
+    ) -> Result<UserCreated, UserOrPhoneError> {
         let user = NewUser {
             full_name: parse_name(&body.full_name)?,
             email: body.email.as_deref().map(parse_email).transpose()?,
@@ -199,7 +199,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserPageOk, UserError> {
+    ) -> Result<UserPageOk, UserOrPhoneError> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let filter = UserFilter {
             phone_number: phone_number
@@ -216,7 +216,12 @@ impl<AP: AdminPorts> UsersApi<AP> {
 
     /// Get a user
     #[oai(path = "/users/:id", method = "get", operation_id = "get_user")]
-    async fn get_user(&self, _auth: AdminAuth, id: Path<i64>, admin: Data<&Admin<AP>>) -> Result<UserFound, UserError> {
+    async fn get_user(
+        &self,
+        _auth: AdminAuth,
+        id: Path<i64>,
+        admin: Data<&Admin<AP>>,
+    ) -> Result<UserFound, UserOrPhoneError> {
         Ok(UserFound::Found(Json(admin.get_user(UserId(id.0)).await?.into())))
     }
 
@@ -229,7 +234,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         body: Json<UpdateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserFound, UserError> {
+    ) -> Result<UserFound, UserOrPhoneError> {
         let patch = UserPatch {
             full_name: body.full_name.as_deref().map(parse_name).transpose()?,
             email: optional(&body.email)
@@ -252,7 +257,7 @@ impl<AP: AdminPorts> UsersApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<DeletedOk, UserError> {
+    ) -> Result<DeletedOk, UserOrPhoneError> {
         admin.delete_user(UserId(id.0)).await?;
         Ok(DeletedOk::Deleted)
     }
