@@ -13,13 +13,17 @@ use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedDirectory;
 use crate::adapters::http::{self, AdminToken, AppState, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
+use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
 use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::outbound::{DispatchPorts, Dispatcher, RetryPolicy};
 use crate::domain::router::{Router, RouterPorts};
+use crate::ports::Outbox;
 use crate::ports::{Agent, AgentError, AgentRequest};
 
 /// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
@@ -59,6 +63,20 @@ impl AdminPorts for AppPorts {
     type OptOuts = SqliteStore;
     type Limiter = SenderRateLimiter;
     type Reports = SqliteStore;
+    type Outbox = SqliteStore;
+}
+
+impl DispatchPorts for AppPorts {
+    type Outbox = SqliteStore;
+    type Messenger = TwilioMessenger;
+    type OptOuts = SqliteStore;
+    type Metrics = PrometheusMetrics;
+}
+
+/// Knobs that are not configuration: tests turn them to make time pass faster.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tuning {
+    pub retry: RetryPolicy,
 }
 
 /// The spec of this binary's HTTP surface.
@@ -84,6 +102,14 @@ impl Application {
     /// missing; any other error when the store cannot be opened or the
     /// address bound.
     pub async fn build(config: &Config, dev: bool) -> anyhow::Result<Self> {
+        Self::build_tuned(config, dev, Tuning::default()).await
+    }
+
+    /// As `build`, with `tuning` instead of the defaults.
+    ///
+    /// # Errors
+    /// As `build`.
+    pub async fn build_tuned(config: &Config, dev: bool, tuning: Tuning) -> anyhow::Result<Self> {
         if !dev && config.twilio_auth_token.is_none() {
             return Err(ConfigError {
                 variable: "SMS_ROUTER_TWILIO_AUTH_TOKEN".into(),
@@ -121,16 +147,53 @@ impl Application {
         let metrics = PrometheusMetrics::default();
         let directory = CachedDirectory::new(store.clone(), metrics.clone(), config.cache_ttl);
         let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
-        let background = vec![
+        let mut background = vec![
             directory.spawn_version_poller(),
             limiter.spawn_cleaner(Duration::from_secs(60)),
         ];
+        let messenger = match (
+            &config.twilio_account_sid,
+            &config.twilio_auth_token,
+            &config.twilio_from_number,
+        ) {
+            (Some(account), Some(token), Some(from)) => Some(TwilioMessenger::new(
+                &config.twilio_api_base,
+                account,
+                token.expose(),
+                from.clone(),
+                config
+                    .public_url
+                    .as_ref()
+                    .map(|url| format!("{url}/sms-router/webhook/status")),
+            )?),
+            _ => None,
+        };
+        let outbound_enabled = messenger.is_some();
+        if let Some(messenger) = messenger {
+            let unknown = store.recover_interrupted().await?;
+            if unknown > 0 {
+                tracing::warn!(
+                    count = unknown,
+                    "messages were being sent when the last run stopped: marked unknown"
+                );
+            }
+            let dispatcher: Dispatcher<AppPorts> = Dispatcher {
+                outbox: store.clone(),
+                messenger,
+                opt_outs: store.clone(),
+                metrics: metrics.clone(),
+                policy: tuning.retry,
+            };
+            background.push(outbox_worker::spawn(dispatcher));
+        }
         let admin: Admin<AppPorts> = Admin {
             registry: directory.clone(),
             settings: store.clone(),
             opt_outs: store.clone(),
             limiter: limiter.clone(),
             reports: store.clone(),
+            outbox: store.clone(),
+            outbound_enabled,
         };
         let router: Router<AppPorts> = Router {
             directory,

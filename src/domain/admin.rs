@@ -4,13 +4,14 @@
 //! that need several ports or the domain's own knowledge.
 
 use super::phone::PhoneNumber;
+use super::reply::MAX_MESSAGE_UNITS;
 use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
 use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
 use crate::ports::{
-    OptOut, OptOutRegistry, Page, PageRequest, RateLimiter, RegistryError, SettingsStore, StoreError, UsageReports,
-    UserRegistry,
+    NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, Page, PageRequest, RateLimiter, RegistryError,
+    SettingsStore, StoreError, UsageReports, UserRegistry,
 };
 
 pub trait AdminPorts: Send + Sync + 'static {
@@ -19,6 +20,7 @@ pub trait AdminPorts: Send + Sync + 'static {
     type OptOuts: OptOutRegistry;
     type Limiter: RateLimiter;
     type Reports: UsageReports;
+    type Outbox: Outbox;
 }
 
 pub struct Admin<P: AdminPorts> {
@@ -27,6 +29,9 @@ pub struct Admin<P: AdminPorts> {
     pub opt_outs: P::OptOuts,
     pub limiter: P::Limiter,
     pub reports: P::Reports,
+    pub outbox: P::Outbox,
+    /// Whether messages can be sent through the provider's API at all.
+    pub outbound_enabled: bool,
 }
 
 impl<P: AdminPorts> Clone for Admin<P> {
@@ -37,6 +42,8 @@ impl<P: AdminPorts> Clone for Admin<P> {
             opt_outs: self.opt_outs.clone(),
             limiter: self.limiter.clone(),
             reports: self.reports.clone(),
+            outbox: self.outbox.clone(),
+            outbound_enabled: self.outbound_enabled,
         }
     }
 }
@@ -52,6 +59,12 @@ pub enum AdminError {
     /// A value parsed but breaks a rule.
     #[error("`{field}` {why}")]
     Invalid { field: &'static str, why: String },
+    /// The request is valid but the state of things forbids it; says why.
+    #[error("{0}")]
+    Refused(String),
+    /// The service is not set up for this; says what is missing.
+    #[error("{0}")]
+    NotConfigured(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -227,6 +240,65 @@ impl<P: AdminPorts> Admin<P> {
     pub async fn usage_summary(&self, query: SummaryQuery) -> Result<UsageSummary, AdminError> {
         check_range(query.since.as_ref(), query.until.as_ref())?;
         Ok(self.reports.summarize(query).await?)
+    }
+
+    /// Puts a message to a user into the outbox.
+    pub async fn send_user_message(&self, id: UserId, body: &str) -> Result<OutboxEntry, AdminError> {
+        if !self.outbound_enabled {
+            return Err(AdminError::NotConfigured(
+                "sending needs SMS_ROUTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER",
+            ));
+        }
+        if body.trim().is_empty() {
+            return Err(AdminError::Invalid {
+                field: "body",
+                why: "may not be empty".into(),
+            });
+        }
+        if body.encode_utf16().count() > MAX_MESSAGE_UNITS {
+            return Err(AdminError::Invalid {
+                field: "body",
+                why: "may hold at most 1600 characters".into(),
+            });
+        }
+        let user = self.registry.get_user(id).await?;
+        if !user.is_active {
+            return Err(AdminError::Refused(format!("user {id} is not active")));
+        }
+        let number = match user.phone_number {
+            Some(number) => number,
+            None => {
+                let phones = self
+                    .registry
+                    .list_phones(
+                        id,
+                        PageRequest {
+                            after: None,
+                            limit: 500,
+                        },
+                    )
+                    .await?;
+                phones
+                    .items
+                    .into_iter()
+                    .find(|p| p.is_primary)
+                    .map(|p| p.phone_number)
+                    .ok_or_else(|| AdminError::Refused(format!("user {id} has no number to text")))?
+            }
+        };
+        if self.opt_outs.is_opted_out(&number).await? {
+            return Err(AdminError::Refused(format!("{number} opted out")));
+        }
+        let item = NewOutboxItem {
+            user_id: Some(id),
+            to: number,
+            body: body.to_owned(),
+            outcome: Outcome::Proactive,
+        };
+        let mut entries = self.outbox.enqueue(vec![item]).await?;
+        entries
+            .pop()
+            .ok_or_else(|| AdminError::Store(StoreError(anyhow::anyhow!("the outbox stored nothing"))))
     }
 
     pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, AdminError> {

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod keyword;
 pub mod message;
+pub mod outbound;
 pub mod phone;
 pub mod reply;
 pub mod report;

@@ -21,10 +21,12 @@ pub enum Outcome {
     Processing,
     /// Claimed, but the process stopped before it was answered.
     Interrupted,
+    /// Outbound only: sent by an administrator or an agent, not in reply.
+    Proactive,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 11] = [
+    pub const ALL: [Outcome; 12] = [
         Outcome::Duplicate,
         Outcome::OptedOut,
         Outcome::OptedIn,
@@ -36,6 +38,7 @@ impl Outcome {
         Outcome::AgentError,
         Outcome::Processing,
         Outcome::Interrupted,
+        Outcome::Proactive,
     ];
 
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Outcome {
             Outcome::AgentError => "agent_error",
             Outcome::Processing => "processing",
             Outcome::Interrupted => "interrupted",
+            Outcome::Proactive => "proactive",
         }
     }
 

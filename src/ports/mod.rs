@@ -2,8 +2,10 @@
 
 pub mod agent;
 pub mod message_log;
+pub mod messenger;
 pub mod metrics;
 pub mod opt_outs;
+pub mod outbox;
 pub mod page;
 pub mod rate_limiter;
 pub mod readiness;
@@ -17,8 +19,10 @@ pub mod user_registry;
 
 pub use agent::{Agent, AgentError, AgentRequest};
 pub use message_log::{Claim, ClaimId, MessageLog};
+pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};
+pub use outbox::{NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
 pub use page::{Page, PageRequest};
 pub use rate_limiter::RateLimiter;
 pub use readiness::Readiness;

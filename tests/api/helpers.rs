@@ -13,7 +13,7 @@ use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::web::{Data, Json};
 use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, handler};
 use sms_router::config::Config;
-use sms_router::startup::Application;
+use sms_router::startup::{Application, Tuning};
 
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token";
 pub const AGENT_TOKEN: &str = "test-agent-token";
@@ -95,7 +95,33 @@ pub struct TestApp {
     pub db_path: PathBuf,
     pub agent: FakeAgent,
     pub client: reqwest::Client,
+    config: Config,
+    tuning: Tuning,
+    stop: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    )>,
     _dir: tempfile::TempDir,
+}
+
+/// Starts the app; answers its address and how to stop it.
+async fn start(
+    config: &Config,
+    tuning: Tuning,
+) -> (
+    SocketAddr,
+    (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<anyhow::Result<()>>,
+    ),
+) {
+    let app = Application::build_tuned(config, false, tuning).await.unwrap();
+    let address = SocketAddr::from(([127, 0, 0, 1], app.port()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    (address, (stop, server))
 }
 
 /// A webhook answer: status, content type and body.
@@ -132,6 +158,10 @@ pub async fn spawn_app() -> TestApp {
 
 /// Starts the app with extra configuration variables.
 pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
+    spawn_app_tuned(extra, Tuning::default()).await
+}
+
+pub async fn spawn_app_tuned(extra: &[(&str, &str)], tuning: Tuning) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         sms_router::telemetry::init("debug", sms_router::config::LogFormat::Text);
     }
@@ -157,14 +187,15 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
         }
     }
     let config = Config::from_vars(&vars).unwrap();
-    let app = Application::build(&config, false).await.unwrap();
-    let address = SocketAddr::from(([127, 0, 0, 1], app.port()));
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (address, stop) = start(&config, tuning).await;
     TestApp {
         address,
         db_path,
         agent,
         client: reqwest::Client::new(),
+        config,
+        tuning,
+        stop: Some(stop),
         _dir: dir,
     }
 }
@@ -220,6 +251,18 @@ pub fn sms_with_sid(sid: &str, from: &str, body: &str) -> Vec<(String, String)> 
 }
 
 impl TestApp {
+    /// Stops the server and starts a new one on the same database, as a
+    /// restart of the process would.
+    pub async fn restart(&mut self) {
+        if let Some((stop, server)) = self.stop.take() {
+            let _ = stop.send(());
+            server.await.unwrap().unwrap();
+        }
+        let (address, stop) = start(&self.config, self.tuning).await;
+        self.address = address;
+        self.stop = Some(stop);
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.address)
     }
@@ -385,4 +428,121 @@ pub struct LogRow {
 
 pub fn sid_of(params: &[(String, String)]) -> String {
     params.iter().find(|(k, _)| k == "MessageSid").unwrap().1.clone()
+}
+
+/// What the fake Twilio answers next.
+#[derive(Clone, Debug)]
+pub enum TwilioAnswer {
+    Created,
+    Error(u16, Option<i64>),
+}
+
+/// A request the fake Twilio received.
+#[derive(Clone, Debug)]
+pub struct TwilioRequest {
+    pub path: String,
+    pub authorization: Option<String>,
+    pub form: Vec<(String, String)>,
+    /// Whether it was answered 201.
+    pub created: bool,
+}
+
+impl TwilioRequest {
+    pub fn field(&self, name: &str) -> Option<&str> {
+        self.form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Twilio's Messages API on loopback: answers from a script, then 201.
+#[derive(Clone)]
+pub struct FakeTwilio {
+    pub base: String,
+    script: Arc<Mutex<std::collections::VecDeque<TwilioAnswer>>>,
+    received: Arc<Mutex<Vec<TwilioRequest>>>,
+}
+
+#[handler]
+async fn twilio_endpoint(req: &Request, body: poem::Body, twilio: Data<&FakeTwilio>) -> Response {
+    let bytes = body.into_vec().await.unwrap();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).unwrap();
+    let answer = twilio
+        .script
+        .lock()
+        .unwrap()
+        .pop_front()
+        .unwrap_or(TwilioAnswer::Created);
+    let mut received = twilio.received.lock().unwrap();
+    received.push(TwilioRequest {
+        path: req.uri().path().to_owned(),
+        authorization: req.header("authorization").map(str::to_owned),
+        form,
+        created: matches!(answer, TwilioAnswer::Created),
+    });
+    match answer {
+        TwilioAnswer::Created => {
+            let sid = format!("SMfake{:026}", received.len());
+            Response::builder()
+                .status(poem::http::StatusCode::CREATED)
+                .content_type("application/json")
+                .body(serde_json::json!({ "sid": sid, "status": "queued" }).to_string())
+        }
+        TwilioAnswer::Error(status, code) => Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .content_type("application/json")
+            .body(serde_json::json!({ "code": code, "message": "scripted failure", "status": status }).to_string()),
+    }
+}
+
+impl FakeTwilio {
+    pub async fn start() -> FakeTwilio {
+        let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
+        let addr = acceptor.local_addr()[0].as_socket_addr().copied().unwrap();
+        let twilio = FakeTwilio {
+            base: format!("http://{addr}"),
+            script: Arc::default(),
+            received: Arc::default(),
+        };
+        let app = Route::new()
+            .at(
+                "/2010-04-01/Accounts/:account/Messages.json",
+                poem::post(twilio_endpoint),
+            )
+            .data(twilio.clone());
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
+        twilio
+    }
+
+    pub fn script(&self, answers: &[TwilioAnswer]) {
+        self.script.lock().unwrap().extend(answers.iter().cloned());
+    }
+
+    pub fn received(&self) -> Vec<TwilioRequest> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+pub const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
+pub const TWILIO_NUMBER: &str = "+15005550006";
+
+/// The app with Twilio's REST settings pointed at a fake Twilio.
+pub async fn spawn_app_with_twilio(extra: &[(&str, &str)], tuning: Tuning) -> (TestApp, FakeTwilio) {
+    let twilio = FakeTwilio::start().await;
+    let mut vars = vec![
+        ("SMS_ROUTER_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT),
+        ("SMS_ROUTER_TWILIO_FROM_NUMBER", TWILIO_NUMBER),
+        ("SMS_ROUTER_TWILIO_API_BASE", twilio.base.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    (spawn_app_tuned(&vars, tuning).await, twilio)
+}
+
+/// Waits until `done` holds, for at most ten seconds.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
 }

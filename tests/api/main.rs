@@ -4,6 +4,7 @@ mod admin;
 mod cli;
 mod helpers;
 mod ops;
+mod outbound;
 mod outcomes;
 mod replies;
 mod reports;

@@ -4,7 +4,10 @@ use anyhow::{Context, bail};
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations, SchemaVersion};
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/0001_initial.sql")),
+    M::up(include_str!("migrations/0002_outbox.sql")),
+];
 
 /// Brings the database to the latest schema; a no-op when it is there.
 ///

@@ -5,6 +5,7 @@ mod directory;
 mod message_log;
 mod migrations;
 mod opt_outs;
+mod outbox;
 mod registry;
 mod reports;
 mod settings;

@@ -2,6 +2,7 @@
 //! `Admin` use cases.
 
 mod lookup;
+mod messages;
 mod phones;
 mod reports;
 mod settings;
@@ -20,6 +21,7 @@ use crate::domain::admin::AdminError;
 use crate::ports::{Page, PageRequest};
 
 pub use lookup::LookupApi;
+pub use messages::MessagesApi;
 pub use phones::PhonesApi;
 pub use reports::UsageApi;
 pub use settings::ConfigsApi;
@@ -53,6 +55,8 @@ fn error_body(err: &AdminError) -> Json<ErrorBody> {
         AdminError::NotFound(what) => ErrorBody::json("not_found", format!("{what} not found")),
         AdminError::Conflict(what) => ErrorBody::json("conflict", format!("{what} is already taken")),
         AdminError::Invalid { .. } => ErrorBody::json("unprocessable_entity", err.to_string()),
+        AdminError::Refused(why) => ErrorBody::json("conflict", why.clone()),
+        AdminError::NotConfigured(what) => ErrorBody::json("service_unavailable", *what),
         AdminError::Store(e) => {
             tracing::error!(error = ?e, "admin operation failed");
             ErrorBody::json("service_unavailable", "the store is unavailable")

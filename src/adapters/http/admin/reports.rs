@@ -27,7 +27,8 @@ pub enum DirectionDto {
 }
 
 /// What became of a message. `processing`: being answered now;
-/// `interrupted`: the process stopped before answering it.
+/// `interrupted`: the process stopped before answering it; `proactive`
+/// (outbound rows): sent by an administrator or an agent, not in reply.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "snake_case")]
 pub enum OutcomeDto {
@@ -42,6 +43,7 @@ pub enum OutcomeDto {
     AgentError,
     Processing,
     Interrupted,
+    Proactive,
 }
 
 impl From<OutcomeDto> for Outcome {
@@ -58,6 +60,7 @@ impl From<OutcomeDto> for Outcome {
             OutcomeDto::AgentError => Outcome::AgentError,
             OutcomeDto::Processing => Outcome::Processing,
             OutcomeDto::Interrupted => Outcome::Interrupted,
+            OutcomeDto::Proactive => Outcome::Proactive,
         }
     }
 }

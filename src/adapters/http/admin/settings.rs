@@ -92,7 +92,7 @@ impl From<AdminError> for ConfigError {
         match err {
             AdminError::NotFound(_) => ConfigError::NotFound(body),
             AdminError::Invalid { .. } => ConfigError::Unprocessable(body),
-            AdminError::Conflict(_) | AdminError::Store(_) => ConfigError::Unavailable(body),
+            _ => ConfigError::Unavailable(body),
         }
     }
 }

@@ -123,9 +123,9 @@ impl From<AdminError> for UserOrPhoneError {
         let body = error_body(&err);
         match err {
             AdminError::NotFound(_) => UserOrPhoneError::NotFound(body),
-            AdminError::Conflict(_) => UserOrPhoneError::Conflict(body),
+            AdminError::Conflict(_) | AdminError::Refused(_) => UserOrPhoneError::Conflict(body),
             AdminError::Invalid { .. } => UserOrPhoneError::Unprocessable(body),
-            AdminError::Store(_) => UserOrPhoneError::Unavailable(body),
+            AdminError::Store(_) | AdminError::NotConfigured(_) => UserOrPhoneError::Unavailable(body),
         }
     }
 }

@@ -1,0 +1,236 @@
+//! The outbox in SQLite. A message is taken for sending by marking it
+//! `sending` in the same statement that reads it, so two workers never send
+//! one twice; its outbound log row is written with its final status.
+
+use std::time::Duration;
+
+use rusqlite::{Row, Transaction, params};
+
+use super::SqliteStore;
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::usage::{Outcome, TextShape};
+use crate::domain::user::UserId;
+use crate::ports::{NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+
+const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
+
+fn status_name(status: OutboxStatus) -> &'static str {
+    match status {
+        OutboxStatus::Pending => "pending",
+        OutboxStatus::Sending => "sending",
+        OutboxStatus::Sent => "sent",
+        OutboxStatus::Failed => "failed",
+        OutboxStatus::Unknown => "unknown",
+    }
+}
+
+fn parse_status(name: &str) -> OutboxStatus {
+    match name {
+        "sending" => OutboxStatus::Sending,
+        "sent" => OutboxStatus::Sent,
+        "failed" => OutboxStatus::Failed,
+        "unknown" => OutboxStatus::Unknown,
+        _ => OutboxStatus::Pending,
+    }
+}
+
+fn number(row: &Row<'_>, index: usize) -> rusqlite::Result<PhoneNumber> {
+    let text: String = row.get(index)?;
+    PhoneNumber::parse(&text, Region::default())
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
+    Ok(OutboxEntry {
+        id: OutboxId(row.get(0)?),
+        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
+        to: number(row, 2)?,
+        status: parse_status(&row.get::<_, String>(3)?),
+        attempts: row.get(4)?,
+        message_sid: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+/// Writes the outbound log row of a message that left the outbox.
+fn log_outbound(
+    tx: &Transaction<'_>,
+    item: &OutboxItem,
+    message_sid: Option<&str>,
+    error: Option<&str>,
+    code: Option<i64>,
+) -> rusqlite::Result<()> {
+    let shape = TextShape::of(&item.body);
+    tx.prepare_cached(
+        "INSERT INTO sms_usage_logs
+           (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,
+            error_message, error_code, metadata)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        item.user_id.map(|u| u.0),
+        item.to.to_string(),
+        item.outcome.name(),
+        message_sid,
+        shape.length,
+        shape.segments,
+        error.is_none(),
+        error,
+        code,
+        serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 }).to_string(),
+    ])?;
+    Ok(())
+}
+
+fn outcome_of(name: &str) -> Outcome {
+    Outcome::parse(name).unwrap_or(Outcome::Proactive)
+}
+
+impl Outbox for SqliteStore {
+    async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            let mut entries = Vec::with_capacity(items.len());
+            {
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES (?1, ?2, ?3, ?4)
+                     RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
+                )?;
+                for item in &items {
+                    entries.push(insert.query_row(
+                        params![
+                            item.user_id.map(|u| u.0),
+                            item.to.to_string(),
+                            item.body,
+                            item.outcome.name()
+                        ],
+                        entry_from_row,
+                    )?);
+                }
+            }
+            tx.commit()?;
+            Ok(entries)
+        })
+        .await
+    }
+
+    async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        self.run(move |conn| {
+            let mut stmt = conn.prepare_cached(&format!(
+                "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
+                 WHERE id IN (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
+                              ORDER BY next_attempt_at, id LIMIT ?1)
+                 RETURNING id, user_id, to_number, body, outcome, attempts"
+            ))?;
+            let mut items = stmt
+                .query_map([limit], |row| {
+                    Ok(OutboxItem {
+                        id: OutboxId(row.get(0)?),
+                        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
+                        to: number(row, 2)?,
+                        body: row.get(3)?,
+                        outcome: outcome_of(&row.get::<_, String>(4)?),
+                        attempts: row.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            items.sort_by_key(|i| i.id.0);
+            Ok(items)
+        })
+        .await
+    }
+
+    async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {
+        let (item, sid) = (item.clone(), message_sid.to_owned());
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                &format!(
+                    "UPDATE sms_outbox SET status = 'sent', body = '', message_sid = ?2, attempts = attempts + 1,
+                            error_message = NULL, updated_at = {NOW} WHERE id = ?1"
+                ),
+                params![item.id.0, sid],
+            )?;
+            log_outbound(&tx, &item, Some(&sid), None, None)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn retry_later(&self, item: &OutboxItem, delay: Duration, error: &str) -> Result<(), StoreError> {
+        let (id, error) = (item.id.0, error.to_owned());
+        let seconds = format!("+{:.3} seconds", delay.as_secs_f64());
+        self.run(move |conn| {
+            conn.execute(
+                &format!(
+                    "UPDATE sms_outbox SET status = 'pending', attempts = attempts + 1, error_message = ?2,
+                            next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), updated_at = {NOW}
+                     WHERE id = ?1"
+                ),
+                params![id, error, seconds],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn give_up(
+        &self,
+        item: &OutboxItem,
+        status: OutboxStatus,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let (item, error) = (item.clone(), error.to_owned());
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            tx.execute(
+                &format!(
+                    "UPDATE sms_outbox SET status = ?2, body = '', attempts = attempts + 1, error_message = ?3,
+                            error_code = ?4, updated_at = {NOW} WHERE id = ?1"
+                ),
+                params![item.id.0, status_name(status), error, code],
+            )?;
+            log_outbound(&tx, &item, None, Some(&error), code)?;
+            tx.commit()?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn recover_interrupted(&self) -> Result<usize, StoreError> {
+        self.run(|conn| {
+            let tx = conn.transaction()?;
+            let items = tx
+                .prepare(
+                    "SELECT id, user_id, to_number, body, outcome, attempts FROM sms_outbox WHERE status = 'sending'",
+                )?
+                .query_map([], |row| {
+                    Ok(OutboxItem {
+                        id: OutboxId(row.get(0)?),
+                        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
+                        to: number(row, 2)?,
+                        body: row.get(3)?,
+                        outcome: outcome_of(&row.get::<_, String>(4)?),
+                        attempts: row.get(5)?,
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let why = "the process stopped while sending: not sent again, it may have gone out";
+            for item in &items {
+                tx.execute(
+                    &format!(
+                        "UPDATE sms_outbox SET status = 'unknown', body = '', error_message = ?2, updated_at = {NOW}
+                         WHERE id = ?1"
+                    ),
+                    params![item.id.0, why],
+                )?;
+                log_outbound(&tx, item, None, Some(why), None)?;
+            }
+            tx.commit()?;
+            Ok(items.len())
+        })
+        .await
+    }
+}

@@ -1,0 +1,127 @@
+//! Twilio's Messages API (reqwest): send a message, and read Twilio's error
+//! bodies into the messenger's typed errors.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::phone::PhoneNumber;
+use crate::ports::{Messenger, SendError};
+
+#[derive(Clone)]
+pub struct TwilioMessenger {
+    client: reqwest::Client,
+    messages_url: reqwest::Url,
+    account_sid: String,
+    auth_token: String,
+    from: PhoneNumber,
+    status_callback: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Created {
+    sid: String,
+}
+
+#[derive(Deserialize)]
+struct TwilioError {
+    code: Option<i64>,
+    message: Option<String>,
+}
+
+impl TwilioMessenger {
+    /// # Errors
+    /// When the URL cannot be built from `api_base` or the client cannot be
+    /// built.
+    pub fn new(
+        api_base: &reqwest::Url,
+        account_sid: &str,
+        auth_token: &str,
+        from: PhoneNumber,
+        status_callback: Option<String>,
+    ) -> anyhow::Result<Self> {
+        let base = api_base.as_str().trim_end_matches('/');
+        let messages_url = reqwest::Url::parse(&format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"))?;
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5))
+            .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(TwilioMessenger {
+            client,
+            messages_url,
+            account_sid: account_sid.to_owned(),
+            auth_token: auth_token.to_owned(),
+            from,
+            status_callback,
+        })
+    }
+}
+
+/// Reads a refusal: Twilio's code decides where it names one.
+fn classify(status: u16, body: &[u8]) -> SendError {
+    let parsed: Option<TwilioError> = serde_json::from_slice(body).ok();
+    let code = parsed.as_ref().and_then(|e| e.code);
+    let message = parsed
+        .and_then(|e| e.message)
+        .unwrap_or_else(|| format!("HTTP {status}"));
+    match (status, code) {
+        (_, Some(21610)) => SendError::OptedOut,
+        (_, Some(21211)) => SendError::InvalidNumber,
+        (429, _) | (_, Some(20429)) => SendError::TooManyRequests,
+        (500..=599, _) => SendError::Unavailable(format!("HTTP {status}: {message}")),
+        _ => SendError::Rejected { status, code, message },
+    }
+}
+
+impl Messenger for TwilioMessenger {
+    async fn send(&self, to: &PhoneNumber, body: &str) -> Result<String, SendError> {
+        let mut form = vec![("To", to.as_ref()), ("From", self.from.as_ref()), ("Body", body)];
+        if let Some(callback) = &self.status_callback {
+            form.push(("StatusCallback", callback));
+        }
+        let response = self
+            .client
+            .post(self.messages_url.clone())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| {
+                // Refused before anything was sent: safe to try again. Any
+                // other failure may come after Twilio took the message.
+                if e.is_connect() {
+                    SendError::Unavailable("Twilio could not be reached".to_owned())
+                } else {
+                    SendError::Unknown(e.to_string())
+                }
+            })?;
+        let status = response.status().as_u16();
+        let body = response.bytes().await.map_err(|e| SendError::Unknown(e.to_string()))?;
+        if !(200..300).contains(&status) {
+            return Err(classify(status, &body));
+        }
+        serde_json::from_slice::<Created>(&body)
+            .map(|created| created.sid)
+            .map_err(|e| SendError::Unknown(format!("Twilio accepted the message but its answer is unreadable: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn twilio_errors_are_typed() {
+        let body = |code: i64| format!(r#"{{"code": {code}, "message": "m", "status": 400}}"#).into_bytes();
+        assert_eq!(classify(400, &body(21610)), SendError::OptedOut);
+        assert_eq!(classify(400, &body(21211)), SendError::InvalidNumber);
+        assert_eq!(classify(429, &body(20429)), SendError::TooManyRequests);
+        assert_eq!(classify(429, b"not json"), SendError::TooManyRequests);
+        assert!(matches!(classify(503, b""), SendError::Unavailable(_)));
+        assert!(matches!(
+            classify(400, &body(21602)),
+            SendError::Rejected { code: Some(21602), .. }
+        ));
+    }
+}

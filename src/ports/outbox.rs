@@ -1,0 +1,110 @@
+//! Messages waiting to be sent: durable, so a restart loses none.
+
+use std::future::Future;
+use std::time::Duration;
+
+use super::StoreError;
+use crate::domain::phone::PhoneNumber;
+use crate::domain::usage::Outcome;
+use crate::domain::user::UserId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutboxId(pub i64);
+
+/// A message to send.
+#[derive(Debug, Clone)]
+pub struct NewOutboxItem {
+    pub user_id: Option<UserId>,
+    pub to: PhoneNumber,
+    pub body: String,
+    /// The outcome its outbound log row will carry.
+    pub outcome: Outcome,
+}
+
+/// A message taken for sending.
+#[derive(Debug, Clone)]
+pub struct OutboxItem {
+    pub id: OutboxId,
+    pub user_id: Option<UserId>,
+    pub to: PhoneNumber,
+    pub body: String,
+    pub outcome: Outcome,
+    /// Attempts before this one.
+    pub attempts: u32,
+}
+
+/// Where a message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxStatus {
+    Pending,
+    Sending,
+    Sent,
+    Failed,
+    /// A send whose outcome is unknown: not repeated, reported.
+    Unknown,
+}
+
+/// An outbox item as reported to an administrator: never its text.
+#[derive(Debug, Clone)]
+pub struct OutboxEntry {
+    pub id: OutboxId,
+    pub user_id: Option<UserId>,
+    pub to: PhoneNumber,
+    pub status: OutboxStatus,
+    pub attempts: u32,
+    pub message_sid: Option<String>,
+    pub created_at: String,
+}
+
+/// Every method answers `StoreError` when the store fails.
+pub trait Outbox: Clone + Send + Sync + 'static {
+    /// Stores messages to send, in one transaction.
+    ///
+    /// # Errors
+    /// `StoreError`: nothing was stored.
+    fn enqueue(&self, items: Vec<NewOutboxItem>) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
+
+    /// Takes up to `limit` messages due now, marking them as being sent.
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn take_due(&self, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
+
+    /// Records a sent message and its outbound log row; clears its text.
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Puts a message back to be tried again after `delay`.
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn retry_later(
+        &self,
+        item: &OutboxItem,
+        delay: Duration,
+        error: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Gives a message up as `Failed` or `Unknown`, with a failed outbound
+    /// log row saying why; clears its text.
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn give_up(
+        &self,
+        item: &OutboxItem,
+        status: OutboxStatus,
+        error: &str,
+        code: Option<i64>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks messages left `Sending` by a process that stopped as `Unknown`,
+    /// with failed log rows: they may or may not have gone out. Only the
+    /// serving process calls this, once, before it sends.
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn recover_interrupted(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+}

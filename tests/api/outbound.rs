@@ -1,0 +1,273 @@
+//! Messages sent through Twilio's REST API from the outbox, against a fake
+//! Twilio on loopback that records what it receives.
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::json;
+use sms_router::domain::outbound::RetryPolicy;
+use sms_router::startup::Tuning;
+
+use crate::helpers::{
+    AUTH_TOKEN, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app, spawn_app_with_twilio,
+};
+
+const ADA: &str = "+12015550123";
+
+fn quick_retries(max_attempts: u32) -> Tuning {
+    Tuning {
+        retry: RetryPolicy {
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_millis(200),
+            max_attempts,
+        },
+    }
+}
+
+async fn ada(app: &TestApp) -> i64 {
+    app.add_user("Ada", ADA, true)
+}
+
+async fn send(app: &TestApp, user: i64, body: &str) -> (u16, serde_json::Value) {
+    app.admin(
+        "POST",
+        &format!("/users/{user}/messages"),
+        Some(json!({ "body": body })),
+    )
+    .await
+}
+
+/// An outbound log row: message_sid, success, error_message, error_code, outcome.
+type OutboundRow = (Option<String>, bool, Option<String>, Option<i64>, String);
+
+fn outbound_rows(app: &TestApp) -> Vec<OutboundRow> {
+    let db = app.db();
+    let mut stmt = db
+        .prepare(
+            "SELECT message_sid, success, error_message, error_code, outcome FROM sms_usage_logs
+             WHERE direction = 'outbound' ORDER BY id",
+        )
+        .unwrap();
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+fn outbox_status(app: &TestApp, id: i64) -> (String, String) {
+    app.db()
+        .query_row("SELECT status, body FROM sms_outbox WHERE id = ?1", [id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
+    let (app, twilio) = spawn_app_with_twilio(
+        &[("SMS_ROUTER_PUBLIC_URL", "https://sms.example.com")],
+        Tuning::default(),
+    )
+    .await;
+    let user = ada(&app).await;
+
+    let (status, item) = send(&app, user, "Your report is ready.").await;
+
+    assert_eq!(status, 202, "{item}");
+    assert_eq!((item["to"].as_str(), item["user_id"].as_i64()), (Some(ADA), Some(user)));
+    eventually("the message to be sent", || {
+        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "sent"
+    })
+    .await;
+    let requests = twilio.received();
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0];
+    assert_eq!(
+        request.path,
+        format!("/2010-04-01/Accounts/{TWILIO_ACCOUNT}/Messages.json")
+    );
+    assert_eq!(request.field("To"), Some(ADA));
+    assert_eq!(request.field("From"), Some(TWILIO_NUMBER));
+    assert_eq!(request.field("Body"), Some("Your report is ready."));
+    assert_eq!(
+        request.field("StatusCallback"),
+        Some("https://sms.example.com/sms-router/webhook/status")
+    );
+    let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT}:{AUTH_TOKEN}"));
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some(format!("Basic {credentials}").as_str())
+    );
+    let rows = outbound_rows(&app);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].0.as_deref().is_some_and(|sid| sid.starts_with("SMfake")));
+    assert_eq!((rows[0].1, rows[0].4.as_str()), (true, "proactive"));
+    assert_eq!(
+        outbox_status(&app, item["id"].as_i64().unwrap()).1,
+        "",
+        "the text is not kept once sent"
+    );
+}
+
+#[tokio::test]
+async fn too_many_requests_then_created_delivers_one_message() {
+    let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
+    twilio.script(&[TwilioAnswer::Error(429, Some(20429))]);
+    let user = ada(&app).await;
+
+    let (_, item) = send(&app, user, "hello").await;
+
+    eventually("the retry to succeed", || {
+        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "sent"
+    })
+    .await;
+    let requests = twilio.received();
+    assert_eq!(requests.iter().map(|r| r.created).collect::<Vec<_>>(), [false, true]);
+    let rows = outbound_rows(&app);
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].1);
+}
+
+#[tokio::test]
+async fn an_opted_out_recipient_is_recorded_and_not_retried() {
+    let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
+    twilio.script(&[TwilioAnswer::Error(400, Some(21610))]);
+    let user = ada(&app).await;
+
+    let (_, item) = send(&app, user, "hello").await;
+
+    eventually("the send to fail", || {
+        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "failed"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(twilio.received().len(), 1, "no retry");
+    let opted: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM sms_opt_outs WHERE phone_number = ?1",
+            [ADA],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(opted, 1);
+    let rows = outbound_rows(&app);
+    assert_eq!((rows[0].1, rows[0].3), (false, Some(21610)));
+    let (status, _) = send(&app, user, "again").await;
+    assert_eq!(status, 409, "an opted-out user is not texted");
+}
+
+#[tokio::test]
+async fn server_errors_beyond_the_retries_leave_a_failed_row() {
+    let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(3)).await;
+    twilio.script(&[
+        TwilioAnswer::Error(500, None),
+        TwilioAnswer::Error(503, None),
+        TwilioAnswer::Error(502, None),
+    ]);
+    let user = ada(&app).await;
+
+    let (_, item) = send(&app, user, "hello").await;
+
+    eventually("the send to be given up", || {
+        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "failed"
+    })
+    .await;
+    assert_eq!(twilio.received().len(), 3);
+    let rows = outbound_rows(&app);
+    assert_eq!(rows.len(), 1);
+    assert!(!rows[0].1);
+    assert!(
+        rows[0]
+            .2
+            .as_deref()
+            .is_some_and(|e| e.contains("gave up after 3 attempts")),
+        "{rows:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_is_not_repeated() {
+    let slow = Tuning {
+        retry: RetryPolicy {
+            first_delay: Duration::from_millis(700),
+            max_delay: Duration::from_millis(700),
+            max_attempts: 5,
+        },
+    };
+    let (mut app, twilio) = spawn_app_with_twilio(&[], slow).await;
+    twilio.script(&[TwilioAnswer::Error(503, None)]);
+    let user = ada(&app).await;
+    let (_, pending) = send(&app, user, "survives a restart").await;
+    eventually("the first attempt", || twilio.received().len() == 1).await;
+    // A second message was being sent when the process died.
+    let (_, interrupted) = send(&app, user, "in flight").await;
+    app.restart().await;
+    app.db()
+        .execute(
+            "UPDATE sms_outbox SET status = 'sending' WHERE id = ?1",
+            [interrupted["id"].as_i64().unwrap()],
+        )
+        .ok();
+
+    app.restart().await;
+
+    eventually("the pending message to go out", || {
+        outbox_status(&app, pending["id"].as_i64().unwrap()).0 == "sent"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let created: Vec<_> = twilio.received().into_iter().filter(|r| r.created).collect();
+    let bodies: Vec<_> = created.iter().filter_map(|r| r.field("Body")).collect();
+    assert_eq!(bodies.iter().filter(|b| **b == "survives a restart").count(), 1);
+    assert!(bodies.iter().filter(|b| **b == "in flight").count() <= 1);
+    let interrupted_status = outbox_status(&app, interrupted["id"].as_i64().unwrap()).0;
+    assert!(
+        interrupted_status == "unknown" || bodies.contains(&"in flight"),
+        "an interrupted send is marked unknown, unless it was sent before the stop: {interrupted_status}"
+    );
+}
+
+#[tokio::test]
+async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
+    let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let user = ada(&app).await;
+    let inactive = app.add_user("Bob", "+12015550124", false);
+    let numberless: i64 = app
+        .db()
+        .query_row("INSERT INTO users (full_name) VALUES ('Cy') RETURNING id", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    app.send("+12015550123", "STOP").await;
+
+    for (target, body, status) in [
+        (user, "hi", 409),
+        (inactive, "hi", 409),
+        (numberless, "hi", 409),
+        (999, "hi", 404),
+        (user, " ", 422),
+    ] {
+        let (got, error) = send(&app, target, body).await;
+        assert_eq!(got, status, "user {target}: {error}");
+    }
+    let (status, _) = send(&app, user, &"x".repeat(1601)).await;
+    assert_eq!(status, 422);
+}
+
+#[tokio::test]
+async fn without_twilio_settings_sending_is_503() {
+    let app = spawn_app().await;
+    let user = ada(&app).await;
+
+    let (status, error) = send(&app, user, "hi").await;
+
+    assert_eq!(status, 503);
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
+        "{error}"
+    );
+}
