@@ -16,13 +16,14 @@ use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
+use crate::adapters::scheduler::TokioScheduler;
 use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
 use crate::domain::admin::{Admin, AdminPorts};
 use crate::domain::outbound::{DispatchPorts, Dispatcher, RetryPolicy};
-use crate::domain::router::{Router, RouterPorts};
+use crate::domain::router::{Deferral, Router, RouterPorts, Timing};
 use crate::ports::Outbox;
 use crate::ports::{Agent, AgentError, AgentRequest};
 
@@ -35,10 +36,10 @@ pub enum AppAgent {
 }
 
 impl Agent for AppAgent {
-    async fn ask(&self, request: AgentRequest) -> Result<String, AgentError> {
+    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
         match self {
-            AppAgent::Http(agent) => agent.ask(request).await,
-            AppAgent::Echo(agent) => agent.ask(request).await,
+            AppAgent::Http(agent) => agent.ask(request, deadline).await,
+            AppAgent::Echo(agent) => agent.ask(request, deadline).await,
         }
     }
 }
@@ -55,6 +56,8 @@ impl RouterPorts for AppPorts {
     type Limiter = SenderRateLimiter;
     type Recent = InProcessReplies;
     type Metrics = PrometheusMetrics;
+    type Scheduler = TokioScheduler;
+    type Outbox = SqliteStore;
 }
 
 impl AdminPorts for AppPorts {
@@ -121,7 +124,6 @@ impl Application {
             (Some(url), _) => AppAgent::Http(HttpAgent::new(
                 url.clone(),
                 config.agent_token.as_ref().map(|t| t.expose().to_owned()),
-                config.agent_timeout,
             )?),
             (None, true) => AppAgent::Echo(EchoAgent),
             (None, false) => {
@@ -186,6 +188,16 @@ impl Application {
             };
             background.push(outbox_worker::spawn(dispatcher));
         }
+        // With Twilio's REST settings a slow agent's reply is sent later.
+        let timing = Timing {
+            agent_timeout: config.agent_timeout,
+            deferral: outbound_enabled.then_some(Deferral {
+                budget: config.sync_reply_budget,
+                agent_timeout: config.async_agent_timeout,
+            }),
+        };
+        // A duplicate waits as long as the first delivery's webhook can.
+        let duplicate_wait = timing.deferral.map_or(config.agent_timeout, |d| d.budget) + Duration::from_secs(5);
         let admin: Admin<AppPorts> = Admin {
             registry: directory.clone(),
             settings: store.clone(),
@@ -202,9 +214,11 @@ impl Application {
             settings: store.clone(),
             agent,
             limiter,
-            // A duplicate waits as long as the first delivery can take.
-            recent: InProcessReplies::new(config.agent_timeout + Duration::from_secs(5)),
+            recent: InProcessReplies::new(duplicate_wait),
             metrics: metrics.clone(),
+            scheduler: TokioScheduler,
+            outbox: store.clone(),
+            timing,
         };
         let webhook = WebhookSettings {
             auth_token: if dev {

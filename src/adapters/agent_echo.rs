@@ -1,12 +1,14 @@
 //! The agent `--dev` uses when no agent URL is set: it echoes.
 
+use std::time::Duration;
+
 use crate::ports::{Agent, AgentError, AgentRequest};
 
 #[derive(Clone, Copy, Default)]
 pub struct EchoAgent;
 
 impl Agent for EchoAgent {
-    async fn ask(&self, request: AgentRequest) -> Result<String, AgentError> {
+    async fn ask(&self, request: AgentRequest, _deadline: Duration) -> Result<String, AgentError> {
         Ok(format!("echo: {}", request.message))
     }
 }

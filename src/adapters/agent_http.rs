@@ -34,10 +34,9 @@ struct Answer {
 impl HttpAgent {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
-    pub fn new(url: reqwest::Url, token: Option<String>, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(url: reqwest::Url, token: Option<String>) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
             .build()?;
@@ -56,7 +55,7 @@ fn transport_error(e: &reqwest::Error) -> AgentError {
 }
 
 impl Agent for HttpAgent {
-    async fn ask(&self, request: AgentRequest) -> Result<String, AgentError> {
+    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
         let question = Question {
             user_id: request.user_id.0,
             phone_number: request.phone_number.as_ref(),
@@ -64,7 +63,7 @@ impl Agent for HttpAgent {
             message_sid: request.message_sid.as_ref(),
             request_id: &request.request_id.0,
         };
-        let mut call = self.client.post(self.url.clone()).json(&question);
+        let mut call = self.client.post(self.url.clone()).timeout(deadline).json(&question);
         if let Some(token) = &self.token {
             call = call.bearer_auth(token);
         }

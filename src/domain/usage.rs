@@ -104,6 +104,8 @@ pub struct InboundRecord {
     pub to: Option<String>,
     pub num_media: u32,
     pub request_id: RequestId,
+    /// The reply went out later through the outbox, not in the webhook's answer.
+    pub deferred: bool,
 }
 
 /// One message sent back.

@@ -1,6 +1,7 @@
 //! A user's AI agent, which answers the user's messages.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::domain::message::{MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
@@ -30,11 +31,12 @@ pub enum AgentError {
 }
 
 pub trait Agent: Clone + Send + Sync + 'static {
-    /// The agent's reply text, possibly empty.
+    /// The agent's reply text, possibly empty, within `deadline`.
     ///
     /// # Errors
     /// `Timeout` past the deadline, `Unreachable` when no connection could be
     /// made, `Status` for a non-2xx answer, `InvalidReply` for an answer that
     /// is not JSON with a string `reply` or is too large.
-    fn ask(&self, request: AgentRequest) -> impl Future<Output = Result<String, AgentError>> + Send;
+    fn ask(&self, request: AgentRequest, deadline: Duration)
+    -> impl Future<Output = Result<String, AgentError>> + Send;
 }

@@ -9,7 +9,8 @@ use sms_router::domain::outbound::RetryPolicy;
 use sms_router::startup::Tuning;
 
 use crate::helpers::{
-    AUTH_TOKEN, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app, spawn_app_with_twilio,
+    AUTH_TOKEN, Behaviour, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app,
+    spawn_app_with_twilio,
 };
 
 const ADA: &str = "+12015550123";
@@ -270,4 +271,89 @@ async fn without_twilio_settings_sending_is_503() {
             .contains("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn a_fast_agent_is_answered_in_twiml_and_nothing_goes_through_rest() {
+    let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "2000")], Tuning::default()).await;
+    ada(&app).await;
+
+    let answer = app.send(ADA, "hi").await;
+
+    assert_eq!(answer.messages(), ["hi from the agent"]);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(twilio.received().is_empty());
+}
+
+#[tokio::test]
+async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_once() {
+    let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
+    let user = ada(&app).await;
+    app.agent
+        .set(Behaviour::Reply("thought about it".into(), Duration::from_millis(1500)));
+    let params = crate::helpers::sms(ADA, "a hard question");
+
+    let asked = std::time::Instant::now();
+    let answer = app.post_sms(&params).await;
+    let answered_in = asked.elapsed();
+    let retry = app.post_sms(&params).await;
+
+    assert_eq!(answer.messages(), Vec::<String>::new());
+    assert!(
+        answered_in < Duration::from_millis(1500),
+        "answered after {answered_in:?}"
+    );
+    assert_eq!(retry.messages(), Vec::<String>::new());
+    let sid = crate::helpers::sid_of(&params);
+    eventually("the late reply to be sent", || twilio.received().len() == 1).await;
+    let request = &twilio.received()[0];
+    assert_eq!(
+        (request.field("To"), request.field("From")),
+        (Some(ADA), Some(TWILIO_NUMBER))
+    );
+    assert_eq!(request.field("Body"), Some("thought about it"));
+    eventually("the message's row to be settled", || {
+        app.inbound_row(&sid).outcome == "routed"
+    })
+    .await;
+    let row = app.inbound_row(&sid);
+    assert_eq!((row.user_id, row.success), (Some(user), true));
+    assert!(row.metadata.unwrap().contains(r#""deferred":true"#));
+    eventually("the outbound row", || outbound_rows(&app).len() == 1).await;
+    assert_eq!(outbound_rows(&app)[0].4, "routed");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(twilio.received().len(), 1, "never both, never twice");
+    assert_eq!(app.agent.calls(), 1);
+}
+
+#[tokio::test]
+async fn an_agent_past_the_late_deadline_gets_the_error_reply_through_rest() {
+    let (app, twilio) = spawn_app_with_twilio(
+        &[
+            ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "100"),
+            ("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", "400"),
+        ],
+        Tuning::default(),
+    )
+    .await;
+    ada(&app).await;
+    app.agent
+        .set(Behaviour::Reply("too late".into(), Duration::from_secs(3)));
+    let params = crate::helpers::sms(ADA, "hi");
+
+    assert_eq!(app.post_sms(&params).await.messages(), Vec::<String>::new());
+
+    eventually("the error reply to be sent", || twilio.received().len() == 1).await;
+    assert_eq!(
+        twilio.received()[0].field("Body"),
+        Some("Sorry, something went wrong. Please try again in a moment.")
+    );
+    let sid = crate::helpers::sid_of(&params);
+    eventually("the row to be settled", || {
+        app.inbound_row(&sid).outcome == "agent_error"
+    })
+    .await;
+    let row = app.inbound_row(&sid);
+    assert!(!row.success);
+    assert!(row.error_message.unwrap().contains("deadline"));
 }

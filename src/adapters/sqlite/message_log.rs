@@ -31,12 +31,15 @@ impl MessageLog for SqliteStore {
 
     async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
         self.run(move |conn| {
-            let metadata = serde_json::json!({
+            let mut metadata = serde_json::json!({
                 "to": record.to,
                 "num_media": record.num_media,
                 "request_id": record.request_id.0,
-            })
-            .to_string();
+            });
+            if record.deferred {
+                metadata["deferred"] = serde_json::Value::Bool(true);
+            }
+            let metadata = metadata.to_string();
             let tx = conn.transaction()?;
             tx.prepare_cached(
                 "UPDATE sms_usage_logs
