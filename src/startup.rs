@@ -11,7 +11,7 @@ use poem::{EndpointExt, Server};
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedDirectory;
-use crate::adapters::http::{self, AdminToken, AppState, WebhookSettings};
+use crate::adapters::http::{self, AdminToken, AppState, HttpPorts, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
@@ -22,6 +22,7 @@ use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
 use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::delivery::Deliveries;
 use crate::domain::outbound::{DispatchPorts, Dispatcher, RetryPolicy};
 use crate::domain::router::{Deferral, Router, RouterPorts, Timing};
 use crate::ports::Outbox;
@@ -82,9 +83,19 @@ pub struct Tuning {
     pub retry: RetryPolicy,
 }
 
+impl HttpPorts for AppPorts {
+    type Router = AppPorts;
+    type Admin = AppPorts;
+    type Writer = TwimlWriter;
+    type Readiness = SqliteStore;
+    type Metrics = PrometheusMetrics;
+    type Deliveries = SqliteStore;
+    type OptOuts = SqliteStore;
+}
+
 /// The spec of this binary's HTTP surface.
 pub fn openapi_spec() -> String {
-    http::spec_json::<AppPorts, AppPorts, TwimlWriter, SqliteStore, PrometheusMetrics>()
+    http::spec_json::<AppPorts>()
 }
 
 /// How long in-flight requests may take to finish after a stop signal.
@@ -229,11 +240,15 @@ impl Application {
             public_url: config.public_url.clone(),
             default_region: config.default_region,
         };
-        let state = AppState {
+        let state: AppState<AppPorts> = AppState {
             router,
             admin,
             admin_token: AdminToken(config.admin_token.as_ref().map(|t| t.expose().to_owned())),
             writer: TwimlWriter,
+            deliveries: Deliveries {
+                log: store.clone(),
+                opt_outs: store.clone(),
+            },
             readiness: store,
             metrics,
             webhook,

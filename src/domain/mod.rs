@@ -1,6 +1,7 @@
 //! Pure logic in the domain's words: no SQL, no HTTP, no runtime.
 
 pub mod admin;
+pub mod delivery;
 pub mod keyword;
 pub mod message;
 pub mod outbound;

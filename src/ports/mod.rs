@@ -1,6 +1,7 @@
 //! The traits the domain needs from the outside world, in the domain's words.
 
 pub mod agent;
+pub mod delivery_log;
 pub mod message_log;
 pub mod messenger;
 pub mod metrics;
@@ -19,6 +20,7 @@ pub mod user_directory;
 pub mod user_registry;
 
 pub use agent::{Agent, AgentError, AgentRequest};
+pub use delivery_log::DeliveryLog;
 pub use message_log::{Claim, ClaimId, MessageLog};
 pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;

@@ -357,3 +357,94 @@ async fn an_agent_past_the_late_deadline_gets_the_error_reply_through_rest() {
     assert!(!row.success);
     assert!(row.error_message.unwrap().contains("deadline"));
 }
+
+fn delivery(app: &TestApp, sid: &str) -> (Option<String>, Option<i64>) {
+    app.db()
+        .query_row(
+            "SELECT delivery_status, error_code FROM sms_usage_logs WHERE direction = 'outbound' AND message_sid = ?1",
+            [sid],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+}
+
+async fn status_callback(app: &TestApp, fields: &[(&str, &str)], signed: bool) -> crate::helpers::Answer {
+    let params: Vec<(String, String)> = fields.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    let path = "/sms-router/webhook/status";
+    let signature = crate::helpers::twilio_signature(AUTH_TOKEN, &app.url(path), &params);
+    let signature = if signed { signature } else { "bm9wZQ==".to_owned() };
+    app.post_raw(path, &params, Some(&signature), "application/x-www-form-urlencoded")
+        .await
+}
+
+#[tokio::test]
+async fn status_callbacks_move_a_message_forward_only() {
+    let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let user = ada(&app).await;
+    let (_, item) = send(&app, user, "hello").await;
+    let id = item["id"].as_i64().unwrap();
+    eventually("the message to be sent", || outbox_status(&app, id).0 == "sent").await;
+    let sid: String = app
+        .db()
+        .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+
+    let sent = status_callback(&app, &[("MessageSid", &sid), ("MessageStatus", "sent")], true).await;
+    assert_eq!(sent.status, 204, "{}", sent.body);
+    assert_eq!(delivery(&app, &sid).0.as_deref(), Some("sent"));
+    status_callback(&app, &[("MessageSid", &sid), ("MessageStatus", "delivered")], true).await;
+    assert_eq!(delivery(&app, &sid).0.as_deref(), Some("delivered"));
+    let late = status_callback(&app, &[("MessageSid", &sid), ("MessageStatus", "sent")], true).await;
+    assert_eq!(late.status, 204);
+    assert_eq!(
+        delivery(&app, &sid).0.as_deref(),
+        Some("delivered"),
+        "a late `sent` is ignored"
+    );
+
+    let forged = status_callback(&app, &[("MessageSid", &sid), ("MessageStatus", "failed")], false).await;
+    assert_eq!(forged.status, 403);
+    assert_eq!(delivery(&app, &sid).0.as_deref(), Some("delivered"));
+    let unknown = status_callback(
+        &app,
+        &[("MessageSid", "SMunknown"), ("MessageStatus", "delivered")],
+        true,
+    )
+    .await;
+    assert_eq!(unknown.status, 204);
+    let no_status = status_callback(&app, &[("MessageSid", &sid)], true).await;
+    assert_eq!(no_status.status, 400);
+}
+
+#[tokio::test]
+async fn an_undelivered_status_keeps_its_error_code_and_21610_records_an_opt_out() {
+    let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let user = ada(&app).await;
+    let (_, item) = send(&app, user, "hello").await;
+    let id = item["id"].as_i64().unwrap();
+    eventually("the message to be sent", || outbox_status(&app, id).0 == "sent").await;
+    let sid: String = app
+        .db()
+        .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
+        .unwrap();
+
+    let answer = status_callback(
+        &app,
+        &[
+            ("MessageSid", &sid),
+            ("MessageStatus", "undelivered"),
+            ("ErrorCode", "21610"),
+            ("To", ADA),
+        ],
+        true,
+    )
+    .await;
+
+    assert_eq!(answer.status, 204);
+    assert_eq!(delivery(&app, &sid), (Some("undelivered".to_owned()), Some(21610)));
+    let opted: i64 = app
+        .db()
+        .query_row("SELECT count(*) FROM sms_opt_outs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(opted, 1);
+}

@@ -7,14 +7,16 @@ pub mod form;
 mod ops;
 mod request_id;
 pub mod signature;
+mod status;
 mod webhook;
 
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
 
 use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::delivery::Deliveries;
 use crate::domain::router::{Router, RouterPorts};
-use crate::ports::{Metrics, Readiness, ReplyWriter};
+use crate::ports::{DeliveryLog, Metrics, OptOutRegistry, Readiness, ReplyWriter};
 pub use admin::AdminToken;
 pub use webhook::WebhookSettings;
 
@@ -29,24 +31,36 @@ enum ApiTags {
     Ops,
 }
 
-type Apis<P, AP, W, R, M> = (
-    webhook::WebhookApi<P, W>,
-    admin::UsersApi<AP>,
-    admin::PhonesApi<AP>,
-    admin::MessagesApi<AP>,
-    admin::LookupApi<AP>,
-    admin::ConfigsApi<AP>,
-    admin::UsageApi<AP>,
-    ops::OpsApi<R, M>,
+/// The adapters the HTTP surface works with, named once.
+pub trait HttpPorts: Send + Sync + 'static {
+    type Router: RouterPorts;
+    type Admin: AdminPorts;
+    type Writer: ReplyWriter;
+    type Readiness: Readiness;
+    type Metrics: Metrics;
+    type Deliveries: DeliveryLog;
+    type OptOuts: OptOutRegistry;
+}
+
+type Apis<H> = (
+    webhook::WebhookApi<<H as HttpPorts>::Router, <H as HttpPorts>::Writer>,
+    status::StatusApi<<H as HttpPorts>::Deliveries, <H as HttpPorts>::OptOuts>,
+    admin::UsersApi<<H as HttpPorts>::Admin>,
+    admin::PhonesApi<<H as HttpPorts>::Admin>,
+    admin::MessagesApi<<H as HttpPorts>::Admin>,
+    admin::LookupApi<<H as HttpPorts>::Admin>,
+    admin::ConfigsApi<<H as HttpPorts>::Admin>,
+    admin::UsageApi<<H as HttpPorts>::Admin>,
+    ops::OpsApi<<H as HttpPorts>::Readiness, <H as HttpPorts>::Metrics>,
 );
 
 /// The OpenAPI service: the operations and their spec. Needs no state, so
 /// the spec can be printed without a database.
-pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>()
--> OpenApiService<Apis<P, AP, W, R, M>, ()> {
+pub fn api_service<H: HttpPorts>() -> OpenApiService<Apis<H>, ()> {
     OpenApiService::new(
         (
             webhook::WebhookApi::default(),
+            status::StatusApi::default(),
             admin::UsersApi::default(),
             admin::PhonesApi::default(),
             admin::MessagesApi::default(),
@@ -65,26 +79,25 @@ pub fn api_service<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness,
 }
 
 /// The spec as `/openapi.json` serves it and `openapi/openapi.json` holds it.
-pub fn spec_json<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>() -> String {
-    api_service::<P, AP, W, R, M>().spec()
+pub fn spec_json<H: HttpPorts>() -> String {
+    api_service::<H>().spec()
 }
 
 /// What the handlers read besides the request.
-pub struct AppState<P: RouterPorts, AP: AdminPorts, W, R, M> {
-    pub router: Router<P>,
-    pub admin: Admin<AP>,
+pub struct AppState<H: HttpPorts> {
+    pub router: Router<H::Router>,
+    pub admin: Admin<H::Admin>,
     pub admin_token: AdminToken,
-    pub writer: W,
-    pub readiness: R,
-    pub metrics: M,
+    pub writer: H::Writer,
+    pub readiness: H::Readiness,
+    pub metrics: H::Metrics,
+    pub deliveries: Deliveries<H::Deliveries, H::OptOuts>,
     pub webhook: WebhookSettings,
 }
 
 /// Every route, with the state the handlers read.
-pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metrics>(
-    state: AppState<P, AP, W, R, M>,
-) -> impl Endpoint {
-    let api = api_service::<P, AP, W, R, M>();
+pub fn app<H: HttpPorts>(state: AppState<H>) -> impl Endpoint {
+    let api = api_service::<H>();
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
@@ -96,6 +109,7 @@ pub fn app<P: RouterPorts, AP: AdminPorts, W: ReplyWriter, R: Readiness, M: Metr
         .data(state.writer)
         .data(state.readiness)
         .data(state.metrics)
+        .data(state.deliveries)
         .data(state.webhook)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)

@@ -95,19 +95,8 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
         settings: Data<&WebhookSettings>,
         request_id: Data<&RequestId>,
     ) -> Result<ReceiveSmsOk, ReceiveSmsError> {
-        if let Some(token) = &settings.auth_token {
-            let url = signed_url(req, settings.public_url.as_deref());
-            let valid = signature
-                .0
-                .as_deref()
-                .is_some_and(|s| signature::is_valid(token, &url, &form.0, s));
-            if !valid {
-                tracing::warn!(signed_url = %url, present = signature.0.is_some(), "rejected a webhook: bad signature");
-                return Err(ReceiveSmsError::Forbidden(ErrorBody::json(
-                    "forbidden",
-                    "X-Twilio-Signature is missing or does not match the request",
-                )));
-            }
+        if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
+            return Err(ReceiveSmsError::Forbidden(forbidden()));
         }
         let message = parse_message(&form, settings.default_region, request_id.0.clone())?;
         let router = router.0.clone();
@@ -126,6 +115,32 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
             })?;
         Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&handled.reply))))
     }
+}
+
+/// Whether the request carries Twilio's signature, or signatures are not
+/// checked (`--dev`). A failure is logged without the body.
+pub(super) fn twilio_signed(
+    req: &Request,
+    form: &TwilioForm,
+    signature: Option<&str>,
+    settings: &WebhookSettings,
+) -> bool {
+    let Some(token) = &settings.auth_token else {
+        return true;
+    };
+    let url = signed_url(req, settings.public_url.as_deref());
+    let valid = signature.is_some_and(|s| signature::is_valid(token, &url, &form.0, s));
+    if !valid {
+        tracing::warn!(signed_url = %url, present = signature.is_some(), "rejected a webhook: bad signature");
+    }
+    valid
+}
+
+pub(super) fn forbidden() -> Json<ErrorBody> {
+    ErrorBody::json(
+        "forbidden",
+        "X-Twilio-Signature is missing or does not match the request",
+    )
 }
 
 /// The URL Twilio signed: the public URL when set, else rebuilt from the
