@@ -59,6 +59,7 @@ impl RouterPorts for AppPorts {
     type Metrics = PrometheusMetrics;
     type Scheduler = TokioScheduler;
     type Outbox = SqliteStore;
+    type Verifications = CachedDirectory<SqliteStore, PrometheusMetrics>;
 }
 
 impl AdminPorts for AppPorts {
@@ -68,6 +69,7 @@ impl AdminPorts for AppPorts {
     type Limiter = SenderRateLimiter;
     type Reports = SqliteStore;
     type Outbox = SqliteStore;
+    type Verifications = CachedDirectory<SqliteStore, PrometheusMetrics>;
 }
 
 impl DispatchPorts for AppPorts {
@@ -216,10 +218,11 @@ impl Application {
             limiter: limiter.clone(),
             reports: store.clone(),
             outbox: store.clone(),
+            verifications: directory.clone(),
             outbound_enabled,
         };
         let router: Router<AppPorts> = Router {
-            directory,
+            directory: directory.clone(),
             log: store.clone(),
             opt_outs: store.clone(),
             settings: store.clone(),
@@ -229,6 +232,7 @@ impl Application {
             metrics: metrics.clone(),
             scheduler: TokioScheduler,
             outbox: store.clone(),
+            verifications: directory.clone(),
             timing,
         };
         let webhook = WebhookSettings {

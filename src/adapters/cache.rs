@@ -12,7 +12,8 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
-use crate::ports::{Metrics, Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry};
+use crate::domain::verification::PendingVerification;
+use crate::ports::{Metrics, Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry, Verifications};
 
 /// How long "nobody owns this number" is believed.
 const NEGATIVE_TTL: Duration = Duration::from_secs(30);
@@ -149,6 +150,10 @@ impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedDirecto
         added
     }
 
+    async fn get_phone(&self, id: PhoneId) -> Result<Phone, RegistryError> {
+        self.inner.get_phone(id).await
+    }
+
     async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {
         let updated = self.inner.update_phone(id, patch).await;
         self.invalidate_all();
@@ -163,6 +168,32 @@ impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedDirecto
 
     async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, RegistryError> {
         self.inner.owner_of(number).await
+    }
+}
+
+/// Confirming a number can change where it routes (`require_verified_numbers`):
+/// it clears the cache before it answers; the rest passes through.
+impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedDirectory<D, M> {
+    async fn save(&self, pending: &PendingVerification) -> Result<(), StoreError> {
+        self.inner.save(pending).await
+    }
+
+    async fn pending(&self, phone: PhoneId) -> Result<Option<PendingVerification>, StoreError> {
+        self.inner.pending(phone).await
+    }
+
+    async fn pending_for_number(&self, number: &PhoneNumber) -> Result<Option<PendingVerification>, StoreError> {
+        self.inner.pending_for_number(number).await
+    }
+
+    async fn count_attempt(&self, phone: PhoneId) -> Result<(), StoreError> {
+        self.inner.count_attempt(phone).await
+    }
+
+    async fn confirm(&self, phone: PhoneId) -> Result<Option<Phone>, StoreError> {
+        let confirmed = self.inner.confirm(phone).await;
+        self.invalidate_all();
+        confirmed
     }
 }
 
@@ -189,6 +220,7 @@ mod tests {
                 user_id: UserId(1),
                 is_active: true,
                 source: NumberSource::Primary,
+                verified: true,
             }))
         }
 

@@ -9,9 +9,10 @@ use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
 use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
+use super::verification::{CODE_LIFETIME, Check, PendingVerification, VerificationCode};
 use crate::ports::{
     NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, Page, PageRequest, RateLimiter, RegistryError,
-    SettingsStore, StoreError, UsageReports, UserRegistry,
+    SettingsStore, StoreError, UsageReports, UserRegistry, Verifications,
 };
 
 pub trait AdminPorts: Send + Sync + 'static {
@@ -21,6 +22,7 @@ pub trait AdminPorts: Send + Sync + 'static {
     type Limiter: RateLimiter;
     type Reports: UsageReports;
     type Outbox: Outbox;
+    type Verifications: Verifications;
 }
 
 pub struct Admin<P: AdminPorts> {
@@ -30,6 +32,7 @@ pub struct Admin<P: AdminPorts> {
     pub limiter: P::Limiter,
     pub reports: P::Reports,
     pub outbox: P::Outbox,
+    pub verifications: P::Verifications,
     /// Whether messages can be sent through the provider's API at all.
     pub outbound_enabled: bool,
 }
@@ -43,6 +46,7 @@ impl<P: AdminPorts> Clone for Admin<P> {
             limiter: self.limiter.clone(),
             reports: self.reports.clone(),
             outbox: self.outbox.clone(),
+            verifications: self.verifications.clone(),
             outbound_enabled: self.outbound_enabled,
         }
     }
@@ -65,6 +69,9 @@ pub enum AdminError {
     /// The service is not set up for this; says what is missing.
     #[error("{0}")]
     NotConfigured(&'static str),
+    /// Too many wrong attempts.
+    #[error("{0}")]
+    TooManyAttempts(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -242,13 +249,79 @@ impl<P: AdminPorts> Admin<P> {
         Ok(self.reports.summarize(query).await?)
     }
 
+    /// Texts a fresh 6-digit code to an extra number; the code is kept
+    /// hashed and expires after ten minutes.
+    pub async fn start_phone_verification(&self, id: PhoneId) -> Result<PendingVerification, AdminError> {
+        self.require_outbound()?;
+        let phone = self.registry.get_phone(id).await?;
+        if self.opt_outs.is_opted_out(&phone.phone_number).await? {
+            return Err(AdminError::Refused(format!("{} opted out", phone.phone_number)));
+        }
+        let code = VerificationCode::random();
+        let expires_at = chrono::Utc::now()
+            + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or_else(|_| chrono::Duration::minutes(10));
+        let pending = PendingVerification {
+            phone_id: id,
+            code_hash: code.hash_for(id),
+            expires_at,
+            attempts: 0,
+        };
+        self.verifications.save(&pending).await?;
+        let body = format!("Your verification code is {}. It expires in 10 minutes.", code.as_str());
+        let item = NewOutboxItem {
+            user_id: Some(phone.user_id),
+            to: phone.phone_number,
+            body,
+            outcome: Outcome::Proactive,
+        };
+        self.outbox.enqueue(vec![item]).await?;
+        Ok(pending)
+    }
+
+    /// Marks an extra number verified by SMS when `code` is its pending code.
+    pub async fn confirm_phone_verification(&self, id: PhoneId, code: &str) -> Result<Phone, AdminError> {
+        let code = VerificationCode::parse(code).map_err(|e| AdminError::Invalid {
+            field: "code",
+            why: e.to_string(),
+        })?;
+        self.registry.get_phone(id).await?;
+        let wrong = |why: &str| AdminError::Invalid {
+            field: "code",
+            why: why.to_owned(),
+        };
+        let Some(pending) = self.verifications.pending(id).await? else {
+            return Err(wrong("has not been sent to this number, or was used"));
+        };
+        match pending.check(&code, chrono::Utc::now()) {
+            Check::Confirmed => self
+                .verifications
+                .confirm(id)
+                .await?
+                .ok_or(AdminError::NotFound("phone")),
+            Check::Wrong => {
+                self.verifications.count_attempt(id).await?;
+                Err(wrong("is wrong"))
+            }
+            Check::Expired => Err(wrong("has expired: start a new verification")),
+            Check::TooManyAttempts => Err(AdminError::TooManyAttempts(
+                "too many wrong codes: start a new verification",
+            )),
+        }
+    }
+
+    fn require_outbound(&self) -> Result<(), AdminError> {
+        if self.outbound_enabled {
+            Ok(())
+        } else {
+            Err(AdminError::NotConfigured(
+                "sending needs SMS_ROUTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER",
+            ))
+        }
+    }
+
     /// Puts a message to a user into the outbox.
     pub async fn send_user_message(&self, id: UserId, body: &str) -> Result<OutboxEntry, AdminError> {
-        if !self.outbound_enabled {
-            return Err(AdminError::NotConfigured(
-                "sending needs SMS_ROUTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER",
-            ));
-        }
+        self.require_outbound()?;
         if body.trim().is_empty() {
             return Err(AdminError::Invalid {
                 field: "body",

@@ -13,3 +13,4 @@ pub mod segments;
 pub mod settings;
 pub mod usage;
 pub mod user;
+pub mod verification;

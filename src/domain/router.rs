@@ -8,13 +8,15 @@ use futures_util::future::{Either, select};
 
 use super::keyword::Keyword;
 use super::message::{InboundMessage, MessageSid};
+use super::phone::PhoneNumber;
 use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
-use super::user::UserId;
+use super::user::{NumberSource, UserId};
+use super::verification::{Check, VerificationCode};
 use crate::ports::{
     Agent, AgentError, AgentRequest, Claim, ClaimId, Flight, MessageLog, Metrics, NewOutboxItem, OptOutRegistry,
-    Outbox, RateLimiter, RecentReplies, Scheduler, SettingsStore, StoreError, UserDirectory,
+    Outbox, RateLimiter, RecentReplies, Scheduler, SettingsStore, StoreError, UserDirectory, Verifications,
 };
 
 /// The adapters a router works with, named once.
@@ -29,6 +31,7 @@ pub trait RouterPorts: Send + Sync + 'static {
     type Metrics: Metrics;
     type Scheduler: Scheduler;
     type Outbox: Outbox;
+    type Verifications: Verifications;
 }
 
 /// How long the agent may take.
@@ -60,6 +63,7 @@ pub struct Router<P: RouterPorts> {
     pub metrics: P::Metrics,
     pub scheduler: P::Scheduler,
     pub outbox: P::Outbox,
+    pub verifications: P::Verifications,
     pub timing: Timing,
 }
 
@@ -76,6 +80,7 @@ impl<P: RouterPorts> Clone for Router<P> {
             metrics: self.metrics.clone(),
             scheduler: self.scheduler.clone(),
             outbox: self.outbox.clone(),
+            verifications: self.verifications.clone(),
             timing: self.timing,
         }
     }
@@ -131,6 +136,9 @@ enum Step {
     Decided(Decision),
     Ask(AgentRequest),
 }
+
+/// The answer to a number verified by texting its code.
+const VERIFIED_REPLY: &str = "Your number is verified.";
 
 /// The agent's answer, still to come.
 type PendingAnswer = Pin<Box<dyn Future<Output = Result<String, AgentError>> + Send>>;
@@ -303,6 +311,15 @@ impl<P: RouterPorts> Router<P> {
         let Some(recipient) = self.directory.recipient(number).await? else {
             return decided(Outcome::UnknownUser, &settings.unknown_user_reply);
         };
+        if recipient.source == NumberSource::Mapping && self.confirms_verification(message, number).await? {
+            return Ok(Err(Decision {
+                user_id: Some(recipient.user_id),
+                ..Decision::new(Outcome::Verified, VERIFIED_REPLY)
+            }));
+        }
+        if settings.require_verified_numbers && !recipient.verified {
+            return decided(Outcome::UnknownUser, &settings.unknown_user_reply);
+        }
         if !recipient.is_active {
             return Ok(Err(Decision {
                 user_id: Some(recipient.user_id),
@@ -316,6 +333,22 @@ impl<P: RouterPorts> Router<P> {
             message_sid: message.sid.clone(),
             request_id: message.request_id.clone(),
         }))
+    }
+
+    /// Whether the message is the pending code of the extra number it came
+    /// from; then the number is verified. Any other text is an ordinary
+    /// message, whatever its shape.
+    async fn confirms_verification(&self, message: &InboundMessage, number: &PhoneNumber) -> Result<bool, StoreError> {
+        let Ok(code) = VerificationCode::parse(&message.body) else {
+            return Ok(false);
+        };
+        let Some(pending) = self.verifications.pending_for_number(number).await? else {
+            return Ok(false);
+        };
+        if pending.check(&code, chrono::Utc::now()) != Check::Confirmed {
+            return Ok(false);
+        }
+        Ok(self.verifications.confirm(pending.phone_id).await?.is_some())
     }
 
     /// Asks the agent. Without deferral, waits for its answer up to its

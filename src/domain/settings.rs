@@ -10,6 +10,7 @@ pub enum SettingKey {
     InactiveUserReply,
     ErrorReply,
     MaxReplyMessages,
+    RequireVerifiedNumbers,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -21,12 +22,13 @@ pub enum SettingError {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 5] = [
+    pub const ALL: [SettingKey; 6] = [
         SettingKey::HelpReply,
         SettingKey::UnknownUserReply,
         SettingKey::InactiveUserReply,
         SettingKey::ErrorReply,
         SettingKey::MaxReplyMessages,
+        SettingKey::RequireVerifiedNumbers,
     ];
 
     pub fn name(self) -> &'static str {
@@ -36,6 +38,7 @@ impl SettingKey {
             SettingKey::InactiveUserReply => "inactive_user_reply",
             SettingKey::ErrorReply => "error_reply",
             SettingKey::MaxReplyMessages => "max_reply_messages",
+            SettingKey::RequireVerifiedNumbers => "require_verified_numbers",
         }
     }
 
@@ -55,6 +58,7 @@ impl SettingKey {
             SettingKey::InactiveUserReply => "Your account is not active. Please contact your administrator.",
             SettingKey::ErrorReply => "Sorry, something went wrong. Please try again in a moment.",
             SettingKey::MaxReplyMessages => "1",
+            SettingKey::RequireVerifiedNumbers => "false",
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Settings {
     pub inactive_user_reply: String,
     pub error_reply: String,
     pub max_reply_messages: usize,
+    /// Extra numbers route only once verified; unverified ones are unknown.
+    pub require_verified_numbers: bool,
 }
 
 /// The longest text a reply setting may hold: ten full messages.
@@ -86,6 +92,7 @@ impl Default for Settings {
             inactive_user_reply: String::new(),
             error_reply: String::new(),
             max_reply_messages: 1,
+            require_verified_numbers: false,
         };
         for key in SettingKey::ALL {
             // Defaults are valid by construction; the test below holds them to it.
@@ -120,6 +127,13 @@ impl Settings {
                     .ok()
                     .filter(|n| (1..=10).contains(n))
                     .ok_or_else(|| invalid("must be an integer from 1 to 10"))?;
+            }
+            SettingKey::RequireVerifiedNumbers => {
+                self.require_verified_numbers = match value.trim() {
+                    "true" => true,
+                    "false" => false,
+                    _ => return Err(invalid("must be true or false")),
+                };
             }
         }
         Ok(())

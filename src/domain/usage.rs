@@ -23,10 +23,12 @@ pub enum Outcome {
     Interrupted,
     /// Outbound only: sent by an administrator or an agent, not in reply.
     Proactive,
+    /// The message was the code that verifies the number it came from.
+    Verified,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 12] = [
+    pub const ALL: [Outcome; 13] = [
         Outcome::Duplicate,
         Outcome::OptedOut,
         Outcome::OptedIn,
@@ -39,6 +41,7 @@ impl Outcome {
         Outcome::Processing,
         Outcome::Interrupted,
         Outcome::Proactive,
+        Outcome::Verified,
     ];
 
     pub fn name(self) -> &'static str {
@@ -55,6 +58,7 @@ impl Outcome {
             Outcome::Processing => "processing",
             Outcome::Interrupted => "interrupted",
             Outcome::Proactive => "proactive",
+            Outcome::Verified => "verified",
         }
     }
 

@@ -181,6 +181,8 @@ pub struct Recipient {
     pub user_id: UserId,
     pub is_active: bool,
     pub source: NumberSource,
+    /// A primary number counts as verified; an extra one once confirmed.
+    pub verified: bool,
 }
 
 #[cfg(test)]

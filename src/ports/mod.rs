@@ -18,6 +18,7 @@ pub mod store_error;
 pub mod usage_reports;
 pub mod user_directory;
 pub mod user_registry;
+pub mod verifications;
 
 pub use agent::{Agent, AgentError, AgentRequest};
 pub use delivery_log::DeliveryLog;
@@ -37,3 +38,4 @@ pub use store_error::StoreError;
 pub use usage_reports::UsageReports;
 pub use user_directory::UserDirectory;
 pub use user_registry::{RegistryError, UserRegistry};
+pub use verifications::Verifications;

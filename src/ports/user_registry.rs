@@ -71,6 +71,10 @@ pub trait UserRegistry: Clone + Send + Sync + 'static {
 
     /// # Errors
     /// `NotFound("phone")`.
+    fn get_phone(&self, id: PhoneId) -> impl Future<Output = Result<Phone, RegistryError>> + Send;
+
+    /// # Errors
+    /// `NotFound("phone")`.
     fn update_phone(&self, id: PhoneId, patch: PhonePatch)
     -> impl Future<Output = Result<Phone, RegistryError>> + Send;
 

@@ -379,7 +379,8 @@ async fn settings_are_listed_validated_and_applied_to_the_next_message() {
             "unknown_user_reply",
             "inactive_user_reply",
             "error_reply",
-            "max_reply_messages"
+            "max_reply_messages",
+            "require_verified_numbers"
         ]
     );
     assert!(

@@ -10,3 +10,4 @@ mod replies;
 mod reports;
 mod signature;
 mod statuses;
+mod verification;

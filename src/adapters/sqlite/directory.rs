@@ -13,9 +13,9 @@ impl UserDirectory for SqliteStore {
         let number = number.to_string();
         self.run(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, is_active, 1 FROM users WHERE phone_number = ?1
+                "SELECT id, is_active, 1, 1 FROM users WHERE phone_number = ?1
                  UNION ALL
-                 SELECT u.id, u.is_active, 0 FROM user_phone_mappings m JOIN users u ON u.id = m.user_id
+                 SELECT u.id, u.is_active, 0, m.is_verified FROM user_phone_mappings m JOIN users u ON u.id = m.user_id
                  WHERE m.phone_number = ?1
                  LIMIT 1",
             )?;
@@ -29,6 +29,7 @@ impl UserDirectory for SqliteStore {
                         } else {
                             NumberSource::Mapping
                         },
+                        verified: row.get(3)?,
                     })
                 })
                 .optional()

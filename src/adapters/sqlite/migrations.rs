@@ -7,6 +7,7 @@ use rusqlite_migration::{M, Migrations, SchemaVersion};
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_outbox.sql")),
+    M::up(include_str!("migrations/0003_verifications.sql")),
 ];
 
 /// Brings the database to the latest schema; a no-op when it is there.

@@ -10,6 +10,7 @@ mod outbox;
 mod registry;
 mod reports;
 mod settings;
+mod verifications;
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};

@@ -12,7 +12,7 @@ use crate::domain::user::{
 use crate::ports::{Page, PageRequest, RegistryError, UserRegistry};
 
 const USER_COLUMNS: &str = "id, full_name, email, phone_number, is_active, created_at, updated_at";
-const PHONE_COLUMNS: &str =
+pub(super) const PHONE_COLUMNS: &str =
     "id, user_id, phone_number, is_primary, is_verified, verification_method, created_at, updated_at";
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -34,7 +34,7 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-fn phone_from_row(row: &Row<'_>) -> rusqlite::Result<Phone> {
+pub(super) fn phone_from_row(row: &Row<'_>) -> rusqlite::Result<Phone> {
     let number: String = row.get(2)?;
     let method: Option<String> = row.get(5)?;
     Ok(Phone {
@@ -272,6 +272,12 @@ impl UserRegistry for SqliteStore {
             })
             .await?;
         added.map_err(|e| name_conflict(e, None, Some(&number)))
+    }
+
+    async fn get_phone(&self, id: PhoneId) -> Result<Phone, RegistryError> {
+        self.run(move |conn| Ok(get_phone(conn, id)?))
+            .await?
+            .ok_or(RegistryError::NotFound("phone"))
     }
 
     async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {

@@ -7,6 +7,7 @@ mod phones;
 mod reports;
 mod settings;
 mod users;
+mod verification;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -26,6 +27,7 @@ pub use phones::PhonesApi;
 pub use reports::UsageApi;
 pub use settings::ConfigsApi;
 pub use users::UsersApi;
+pub use verification::VerificationApi;
 
 /// The configured admin token; `None`: every admin call is refused.
 #[derive(Clone)]
@@ -57,6 +59,7 @@ fn error_body(err: &AdminError) -> Json<ErrorBody> {
         AdminError::Invalid { .. } => ErrorBody::json("unprocessable_entity", err.to_string()),
         AdminError::Refused(why) => ErrorBody::json("conflict", why.clone()),
         AdminError::NotConfigured(what) => ErrorBody::json("service_unavailable", *what),
+        AdminError::TooManyAttempts(why) => ErrorBody::json("too_many_requests", *why),
         AdminError::Store(e) => {
             tracing::error!(error = ?e, "admin operation failed");
             ErrorBody::json("service_unavailable", "the store is unavailable")

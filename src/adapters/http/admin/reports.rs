@@ -28,7 +28,8 @@ pub enum DirectionDto {
 
 /// What became of a message. `processing`: being answered now;
 /// `interrupted`: the process stopped before answering it; `proactive`
-/// (outbound rows): sent by an administrator or an agent, not in reply.
+/// (outbound rows): sent by an administrator or an agent, not in reply;
+/// `verified`: the message was the code that verified its number.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "snake_case")]
 pub enum OutcomeDto {
@@ -44,6 +45,7 @@ pub enum OutcomeDto {
     Processing,
     Interrupted,
     Proactive,
+    Verified,
 }
 
 impl From<OutcomeDto> for Outcome {
@@ -61,6 +63,7 @@ impl From<OutcomeDto> for Outcome {
             OutcomeDto::Processing => Outcome::Processing,
             OutcomeDto::Interrupted => Outcome::Interrupted,
             OutcomeDto::Proactive => Outcome::Proactive,
+            OutcomeDto::Verified => Outcome::Verified,
         }
     }
 }

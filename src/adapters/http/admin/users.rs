@@ -125,7 +125,9 @@ impl From<AdminError> for UserOrPhoneError {
             AdminError::NotFound(_) => UserOrPhoneError::NotFound(body),
             AdminError::Conflict(_) | AdminError::Refused(_) => UserOrPhoneError::Conflict(body),
             AdminError::Invalid { .. } => UserOrPhoneError::Unprocessable(body),
-            AdminError::Store(_) | AdminError::NotConfigured(_) => UserOrPhoneError::Unavailable(body),
+            AdminError::Store(_) | AdminError::NotConfigured(_) | AdminError::TooManyAttempts(_) => {
+                UserOrPhoneError::Unavailable(body)
+            }
         }
     }
 }
