@@ -313,7 +313,10 @@ async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_on
     );
     assert_eq!(request.field("Body"), Some("thought about it"));
     let credentials = base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT}:{AUTH_TOKEN}"));
-    assert_eq!(request.authorization.as_deref(), Some(format!("Basic {credentials}").as_str()));
+    assert_eq!(
+        request.authorization.as_deref(),
+        Some(format!("Basic {credentials}").as_str())
+    );
     eventually("the message's row to be settled", || {
         app.inbound_row(&sid).outcome == "routed"
     })

@@ -6,13 +6,12 @@ use std::marker::PhantomData;
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Header;
-use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::errors::ErrorBody;
 use super::form::TwilioForm;
-use super::webhook::{WebhookSettings, forbidden, twilio_signed};
+use super::webhook::{WebhookError, WebhookSettings, forbidden, twilio_signed};
 use crate::domain::delivery::{Deliveries, DeliveryReport, DeliveryStatus, Recorded};
 use crate::domain::message::MessageSid;
 use crate::domain::phone::PhoneNumber;
@@ -31,25 +30,6 @@ pub enum ReceiveStatusOk {
     /// Recorded, ignored as stale, or about a message we do not know.
     #[oai(status = 204)]
     Recorded,
-}
-
-#[derive(ApiResponse)]
-pub enum ReceiveStatusError {
-    /// `MessageSid` or `MessageStatus` is missing or malformed.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// `X-Twilio-Signature` is missing or wrong.
-    #[oai(status = 403)]
-    Forbidden(Json<ErrorBody>),
-    /// The body is over 64 KiB.
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not `application/x-www-form-urlencoded`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// The store cannot take the report now; Twilio retries.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
 }
 
 #[OpenApi]
@@ -73,12 +53,12 @@ impl<L: DeliveryLog, O: OptOutRegistry> StatusApi<L, O> {
         signature: Header<Option<String>>,
         deliveries: Data<&Deliveries<L, O>>,
         settings: Data<&WebhookSettings>,
-    ) -> Result<ReceiveStatusOk, ReceiveStatusError> {
+    ) -> Result<ReceiveStatusOk, WebhookError> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
-            return Err(ReceiveStatusError::Forbidden(forbidden()));
+            return Err(WebhookError::Forbidden(forbidden()));
         }
         let bad = |field: &str, why: &str| {
-            ReceiveStatusError::BadRequest(ErrorBody::json("bad_request", format!("`{field}` {why}")))
+            WebhookError::BadRequest(ErrorBody::json("bad_request", format!("`{field}` {why}")))
         };
         let sid = MessageSid::parse(form.get("MessageSid").unwrap_or_default())
             .map_err(|e| bad("MessageSid", &e.to_string()))?;
@@ -101,7 +81,7 @@ impl<L: DeliveryLog, O: OptOutRegistry> StatusApi<L, O> {
             Ok(Recorded::UnknownMessage) => tracing::warn!(sid = %report.sid, "status for a message we did not send"),
             Err(e) => {
                 tracing::error!(error = ?e, "cannot record a delivery status");
-                return Err(ReceiveStatusError::Unavailable(ErrorBody::json(
+                return Err(WebhookError::Unavailable(ErrorBody::json(
                     "service_unavailable",
                     "the store is unavailable",
                 )));

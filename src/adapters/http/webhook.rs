@@ -44,9 +44,10 @@ pub enum ReceiveSmsOk {
     Twiml(PlainText<String>),
 }
 
+/// The failures of Twilio's webhooks.
 #[derive(ApiResponse)]
-pub enum ReceiveSmsError {
-    /// `From` or `MessageSid` is missing, empty or malformed.
+pub enum WebhookError {
+    /// A required field is missing, empty or malformed; the message names it.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// `X-Twilio-Signature` is missing or wrong.
@@ -58,15 +59,15 @@ pub enum ReceiveSmsError {
     /// The body is not `application/x-www-form-urlencoded`.
     #[oai(status = 415)]
     UnsupportedMediaType(Json<ErrorBody>),
-    /// The store cannot take the message now; Twilio's fallback URL or a
+    /// The store cannot take the request now; Twilio's fallback URL or a
     /// retry should.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
 }
 
-impl ReceiveSmsError {
+impl WebhookError {
     fn bad_field(field: &str, why: impl std::fmt::Display) -> Self {
-        ReceiveSmsError::BadRequest(ErrorBody::json("bad_request", format!("`{field}` {why}")))
+        WebhookError::BadRequest(ErrorBody::json("bad_request", format!("`{field}` {why}")))
     }
 }
 
@@ -94,9 +95,9 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
         writer: Data<&W>,
         settings: Data<&WebhookSettings>,
         request_id: Data<&RequestId>,
-    ) -> Result<ReceiveSmsOk, ReceiveSmsError> {
+    ) -> Result<ReceiveSmsOk, WebhookError> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
-            return Err(ReceiveSmsError::Forbidden(forbidden()));
+            return Err(WebhookError::Forbidden(forbidden()));
         }
         let message = parse_message(&form, settings.default_region, request_id.0.clone())?;
         let router = router.0.clone();
@@ -104,14 +105,14 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "the message task failed");
-                ReceiveSmsError::Unavailable(ErrorBody::json(
+                WebhookError::Unavailable(ErrorBody::json(
                     "service_unavailable",
                     "the message could not be handled",
                 ))
             })?
             .map_err(|e| {
                 tracing::error!(error = ?e, "cannot log the message");
-                ReceiveSmsError::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
+                WebhookError::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
             })?;
         Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&handled.reply))))
     }
@@ -163,11 +164,11 @@ fn signed_url(req: &Request, public_url: Option<&str>) -> String {
     }
 }
 
-fn parse_message(form: &TwilioForm, region: Region, request_id: RequestId) -> Result<InboundMessage, ReceiveSmsError> {
+fn parse_message(form: &TwilioForm, region: Region, request_id: RequestId) -> Result<InboundMessage, WebhookError> {
     let from = form.get("From").map(str::trim).filter(|f| !f.is_empty());
-    let from = from.ok_or_else(|| ReceiveSmsError::bad_field("From", "is missing or empty"))?;
+    let from = from.ok_or_else(|| WebhookError::bad_field("From", "is missing or empty"))?;
     let sid = MessageSid::parse(form.get("MessageSid").unwrap_or_default())
-        .map_err(|e| ReceiveSmsError::bad_field("MessageSid", e))?;
+        .map_err(|e| WebhookError::bad_field("MessageSid", e))?;
     let from = match PhoneNumber::parse(from, region) {
         Ok(number) => Sender::Number(number),
         Err(_) => Sender::other(from),

@@ -82,8 +82,17 @@ fn log_outbound(
     Ok(())
 }
 
-fn outcome_of(name: &str) -> Outcome {
-    Outcome::parse(name).unwrap_or(Outcome::Proactive)
+/// An item from `id, user_id, to_number, body, outcome, attempts`.
+fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
+    let outcome: String = row.get(4)?;
+    Ok(OutboxItem {
+        id: OutboxId(row.get(0)?),
+        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
+        to: number(row, 2)?,
+        body: row.get(3)?,
+        outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Proactive),
+        attempts: row.get(5)?,
+    })
 }
 
 impl Outbox for SqliteStore {
@@ -122,18 +131,7 @@ impl Outbox for SqliteStore {
                               ORDER BY next_attempt_at, id LIMIT ?1)
                  RETURNING id, user_id, to_number, body, outcome, attempts"
             ))?;
-            let mut items = stmt
-                .query_map([limit], |row| {
-                    Ok(OutboxItem {
-                        id: OutboxId(row.get(0)?),
-                        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
-                        to: number(row, 2)?,
-                        body: row.get(3)?,
-                        outcome: outcome_of(&row.get::<_, String>(4)?),
-                        attempts: row.get(5)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut items = stmt.query_map([limit], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
             items.sort_by_key(|i| i.id.0);
             Ok(items)
         })
@@ -206,16 +204,7 @@ impl Outbox for SqliteStore {
                 .prepare(
                     "SELECT id, user_id, to_number, body, outcome, attempts FROM sms_outbox WHERE status = 'sending'",
                 )?
-                .query_map([], |row| {
-                    Ok(OutboxItem {
-                        id: OutboxId(row.get(0)?),
-                        user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
-                        to: number(row, 2)?,
-                        body: row.get(3)?,
-                        outcome: outcome_of(&row.get::<_, String>(4)?),
-                        attempts: row.get(5)?,
-                    })
-                })?
+                .query_map([], item_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
             let why = "the process stopped while sending: not sent again, it may have gone out";
             for item in &items {
