@@ -519,3 +519,22 @@ async fn every_admin_operation_is_401_without_or_with_a_wrong_token() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_oversized_admin_body_is_413_not_read_to_the_end() {
+    let app = spawn_app().await;
+    let huge = json!({ "full_name": "x".repeat(300 * 1024) });
+
+    let (status, body) = app.admin("POST", "/users", Some(huge)).await;
+
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(body["error"], "payload_too_large");
+    let (status, _) = app
+        .admin(
+            "PUT",
+            "/configs/help_reply",
+            Some(json!({ "value": "x".repeat(16_000) })),
+        )
+        .await;
+    assert_eq!(status, 200, "the longest setting fits");
+}

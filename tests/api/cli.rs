@@ -188,3 +188,90 @@ fn serve_dev_then_user_add_then_simulate_gets_the_echo() {
     assert!(logs.contains("DEV MODE"), "{logs}");
     assert!(!logs.contains("+12015550123"), "a full number reached the logs: {logs}");
 }
+
+/// At the default level no phone number, message text, token or signature
+/// reaches the logs of a full request cycle.
+#[tokio::test]
+async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let (twilio_token, agent_token, admin_token) = ("twilio-secret-42", "agent-secret-42", "admin-secret-0123456789");
+    let added = output(sms_router(&db).args(["user", "add", "--phone", "+12015550123", "--name", "Ada"]));
+    assert_eq!(added.0, 0);
+    let mut server = sms_router(&db)
+        .env("SMS_ROUTER_BIND", &bind)
+        .env("SMS_ROUTER_TWILIO_AUTH_TOKEN", twilio_token)
+        // Nobody listens there: the agent fails, and that is logged too.
+        .env("SMS_ROUTER_AGENT_URL", "http://127.0.0.1:9/agent")
+        .env("SMS_ROUTER_AGENT_TOKEN", agent_token)
+        .env("SMS_ROUTER_ADMIN_TOKEN", admin_token)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if tokio::net::TcpStream::connect(&bind).await.is_ok() {
+            ready = true;
+            break;
+        }
+    }
+
+    let client = reqwest::Client::new();
+    let url = format!("http://{bind}/sms-router/webhook/sms");
+    let params = crate::helpers::sms("+12015550123", "my very private message");
+    let signature = crate::helpers::twilio_signature(twilio_token, &url, &params);
+    let answered = client
+        .post(&url)
+        .header("X-Twilio-Signature", &signature)
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    let forged = client
+        .post(&url)
+        .header("X-Twilio-Signature", "Zm9yZ2Vk")
+        .form(&params)
+        .send()
+        .await
+        .unwrap();
+    let admin = client
+        .get(format!(
+            "http://{bind}/sms-router/admin/users?phone_number=%2B12015550123"
+        ))
+        .bearer_auth(admin_token)
+        .send()
+        .await
+        .unwrap();
+    let (answered, forged, admin) = (answered.status(), forged.status(), admin.status());
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let mut logs = String::new();
+    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut logs).unwrap();
+
+    assert!(ready, "the server did not start: {logs}");
+    assert_eq!((answered.as_u16(), forged.as_u16(), admin.as_u16()), (200, 403, 200));
+    assert!(
+        logs.contains("+1201***0123"),
+        "the masked number is there to correlate: {logs}"
+    );
+    for secret in [
+        "+12015550123",
+        "2015550123",
+        "my very private message",
+        twilio_token,
+        agent_token,
+        admin_token,
+        &signature,
+    ] {
+        assert!(!logs.contains(secret), "`{secret}` reached the logs:\n{logs}");
+    }
+}

@@ -2,6 +2,7 @@
 //! generated spec and its UI.
 
 mod admin;
+mod body_limit;
 mod errors;
 pub mod form;
 mod ops;
@@ -113,6 +114,7 @@ pub fn app<H: HttpPorts>(state: AppState<H>) -> impl Endpoint {
         .data(state.metrics)
         .data(state.deliveries)
         .data(state.webhook)
+        .with(body_limit::BodyLimit)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)
 }
