@@ -275,3 +275,45 @@ async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
         assert!(!logs.contains(secret), "`{secret}` reached the logs:\n{logs}");
     }
 }
+
+#[test]
+fn sigterm_stops_the_server_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let bind = format!("127.0.0.1:{port}");
+    let mut server = sms_router(&db)
+        .env("SMS_ROUTER_BIND", &bind)
+        .args(["serve", "--dev"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::net::TcpStream::connect(&bind).is_ok()
+    });
+
+    let signalled = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status()
+        .unwrap();
+    let exited = (0..100).find_map(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        server.try_wait().unwrap()
+    });
+
+    assert!(ready && signalled.success());
+    match exited {
+        Some(status) => assert_eq!(status.code(), Some(0)),
+        None => {
+            server.kill().unwrap();
+            server.wait().unwrap();
+            panic!("the server did not stop within 10 s of SIGTERM");
+        }
+    }
+}
