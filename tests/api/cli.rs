@@ -27,6 +27,52 @@ fn output(command: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// The real binary serving on a free loopback port, its log captured.
+struct RunningServer {
+    child: std::process::Child,
+    bind: String,
+}
+
+impl RunningServer {
+    /// Starts `sms-router <args>` with `envs` and waits until it listens.
+    fn start(db: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let mut command = sms_router(db);
+        command
+            .env("SMS_ROUTER_BIND", &bind)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let server = RunningServer {
+            child: command.spawn().unwrap(),
+            bind,
+        };
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(&server.bind).is_ok()
+        });
+        assert!(ready, "the server did not start: {}", server.stop());
+        server
+    }
+
+    /// Kills the server; answers its log.
+    fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+        let mut logs = String::new();
+        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut logs).unwrap();
+        logs
+    }
+}
+
 #[test]
 fn migrate_twice_is_fine() {
     let dir = tempfile::tempdir().unwrap();
@@ -141,23 +187,8 @@ fn dot_env_is_read_and_the_environment_wins() {
 fn serve_dev_then_user_add_then_simulate_gets_the_echo() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut server = sms_router(&db)
-        .env("SMS_ROUTER_BIND", &bind)
-        .args(["serve", "--dev"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let ready = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(&bind).is_ok()
-    });
+    let server = RunningServer::start(&db, &[], &["serve", "--dev"]);
+    let bind = server.bind.clone();
 
     let added = output(sms_router(&db).args(["user", "add", "--phone", "+12015550123", "--name", "Ada"]));
     let simulated = output(sms_router(&db).env("SMS_ROUTER_BIND", &bind).args([
@@ -175,12 +206,8 @@ fn serve_dev_then_user_add_then_simulate_gets_the_echo() {
         "+12015550123",
         "again",
     ]));
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let mut logs = String::new();
-    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    let logs = server.stop();
 
-    assert!(ready, "the server did not start: {logs}");
     assert_eq!(added.0, 0, "{}", added.2);
     assert_eq!(simulated.0, 0, "{}", simulated.2);
     assert_eq!(simulated.1.trim(), "echo: hello there");
@@ -195,35 +222,21 @@ fn serve_dev_then_user_add_then_simulate_gets_the_echo() {
 async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("t.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
     let (twilio_token, agent_token, admin_token) = ("twilio-secret-42", "agent-secret-42", "admin-secret-0123456789");
     let added = output(sms_router(&db).args(["user", "add", "--phone", "+12015550123", "--name", "Ada"]));
     assert_eq!(added.0, 0);
-    let mut server = sms_router(&db)
-        .env("SMS_ROUTER_BIND", &bind)
-        .env("SMS_ROUTER_TWILIO_AUTH_TOKEN", twilio_token)
-        // Nobody listens there: the agent fails, and that is logged too.
-        .env("SMS_ROUTER_AGENT_URL", "http://127.0.0.1:9/agent")
-        .env("SMS_ROUTER_AGENT_TOKEN", agent_token)
-        .env("SMS_ROUTER_ADMIN_TOKEN", admin_token)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut ready = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        if tokio::net::TcpStream::connect(&bind).await.is_ok() {
-            ready = true;
-            break;
-        }
-    }
+    let server = RunningServer::start(
+        &db,
+        &[
+            ("SMS_ROUTER_TWILIO_AUTH_TOKEN", twilio_token),
+            // Nobody listens there: the agent fails, and that is logged too.
+            ("SMS_ROUTER_AGENT_URL", "http://127.0.0.1:9/agent"),
+            ("SMS_ROUTER_AGENT_TOKEN", agent_token),
+            ("SMS_ROUTER_ADMIN_TOKEN", admin_token),
+        ],
+        &["serve"],
+    );
+    let bind = server.bind.clone();
 
     let client = reqwest::Client::new();
     let url = format!("http://{bind}/sms-router/webhook/sms");
@@ -252,12 +265,8 @@ async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
         .await
         .unwrap();
     let (answered, forged, admin) = (answered.status(), forged.status(), admin.status());
-    server.kill().unwrap();
-    server.wait().unwrap();
-    let mut logs = String::new();
-    std::io::Read::read_to_string(server.stderr.as_mut().unwrap(), &mut logs).unwrap();
+    let logs = server.stop();
 
-    assert!(ready, "the server did not start: {logs}");
     assert_eq!((answered.as_u16(), forged.as_u16(), admin.as_u16()), (200, 403, 200));
     assert!(
         logs.contains("+1201***0123"),
@@ -279,41 +288,20 @@ async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
 #[test]
 fn sigterm_stops_the_server_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let bind = format!("127.0.0.1:{port}");
-    let mut server = sms_router(&db)
-        .env("SMS_ROUTER_BIND", &bind)
-        .args(["serve", "--dev"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let ready = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        std::net::TcpStream::connect(&bind).is_ok()
-    });
+    let mut server = RunningServer::start(&dir.path().join("t.db"), &[], &["serve", "--dev"]);
 
     let signalled = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap();
     let exited = (0..100).find_map(|_| {
         std::thread::sleep(Duration::from_millis(100));
-        server.try_wait().unwrap()
+        server.child.try_wait().unwrap()
     });
 
-    assert!(ready && signalled.success());
-    match exited {
-        Some(status) => assert_eq!(status.code(), Some(0)),
-        None => {
-            server.kill().unwrap();
-            server.wait().unwrap();
-            panic!("the server did not stop within 10 s of SIGTERM");
-        }
-    }
+    assert!(signalled.success());
+    let Some(status) = exited else {
+        panic!("the server did not stop within 10 s of SIGTERM: {}", server.stop());
+    };
+    assert_eq!(status.code(), Some(0));
 }

@@ -25,7 +25,7 @@ fn quick_retries(max_attempts: u32) -> Tuning {
     }
 }
 
-async fn ada(app: &TestApp) -> i64 {
+fn ada(app: &TestApp) -> i64 {
     app.add_user("Ada", ADA, true)
 }
 
@@ -55,6 +55,15 @@ fn outbound_rows(app: &TestApp) -> Vec<OutboundRow> {
         .unwrap()
 }
 
+/// Waits until the outbox item of a `send` answer reaches `status`.
+async fn wait_for_outbox(app: &TestApp, item: &serde_json::Value, status: &str) {
+    let id = item["id"].as_i64().unwrap();
+    eventually(&format!("outbox item {id} to be {status}"), || {
+        outbox_status(app, id).0 == status
+    })
+    .await;
+}
+
 fn outbox_status(app: &TestApp, id: i64) -> (String, String) {
     app.db()
         .query_row("SELECT status, body FROM sms_outbox WHERE id = ?1", [id], |r| {
@@ -70,16 +79,13 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
         Tuning::default(),
     )
     .await;
-    let user = ada(&app).await;
+    let user = ada(&app);
 
     let (status, item) = send(&app, user, "Your report is ready.").await;
 
     assert_eq!(status, 202, "{item}");
     assert_eq!((item["to"].as_str(), item["user_id"].as_i64()), (Some(ADA), Some(user)));
-    eventually("the message to be sent", || {
-        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "sent"
-    })
-    .await;
+    wait_for_outbox(&app, &item, "sent").await;
     let requests = twilio.received();
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
@@ -114,14 +120,11 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
 async fn too_many_requests_then_created_delivers_one_message() {
     let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
     twilio.script(&[TwilioAnswer::Error(429, Some(20429))]);
-    let user = ada(&app).await;
+    let user = ada(&app);
 
     let (_, item) = send(&app, user, "hello").await;
 
-    eventually("the retry to succeed", || {
-        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "sent"
-    })
-    .await;
+    wait_for_outbox(&app, &item, "sent").await;
     let requests = twilio.received();
     assert_eq!(requests.iter().map(|r| r.created).collect::<Vec<_>>(), [false, true]);
     let rows = outbound_rows(&app);
@@ -133,14 +136,11 @@ async fn too_many_requests_then_created_delivers_one_message() {
 async fn an_opted_out_recipient_is_recorded_and_not_retried() {
     let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
     twilio.script(&[TwilioAnswer::Error(400, Some(21610))]);
-    let user = ada(&app).await;
+    let user = ada(&app);
 
     let (_, item) = send(&app, user, "hello").await;
 
-    eventually("the send to fail", || {
-        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "failed"
-    })
-    .await;
+    wait_for_outbox(&app, &item, "failed").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(twilio.received().len(), 1, "no retry");
     let opted: i64 = app
@@ -166,14 +166,11 @@ async fn server_errors_beyond_the_retries_leave_a_failed_row() {
         TwilioAnswer::Error(503, None),
         TwilioAnswer::Error(502, None),
     ]);
-    let user = ada(&app).await;
+    let user = ada(&app);
 
     let (_, item) = send(&app, user, "hello").await;
 
-    eventually("the send to be given up", || {
-        outbox_status(&app, item["id"].as_i64().unwrap()).0 == "failed"
-    })
-    .await;
+    wait_for_outbox(&app, &item, "failed").await;
     assert_eq!(twilio.received().len(), 3);
     let rows = outbound_rows(&app);
     assert_eq!(rows.len(), 1);
@@ -198,7 +195,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
     };
     let (mut app, twilio) = spawn_app_with_twilio(&[], slow).await;
     twilio.script(&[TwilioAnswer::Error(503, None)]);
-    let user = ada(&app).await;
+    let user = ada(&app);
     let (_, pending) = send(&app, user, "survives a restart").await;
     eventually("the first attempt", || twilio.received().len() == 1).await;
     // A second message was being sent when the process died.
@@ -213,10 +210,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
 
     app.restart().await;
 
-    eventually("the pending message to go out", || {
-        outbox_status(&app, pending["id"].as_i64().unwrap()).0 == "sent"
-    })
-    .await;
+    wait_for_outbox(&app, &pending, "sent").await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let created: Vec<_> = twilio.received().into_iter().filter(|r| r.created).collect();
     let bodies: Vec<_> = created.iter().filter_map(|r| r.field("Body")).collect();
@@ -232,7 +226,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
 #[tokio::test]
 async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app).await;
+    let user = ada(&app);
     let inactive = app.add_user("Bob", "+12015550124", false);
     let numberless: i64 = app
         .db()
@@ -259,7 +253,7 @@ async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
 #[tokio::test]
 async fn without_twilio_settings_sending_is_503() {
     let app = spawn_app().await;
-    let user = ada(&app).await;
+    let user = ada(&app);
 
     let (status, error) = send(&app, user, "hi").await;
 
@@ -276,7 +270,7 @@ async fn without_twilio_settings_sending_is_503() {
 #[tokio::test]
 async fn a_fast_agent_is_answered_in_twiml_and_nothing_goes_through_rest() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "2000")], Tuning::default()).await;
-    ada(&app).await;
+    ada(&app);
 
     let answer = app.send(ADA, "hi").await;
 
@@ -288,7 +282,7 @@ async fn a_fast_agent_is_answered_in_twiml_and_nothing_goes_through_rest() {
 #[tokio::test]
 async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_once() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
-    let user = ada(&app).await;
+    let user = ada(&app);
     app.agent
         .set(Behaviour::Reply("thought about it".into(), Duration::from_millis(1500)));
     let params = crate::helpers::sms(ADA, "a hard question");
@@ -341,7 +335,7 @@ async fn an_agent_past_the_late_deadline_gets_the_error_reply_through_rest() {
         Tuning::default(),
     )
     .await;
-    ada(&app).await;
+    ada(&app);
     app.agent
         .set(Behaviour::Reply("too late".into(), Duration::from_secs(3)));
     let params = crate::helpers::sms(ADA, "hi");
@@ -385,10 +379,10 @@ async fn status_callback(app: &TestApp, fields: &[(&str, &str)], signed: bool) -
 #[tokio::test]
 async fn status_callbacks_move_a_message_forward_only() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app).await;
+    let user = ada(&app);
     let (_, item) = send(&app, user, "hello").await;
     let id = item["id"].as_i64().unwrap();
-    eventually("the message to be sent", || outbox_status(&app, id).0 == "sent").await;
+    wait_for_outbox(&app, &item, "sent").await;
     let sid: String = app
         .db()
         .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
@@ -424,10 +418,10 @@ async fn status_callbacks_move_a_message_forward_only() {
 #[tokio::test]
 async fn an_undelivered_status_keeps_its_error_code_and_21610_records_an_opt_out() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app).await;
+    let user = ada(&app);
     let (_, item) = send(&app, user, "hello").await;
     let id = item["id"].as_i64().unwrap();
-    eventually("the message to be sent", || outbox_status(&app, id).0 == "sent").await;
+    wait_for_outbox(&app, &item, "sent").await;
     let sid: String = app
         .db()
         .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
