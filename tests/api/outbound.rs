@@ -376,17 +376,24 @@ async fn status_callback(app: &TestApp, fields: &[(&str, &str)], signed: bool) -
         .await
 }
 
+/// Sends Ada a message and answers Twilio's sid of it once it is sent.
+async fn sent_message_sid(app: &TestApp) -> String {
+    let user = ada(app);
+    let (_, item) = send(app, user, "hello").await;
+    wait_for_outbox(app, &item, "sent").await;
+    app.db()
+        .query_row(
+            "SELECT message_sid FROM sms_outbox WHERE id = ?1",
+            [item["id"].as_i64().unwrap()],
+            |r| r.get(0),
+        )
+        .unwrap()
+}
+
 #[tokio::test]
 async fn status_callbacks_move_a_message_forward_only() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app);
-    let (_, item) = send(&app, user, "hello").await;
-    let id = item["id"].as_i64().unwrap();
-    wait_for_outbox(&app, &item, "sent").await;
-    let sid: String = app
-        .db()
-        .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
-        .unwrap();
+    let sid = sent_message_sid(&app).await;
 
     let sent = status_callback(&app, &[("MessageSid", &sid), ("MessageStatus", "sent")], true).await;
     assert_eq!(sent.status, 204, "{}", sent.body);
@@ -418,14 +425,7 @@ async fn status_callbacks_move_a_message_forward_only() {
 #[tokio::test]
 async fn an_undelivered_status_keeps_its_error_code_and_21610_records_an_opt_out() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app);
-    let (_, item) = send(&app, user, "hello").await;
-    let id = item["id"].as_i64().unwrap();
-    wait_for_outbox(&app, &item, "sent").await;
-    let sid: String = app
-        .db()
-        .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [id], |r| r.get(0))
-        .unwrap();
+    let sid = sent_message_sid(&app).await;
 
     let answer = status_callback(
         &app,
