@@ -65,7 +65,12 @@ impl PhoneNumber {
         }
         // The parser has panicked on odd input in the past; a panic here must
         // not take a request down with it.
-        let parsed = std::panic::catch_unwind(|| phonenumber::parse(Some(region.0), text))
+        // A number written with its country code owes nothing to the default
+        // region: the parser would strip that region's national prefix from
+        // it (with US, `+44 1632 960983` would lose its `1`: another number).
+        let international = text.strip_prefix("tel:").unwrap_or(text).trim_start().starts_with('+');
+        let region = (!international).then_some(region.0);
+        let parsed = std::panic::catch_unwind(|| phonenumber::parse(region, text))
             .map_err(|_| PhoneNumberError::NotANumber)?
             .map_err(|e| match e {
                 phonenumber::ParseError::InvalidCountryCode => PhoneNumberError::InvalidCountryCode,
@@ -168,6 +173,28 @@ mod tests {
             " +1.201.555.0123 ",
         ] {
             assert_eq!(us(text).map(|n| n.to_string()), Ok("+12015550123".into()), "{text}");
+        }
+    }
+
+    /// Found by `fuzz/run phone_number`: with the default region's national
+    /// prefix stripped, `+44 1632 960983` became `+44632960983`.
+    #[test]
+    fn a_number_with_its_country_code_keeps_every_digit_whatever_the_region() {
+        let cases = [
+            ("+44 1632 960983", "+441632960983"),
+            ("tel:+33 1 42 68 53 00", "+33142685300"),
+            ("+61 1800 123 456", "+611800123456"),
+            ("+39 06 1234 5678", "+390612345678"),
+        ];
+        for region in ["US", "GB", "FR", "IT", "AU"] {
+            let region: Region = region.parse().unwrap();
+            for (text, e164) in cases {
+                assert_eq!(
+                    PhoneNumber::parse(text, region).map(|n| n.to_string()),
+                    Ok(e164.into()),
+                    "{text} in {region:?}"
+                );
+            }
         }
     }
 
