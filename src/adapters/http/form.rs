@@ -2,6 +2,10 @@
 //! signature covers every field, repeated and unknown ones included.
 
 use poem::{Request, RequestBody};
+
+use crate::domain::keyword::Keyword;
+use crate::domain::message::{InboundMessage, MessageSid, RequestId, Sender};
+use crate::domain::phone::{PhoneNumber, Region};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
 use poem_openapi::types::Type;
@@ -30,10 +34,55 @@ pub struct TwilioWebhookFields {
     pub opt_out_type: Option<String>,
 }
 
+/// A field of the form that cannot be read, and why.
+#[derive(Debug)]
+pub struct BadField {
+    pub field: &'static str,
+    pub why: String,
+}
+
 /// Every name and value of the form, in the order received.
 pub struct TwilioForm(pub Vec<(String, String)>);
 
 impl TwilioForm {
+    /// Reads a URL-encoded body. Bytes that are not UTF-8 after decoding
+    /// become U+FFFD, so the signature check then fails rather than this.
+    ///
+    /// # Errors
+    /// When the body is not a URL-encoded form.
+    pub fn parse(body: &[u8]) -> Result<Self, serde_urlencoded::de::Error> {
+        serde_urlencoded::from_bytes::<Vec<(String, String)>>(body).map(TwilioForm)
+    }
+
+    /// The message the form carries.
+    ///
+    /// # Errors
+    /// When `From` is missing or empty, or `MessageSid` is not a message id.
+    pub fn message(&self, region: Region, request_id: RequestId) -> Result<InboundMessage, BadField> {
+        let from = self.get("From").map(str::trim).filter(|f| !f.is_empty());
+        let from = from.ok_or(BadField {
+            field: "From",
+            why: "is missing or empty".to_owned(),
+        })?;
+        let sid = MessageSid::parse(self.get("MessageSid").unwrap_or_default()).map_err(|e| BadField {
+            field: "MessageSid",
+            why: e.to_string(),
+        })?;
+        let from = match PhoneNumber::parse(from, region) {
+            Ok(number) => Sender::Number(number),
+            Err(_) => Sender::other(from),
+        };
+        Ok(InboundMessage {
+            sid,
+            from,
+            to: self.get("To").map(|t| t.chars().take(64).collect()),
+            body: self.get("Body").unwrap_or_default().to_owned(),
+            num_media: self.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0),
+            opt_out_type: self.get("OptOutType").and_then(Keyword::of_opt_out_type),
+            request_id,
+        })
+    }
+
     /// The first value of `name`, if any.
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
@@ -80,13 +129,12 @@ impl ParsePayload for TwilioForm {
             Err(poem::error::ReadBodyError::PayloadTooLarge) => return Err(too_large()),
             Err(e) => return Err(e.into()),
         };
-        let pairs = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&bytes).map_err(|e| {
+        TwilioForm::parse(&bytes).map_err(|e| {
             poem::Error::from_string(
                 format!("the body is not a URL-encoded form: {e}"),
                 poem::http::StatusCode::BAD_REQUEST,
             )
-        })?;
-        Ok(TwilioForm(pairs))
+        })
     }
 }
 

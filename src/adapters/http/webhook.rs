@@ -13,9 +13,8 @@ use super::ApiTags;
 use super::errors::ErrorBody;
 use super::form::TwilioForm;
 use super::signature;
-use crate::domain::keyword::Keyword;
-use crate::domain::message::{InboundMessage, MessageSid, RequestId, Sender};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::message::RequestId;
+use crate::domain::phone::Region;
 use crate::domain::router::{Router, RouterPorts};
 use crate::ports::ReplyWriter;
 
@@ -99,7 +98,9 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
             return Err(WebhookError::Forbidden(forbidden()));
         }
-        let message = parse_message(&form, settings.default_region, request_id.0.clone())?;
+        let message = form
+            .message(settings.default_region, request_id.0.clone())
+            .map_err(|bad| WebhookError::bad_field(bad.field, bad.why))?;
         let router = router.0.clone();
         let handled = tokio::spawn(async move { router.handle(message).await }.in_current_span())
             .await
@@ -162,24 +163,4 @@ fn signed_url(req: &Request, public_url: Option<&str>) -> String {
         Some(query) => format!("{base}{}?{query}", req.uri().path()),
         None => format!("{base}{}", req.uri().path()),
     }
-}
-
-fn parse_message(form: &TwilioForm, region: Region, request_id: RequestId) -> Result<InboundMessage, WebhookError> {
-    let from = form.get("From").map(str::trim).filter(|f| !f.is_empty());
-    let from = from.ok_or_else(|| WebhookError::bad_field("From", "is missing or empty"))?;
-    let sid = MessageSid::parse(form.get("MessageSid").unwrap_or_default())
-        .map_err(|e| WebhookError::bad_field("MessageSid", e))?;
-    let from = match PhoneNumber::parse(from, region) {
-        Ok(number) => Sender::Number(number),
-        Err(_) => Sender::other(from),
-    };
-    Ok(InboundMessage {
-        sid,
-        from,
-        to: form.get("To").map(|t| t.chars().take(64).collect()),
-        body: form.get("Body").unwrap_or_default().to_owned(),
-        num_media: form.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0),
-        opt_out_type: form.get("OptOutType").and_then(Keyword::of_opt_out_type),
-        request_id,
-    })
 }
