@@ -29,7 +29,10 @@ pub struct SenderRateLimiter {
 impl SenderRateLimiter {
     /// A burst of `per_minute` messages, refilled at `per_minute` a minute.
     pub fn per_minute(per_minute: NonZeroU32) -> Self {
-        let quota = Quota::per_minute(per_minute);
+        Self::with_quota(Quota::per_minute(per_minute))
+    }
+
+    fn with_quota(quota: Quota) -> Self {
         let clock = DefaultClock::default();
         SenderRateLimiter {
             buckets: Arc::new(Governor::keyed(quota).with_middleware::<StateInformationMiddleware>()),
@@ -46,14 +49,25 @@ impl SenderRateLimiter {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                limiter.buckets.retain_recent();
-                limiter.buckets.shrink_to_fit();
-                if let Ok(mut empty) = limiter.empty_until.lock() {
-                    let now = Instant::now();
-                    empty.retain(|_, until| *until > now);
-                }
+                limiter.forget_idle();
             }
         })
+    }
+
+    /// Forgets senders whose bucket is full again: they would start afresh.
+    fn forget_idle(&self) {
+        self.buckets.retain_recent();
+        self.buckets.shrink_to_fit();
+        if let Ok(mut empty) = self.empty_until.lock() {
+            let now = Instant::now();
+            empty.retain(|_, until| *until > now);
+        }
+    }
+
+    /// How many senders the limiter remembers.
+    #[cfg(test)]
+    fn remembered(&self) -> usize {
+        self.buckets.len() + self.empty_until.lock().map_or(0, |empty| empty.len())
     }
 
     fn note(&self, sender: &str, empty_until: Option<Instant>) {
@@ -104,6 +118,28 @@ mod tests {
         assert!((0..3).all(|_| limiter.try_acquire("+12015550123")));
         assert!(!limiter.try_acquire("+12015550123"));
         assert!(limiter.try_acquire("+12015550124"));
+    }
+
+    #[test]
+    fn idle_senders_are_forgotten_so_memory_stays_bounded() {
+        let limiter = SenderRateLimiter::with_quota(
+            Quota::with_period(Duration::from_millis(1))
+                .unwrap()
+                .allow_burst(NonZeroU32::new(1).unwrap()),
+        );
+        for n in 0..10_000 {
+            assert!(limiter.try_acquire(&format!("+1201555{n:04}")));
+        }
+        assert_eq!(limiter.remembered(), 20_000);
+
+        std::thread::sleep(Duration::from_millis(20));
+        limiter.forget_idle();
+
+        assert_eq!(limiter.remembered(), 0);
+        assert!(
+            limiter.try_acquire("+12015550000"),
+            "a forgotten sender starts with a full bucket"
+        );
     }
 
     #[test]
