@@ -53,6 +53,17 @@ impl PhoneNumber {
     /// # Errors
     /// The variant says why the text is not a possible number.
     pub fn parse(text: &str, region: Region) -> Result<Self, PhoneNumberError> {
+        let e164 = Self::e164_of(text, region)?;
+        // Only a canonical form is kept: one that reads back as itself. The
+        // parser can keep a trunk `0` after the country code (`+91 0…`),
+        // which it would strip on reading the result.
+        if Self::e164_of(&e164, region).ok().as_deref() != Some(e164.as_str()) {
+            return Err(PhoneNumberError::NotANumber);
+        }
+        Ok(PhoneNumber(e164))
+    }
+
+    fn e164_of(text: &str, region: Region) -> Result<String, PhoneNumberError> {
         let text = text.trim();
         let text = text.strip_prefix("whatsapp:").unwrap_or(text).trim();
         if text.is_empty() {
@@ -95,7 +106,7 @@ impl PhoneNumber {
         if !possible_lengths(country).any(|l| l == length) {
             return Err(PhoneNumberError::ImpossibleLength);
         }
-        Ok(PhoneNumber(parsed.format().mode(Mode::E164).to_string()))
+        Ok(parsed.format().mode(Mode::E164).to_string())
     }
 
     /// The number with its middle digits hidden, for logs: `+1201***0123`.
@@ -196,6 +207,21 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// Found by `fuzz/run phone_number`: in India `0W658000` gave
+    /// `+9109658000`, which reads back as another number.
+    #[test]
+    fn only_numbers_that_read_back_as_themselves_are_kept() {
+        let india: Region = "IN".parse().unwrap();
+        assert_eq!(
+            PhoneNumber::parse("IN00)0W658000", india),
+            Err(PhoneNumberError::NotANumber)
+        );
+        assert_eq!(
+            PhoneNumber::parse("+91 98765 43210", india).unwrap().as_ref(),
+            "+919876543210"
+        );
     }
 
     #[test]
