@@ -136,10 +136,25 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn serve(config: &Config, dev: bool) -> Result<(), Failure> {
+    survive_file_size_limit();
     let app = Application::build(config, dev).await?;
     app.run_until_stopped(stop_signal()).await?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// A write past the process's file-size limit raises SIGXFSZ, which would
+/// kill the server; handled, the write fails instead and the store answers
+/// 503 until there is room again, as on a full disk.
+fn survive_file_size_limit() {
+    #[cfg(unix)]
+    {
+        // The handler stays installed after the stream is dropped.
+        let kind = tokio::signal::unix::SignalKind::from_raw(libc::SIGXFSZ);
+        if let Err(e) = tokio::signal::unix::signal(kind) {
+            tracing::warn!(error = %e, "cannot handle SIGXFSZ: a file-size limit would stop the server");
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.

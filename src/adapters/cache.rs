@@ -73,7 +73,7 @@ impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
             loop {
                 tick.tick().await;
                 if let Err(e) = cache.sync_with_store().await {
-                    tracing::warn!(error = ?e, "cannot read the directory version");
+                    tracing::warn!(error = %e, "cannot read the directory version");
                 }
             }
         })

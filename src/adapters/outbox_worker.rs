@@ -15,7 +15,7 @@ pub fn spawn<P: DispatchPorts>(dispatcher: Dispatcher<P>) -> tokio::task::JoinHa
                 Ok(0) => tokio::time::sleep(IDLE).await,
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::error!(error = ?e, "cannot read or write the outbox");
+                    tracing::error!(error = %e, "cannot read or write the outbox");
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
             }

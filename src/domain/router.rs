@@ -409,7 +409,7 @@ impl<P: RouterPorts> Router<P> {
                     // The row stays `processing` and becomes `interrupted`,
                     // with its reason, when the service next starts.
                     this.metrics.error("store");
-                    tracing::error!(error = ?e, sid = %message.sid, "cannot queue a late reply");
+                    tracing::error!(error = %e, sid = %message.sid, "cannot queue a late reply");
                 }
             }
         });

@@ -49,7 +49,7 @@ impl<R: Readiness, M: Metrics> OpsApi<R, M> {
         match store.check().await {
             Ok(()) => ReadyzResponse::Ready(PlainText("ready".to_owned())),
             Err(e) => {
-                tracing::warn!(error = ?e, "not ready");
+                tracing::warn!(error = %e, "not ready");
                 ReadyzResponse::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
             }
         }

@@ -80,7 +80,7 @@ impl<L: DeliveryLog, O: OptOutRegistry> StatusApi<L, O> {
             Ok(Recorded::Stale) => tracing::info!(sid = %report.sid, status = status.name(), "stale status ignored"),
             Ok(Recorded::UnknownMessage) => tracing::warn!(sid = %report.sid, "status for a message we did not send"),
             Err(e) => {
-                tracing::error!(error = ?e, "cannot record a delivery status");
+                tracing::error!(error = %e, "cannot record a delivery status");
                 return Err(WebhookError::Unavailable(ErrorBody::json(
                     "service_unavailable",
                     "the store is unavailable",

@@ -112,7 +112,7 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
                 ))
             })?
             .map_err(|e| {
-                tracing::error!(error = ?e, "cannot log the message");
+                tracing::error!(error = %e, "cannot log the message");
                 WebhookError::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
             })?;
         Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&handled.reply))))

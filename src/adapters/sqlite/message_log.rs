@@ -11,7 +11,11 @@ impl MessageLog for SqliteStore {
     async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
         let claim = claim.clone();
         self.run(move |conn| {
-            let id: Option<i64> = conn
+            // In a transaction of its own: with RETURNING, an autocommit
+            // that fails is reported only when the statement is reset,
+            // which `query_row` does not report.
+            let tx = conn.transaction()?;
+            let id: Option<i64> = tx
                 .prepare_cached(
                     "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid, message_length, segments)
                      VALUES (?1, 'inbound', 'processing', ?2, ?3, ?4)
@@ -24,6 +28,7 @@ impl MessageLog for SqliteStore {
                 )
                 .optional()
                 .context("failed to claim a message")?;
+            tx.commit().context("failed to commit a message's claim")?;
             Ok(id.map_or(Claim::Seen, |id| Claim::New(ClaimId(id))))
         })
         .await

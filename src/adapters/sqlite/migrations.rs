@@ -8,6 +8,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0001_initial.sql")),
     M::up(include_str!("migrations/0002_outbox.sql")),
     M::up(include_str!("migrations/0003_verifications.sql")),
+    M::up(include_str!("migrations/0004_store_probe.sql")),
 ];
 
 /// Brings the database to the latest schema; a no-op when it is there.

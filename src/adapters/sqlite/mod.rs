@@ -113,9 +113,12 @@ fn is_conflict(err: &rusqlite::Error) -> bool {
 impl Readiness for SqliteStore {
     async fn check(&self) -> Result<(), StoreError> {
         self.run(|conn| {
-            let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-            tx.execute("UPDATE sms_directory_version SET version = version WHERE id = 1", [])?;
-            tx.rollback()?;
+            // A committed change, so that a full disk shows, not only a lock.
+            conn.execute(
+                "INSERT INTO sms_store_probe (id, probes) VALUES (1, 1)
+                 ON CONFLICT (id) DO UPDATE SET probes = probes + 1",
+                [],
+            )?;
             Ok(())
         })
         .await

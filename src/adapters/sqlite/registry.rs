@@ -114,7 +114,10 @@ impl UserRegistry for SqliteStore {
         let (email2, number2) = (email.clone(), number.clone());
         let created = self
             .run(move |conn| {
-                let result = conn.query_row(
+                // A transaction makes a failed commit an error: `query_row`
+                // does not report one from an autocommit RETURNING.
+                let tx = conn.transaction()?;
+                let result = tx.query_row(
                     &format!(
                         "INSERT INTO users (full_name, email, phone_number, is_active) VALUES (?1, ?2, ?3, ?4)
                          RETURNING {USER_COLUMNS}"
@@ -127,7 +130,13 @@ impl UserRegistry for SqliteStore {
                     ],
                     user_from_row,
                 );
-                result.map(Ok).or_else(|e| write_error(e).map(Err))
+                match result {
+                    Ok(user) => {
+                        tx.commit()?;
+                        Ok(Ok(user))
+                    }
+                    Err(e) => write_error(e).map(Err),
+                }
             })
             .await?;
         created.map_err(|e| name_conflict(e, email.as_deref(), number.as_ref()))

@@ -71,7 +71,10 @@ impl SettingsStore for SqliteStore {
         let (value, description) = (value.to_owned(), description.map(str::to_owned));
         let row = self
             .run(move |conn| {
-                Ok(conn.query_row(
+                // A transaction makes a failed commit an error: `query_row`
+                // does not report one from an autocommit RETURNING.
+                let tx = conn.transaction()?;
+                let row = tx.query_row(
                     "INSERT INTO sms_router_configs (key, value, description) VALUES (?1, ?2, ?3)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value,
                         description = coalesce(excluded.description, description),
@@ -79,7 +82,9 @@ impl SettingsStore for SqliteStore {
                      RETURNING key, value, description, updated_at",
                     rusqlite::params![key.name(), value, description],
                     stored_from_row,
-                )?)
+                )?;
+                tx.commit()?;
+                Ok(row)
             })
             .await?;
         self.forget_settings();

@@ -61,7 +61,7 @@ fn error_body(err: &AdminError) -> Json<ErrorBody> {
         AdminError::NotConfigured(what) => ErrorBody::json("service_unavailable", *what),
         AdminError::TooManyAttempts(why) => ErrorBody::json("too_many_requests", *why),
         AdminError::Store(e) => {
-            tracing::error!(error = ?e, "admin operation failed");
+            tracing::error!(error = %e, "admin operation failed");
             ErrorBody::json("service_unavailable", "the store is unavailable")
         }
     }
