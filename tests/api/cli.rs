@@ -1,22 +1,8 @@
 //! The real binary: its commands and exit codes.
 
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
-/// The binary with a clean environment, a database, and a working directory
-/// without `.env`.
-pub fn sms_router(db_path: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sms-router"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("SMS_ROUTER_") || key == "RUST_LOG" {
-            command.env_remove(key);
-        }
-    }
-    command.env("SMS_ROUTER_DATABASE_PATH", db_path);
-    command.current_dir(db_path.parent().unwrap());
-    command
-}
+use crate::helpers::{RunningServer, sms_router};
 
 fn output(command: &mut Command) -> (i32, String, String) {
     let out = command.output().unwrap();
@@ -25,52 +11,6 @@ fn output(command: &mut Command) -> (i32, String, String) {
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
-}
-
-/// The real binary serving on a free loopback port, its log captured.
-struct RunningServer {
-    child: std::process::Child,
-    bind: String,
-}
-
-impl RunningServer {
-    /// Starts `sms-router <args>` with `envs` and waits until it listens.
-    fn start(db: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let bind = format!("127.0.0.1:{port}");
-        let mut command = sms_router(db);
-        command
-            .env("SMS_ROUTER_BIND", &bind)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        for (key, value) in envs {
-            command.env(key, value);
-        }
-        let server = RunningServer {
-            child: command.spawn().unwrap(),
-            bind,
-        };
-        let ready = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            std::net::TcpStream::connect(&server.bind).is_ok()
-        });
-        assert!(ready, "the server did not start: {}", server.stop());
-        server
-    }
-
-    /// Kills the server; answers its log.
-    fn stop(mut self) -> String {
-        let _ = self.child.kill();
-        self.child.wait().unwrap();
-        let mut logs = String::new();
-        std::io::Read::read_to_string(self.child.stderr.as_mut().unwrap(), &mut logs).unwrap();
-        logs
-    }
 }
 
 #[test]
@@ -283,25 +223,4 @@ async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
     ] {
         assert!(!logs.contains(secret), "`{secret}` reached the logs:\n{logs}");
     }
-}
-
-#[test]
-fn sigterm_stops_the_server_cleanly() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut server = RunningServer::start(&dir.path().join("t.db"), &[], &["serve", "--dev"]);
-
-    let signalled = Command::new("kill")
-        .args(["-TERM", &server.child.id().to_string()])
-        .status()
-        .unwrap();
-    let exited = (0..100).find_map(|_| {
-        std::thread::sleep(Duration::from_millis(100));
-        server.child.try_wait().unwrap()
-    });
-
-    assert!(signalled.success());
-    let Some(status) = exited else {
-        panic!("the server did not stop within 10 s of SIGTERM: {}", server.stop());
-    };
-    assert_eq!(status.code(), Some(0));
 }

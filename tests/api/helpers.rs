@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,6 +27,8 @@ pub enum Behaviour {
     Reply(String, Duration),
     Status(u16),
     NotJson,
+    /// `{"reply": …}` of this many bytes, streamed.
+    Huge(usize),
 }
 
 /// A request's JSON body and its `Authorization` header.
@@ -36,6 +38,8 @@ pub type Question = (serde_json::Value, Option<String>);
 pub struct FakeAgent {
     pub url: String,
     behaviour: Arc<Mutex<Behaviour>>,
+    /// Behaviours for particular senders, by their number.
+    per_sender: Arc<Mutex<HashMap<String, Behaviour>>>,
     received: Arc<Mutex<Vec<Question>>>,
 }
 
@@ -43,7 +47,11 @@ pub struct FakeAgent {
 async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Data<&FakeAgent>) -> Response {
     let auth = req.header("authorization").map(str::to_owned);
     agent.received.lock().unwrap().push((body.0.clone(), auth));
-    let behaviour = agent.behaviour.lock().unwrap().clone();
+    let sender = body.0["phone_number"].as_str().unwrap_or_default();
+    let behaviour = match agent.per_sender.lock().unwrap().get(sender) {
+        Some(behaviour) => behaviour.clone(),
+        None => agent.behaviour.lock().unwrap().clone(),
+    };
     match behaviour {
         Behaviour::Reply(text, delay) => {
             tokio::time::sleep(delay).await;
@@ -53,6 +61,15 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
             .status(poem::http::StatusCode::from_u16(code).unwrap())
             .body("agent failure"),
         Behaviour::NotJson => Response::builder().content_type("text/html").body("<html>oops</html>"),
+        Behaviour::Huge(bytes) => {
+            let chunks = std::iter::once(b"{\"reply\": \"".to_vec())
+                .chain(std::iter::repeat_n(vec![b'x'; 1024], bytes / 1024))
+                .chain(std::iter::once(b"\"}".to_vec()))
+                .map(Ok::<_, std::io::Error>);
+            Response::builder()
+                .content_type("application/json")
+                .body(poem::Body::from_bytes_stream(futures_util::stream::iter(chunks)))
+        }
     }
 }
 
@@ -63,6 +80,7 @@ impl FakeAgent {
         let agent = FakeAgent {
             url: format!("http://{addr}/agent"),
             behaviour: Arc::new(Mutex::new(Behaviour::Reply("hi from the agent".into(), Duration::ZERO))),
+            per_sender: Arc::default(),
             received: Arc::default(),
         };
         let app = Route::new()
@@ -74,6 +92,11 @@ impl FakeAgent {
 
     pub fn set(&self, behaviour: Behaviour) {
         *self.behaviour.lock().unwrap() = behaviour;
+    }
+
+    /// What the agent does for messages from `number` only.
+    pub fn set_for(&self, number: &str, behaviour: Behaviour) {
+        self.per_sender.lock().unwrap().insert(number.to_owned(), behaviour);
     }
 
     pub fn replies(&self, text: &str) {
@@ -545,4 +568,95 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The binary with a clean environment, a database, and a working directory
+/// without `.env`.
+pub fn sms_router(db_path: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sms-router"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SMS_ROUTER_") || key == "RUST_LOG" {
+            command.env_remove(key);
+        }
+    }
+    command.env("SMS_ROUTER_DATABASE_PATH", db_path);
+    command.current_dir(db_path.parent().unwrap());
+    command
+}
+
+/// The real binary serving on a free loopback port, its log in a file.
+pub struct RunningServer {
+    pub child: std::process::Child,
+    pub bind: String,
+    log: PathBuf,
+}
+
+impl RunningServer {
+    /// Starts `sms-router <args>` with `envs` and waits until it listens.
+    pub fn start(db: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let bind = format!("127.0.0.1:{port}");
+        let log = db.with_extension(format!("{port}.log"));
+        let mut command = sms_router(db);
+        command
+            .env("SMS_ROUTER_BIND", &bind)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (key, value) in envs {
+            command.env(key, value);
+        }
+        let server = RunningServer {
+            child: command.spawn().unwrap(),
+            bind,
+            log,
+        };
+        let ready = (0..100).any(|_| {
+            std::thread::sleep(Duration::from_millis(100));
+            std::net::TcpStream::connect(&server.bind).is_ok()
+        });
+        assert!(ready, "the server did not start: {}", server.stop());
+        server
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.bind)
+    }
+
+    /// Sends `signal` (`TERM`, `INT`, `KILL`) to the server.
+    pub fn signal(&self, signal: &str) {
+        let sent = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
+    /// Waits up to `limit` for the server to exit; answers its exit code.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<Option<i32>> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status.code());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+
+    /// The log so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Kills the server; answers its log.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        self.child.wait().unwrap();
+        self.logs()
+    }
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod cli;
+mod faults;
 mod helpers;
 mod ops;
 mod outbound;

@@ -232,7 +232,7 @@ async fn futures_join(
 #[tokio::test]
 async fn a_user_stored_in_national_format_is_found_from_e164_and_whatsapp() {
     let app = spawn_app().await;
-    let status = crate::cli::sms_router(&app.db_path)
+    let status = crate::helpers::sms_router(&app.db_path)
         .args(["user", "add", "--phone", "(201) 555-0123", "--name", "Ada"])
         .status()
         .unwrap();
@@ -335,4 +335,9 @@ async fn an_agent_that_is_down_gives_the_error_reply() {
 #[tokio::test]
 async fn an_empty_agent_reply_gives_the_error_reply() {
     assert_agent_error(Behaviour::Reply("  ".into(), Duration::ZERO), &[], "empty").await;
+}
+
+#[tokio::test]
+async fn an_agent_answering_over_64_kib_gives_the_error_reply() {
+    assert_agent_error(Behaviour::Huge(1024 * 1024), &[], "over 65536 bytes").await;
 }
