@@ -11,6 +11,9 @@ use phonenumber::{Mode, metadata::DATABASE};
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct PhoneNumber(String);
 
+/// The most digits E.164 allows, country code included.
+const MAX_DIGITS: usize = 15;
+
 /// Why a text is not a phone number.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PhoneNumberError {
@@ -74,13 +77,13 @@ impl PhoneNumber {
         if text.len() > 64 || !text.chars().any(|c| c.is_ascii_digit()) {
             return Err(PhoneNumberError::NotANumber);
         }
-        // The parser has panicked on odd input in the past; a panic here must
-        // not take a request down with it.
         // A number written with its country code owes nothing to the default
         // region: the parser would strip that region's national prefix from
         // it (with US, `+44 1632 960983` would lose its `1`: another number).
         let international = text.strip_prefix("tel:").unwrap_or(text).trim_start().starts_with('+');
         let region = (!international).then_some(region.0);
+        // The parser has panicked on odd input in the past; a panic here must
+        // not take a request down with it.
         let parsed = std::panic::catch_unwind(|| phonenumber::parse(region, text))
             .map_err(|_| PhoneNumberError::NotANumber)?
             .map_err(|e| match e {
@@ -103,7 +106,9 @@ impl PhoneNumber {
             })
             .ok_or(PhoneNumberError::InvalidCountryCode)?;
         let length = u16::try_from(national.len()).map_err(|_| PhoneNumberError::NotANumber)?;
-        if !possible_lengths(country).any(|l| l == length) {
+        // E.164 allows 15 digits in all, whatever a country's metadata says
+        // (found by fuzzing: Indonesia's allowed a 16-digit number).
+        if code.to_string().len() + national.len() > MAX_DIGITS || !possible_lengths(country).any(|l| l == length) {
             return Err(PhoneNumberError::ImpossibleLength);
         }
         Ok(parsed.format().mode(Mode::E164).to_string())
@@ -222,6 +227,20 @@ mod tests {
             PhoneNumber::parse("+91 98765 43210", india).unwrap().as_ref(),
             "+919876543210"
         );
+    }
+
+    /// Found by `fuzz/run phone_number`: `+62 1 42 68 50 AAAAA00` gave a
+    /// 16-digit number, which E.164 does not allow.
+    #[test]
+    fn no_number_has_more_than_fifteen_digits() {
+        for region in ["GB", "FR", "IN"] {
+            assert_eq!(
+                PhoneNumber::parse("tel&+62 1 42 68 50 AAAAA00", region.parse().unwrap()),
+                Err(PhoneNumberError::ImpossibleLength),
+                "in {region}"
+            );
+        }
+        assert_eq!(us("+62 21 1234 5678").unwrap().as_ref(), "+622112345678");
     }
 
     #[test]
