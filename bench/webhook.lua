@@ -1,0 +1,34 @@
+-- wrk script: every request a new MessageSid, from a random one of the
+-- seeded users (+12012000000 …), reported as JSON at the end.
+--   wrk … -s bench/webhook.lua URL -- USERS
+local threads = {}
+
+function setup(thread)
+    thread:set("thread_id", #threads)
+    table.insert(threads, thread)
+end
+
+function init(args)
+    users = tonumber(args[1]) or 10000
+    sent = 0
+    math.randomseed(thread_id * 7919 + os.time())
+end
+
+function request()
+    sent = sent + 1
+    local sid = string.format("SM%08x%024x", thread_id, sent)
+    local from = string.format("%%2B1201%07d", 2000000 + math.random(0, users - 1))
+    local body = "ToCountry=US&NumMedia=0&MessageSid=" .. sid .. "&SmsMessageSid=" .. sid ..
+        "&AccountSid=AC00000000000000000000000000000000&From=" .. from ..
+        "&To=%2B15005550006&Body=hello%20there&NumSegments=1&ApiVersion=2010-04-01"
+    return wrk.format("POST", nil, { ["Content-Type"] = "application/x-www-form-urlencoded" }, body)
+end
+
+function done(summary, latency, requests)
+    local seconds = summary.duration / 1e6
+    io.write(string.format(
+        "RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d errors=%d non2xx=%d\n",
+        summary.requests / seconds, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
+        summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+        summary.errors.status))
+end
