@@ -2,6 +2,7 @@
 //! them to the domain, binds and serves.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -10,7 +11,7 @@ use poem::{EndpointExt, Server};
 
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
-use crate::adapters::cache::CachedDirectory;
+use crate::adapters::cache::CachedStore;
 use crate::adapters::http::{self, AdminToken, AppState, HttpPorts, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
@@ -25,8 +26,8 @@ use crate::domain::admin::{Admin, AdminPorts};
 use crate::domain::delivery::Deliveries;
 use crate::domain::outbound::{DispatchPorts, Dispatcher, RetryPolicy};
 use crate::domain::router::{Deferral, Router, RouterPorts, Timing};
-use crate::ports::Outbox;
 use crate::ports::{Agent, AgentError, AgentRequest};
+use crate::ports::{Metrics, Outbox};
 
 /// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
 /// without an agent URL.
@@ -49,33 +50,33 @@ impl Agent for AppAgent {
 pub struct AppPorts;
 
 impl RouterPorts for AppPorts {
-    type Directory = CachedDirectory<SqliteStore, PrometheusMetrics>;
+    type Directory = CachedStore<SqliteStore, PrometheusMetrics>;
     type Log = SqliteStore;
-    type OptOuts = SqliteStore;
-    type Settings = SqliteStore;
+    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
+    type Settings = CachedStore<SqliteStore, PrometheusMetrics>;
     type Agent = AppAgent;
     type Limiter = SenderRateLimiter;
     type Recent = InProcessReplies;
     type Metrics = PrometheusMetrics;
     type Scheduler = TokioScheduler;
     type Outbox = SqliteStore;
-    type Verifications = CachedDirectory<SqliteStore, PrometheusMetrics>;
+    type Verifications = CachedStore<SqliteStore, PrometheusMetrics>;
 }
 
 impl AdminPorts for AppPorts {
-    type Registry = CachedDirectory<SqliteStore, PrometheusMetrics>;
-    type Settings = SqliteStore;
-    type OptOuts = SqliteStore;
+    type Registry = CachedStore<SqliteStore, PrometheusMetrics>;
+    type Settings = CachedStore<SqliteStore, PrometheusMetrics>;
+    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
     type Limiter = SenderRateLimiter;
     type Reports = SqliteStore;
     type Outbox = SqliteStore;
-    type Verifications = CachedDirectory<SqliteStore, PrometheusMetrics>;
+    type Verifications = CachedStore<SqliteStore, PrometheusMetrics>;
 }
 
 impl DispatchPorts for AppPorts {
     type Outbox = SqliteStore;
     type Messenger = TwilioMessenger;
-    type OptOuts = SqliteStore;
+    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
     type Metrics = PrometheusMetrics;
 }
 
@@ -92,7 +93,7 @@ impl HttpPorts for AppPorts {
     type Readiness = SqliteStore;
     type Metrics = PrometheusMetrics;
     type Deliveries = SqliteStore;
-    type OptOuts = SqliteStore;
+    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
 }
 
 /// The spec of this binary's HTTP surface.
@@ -154,13 +155,16 @@ impl Application {
             }
         }
 
-        let store = SqliteStore::open(&config.database_path)?;
+        let metrics = PrometheusMetrics::default();
+        let store = SqliteStore::open(&config.database_path)?.counting_reads({
+            let metrics = metrics.clone();
+            Arc::new(move |query| metrics.store_read(query))
+        });
         let interrupted = store.mark_interrupted().await?;
         if interrupted > 0 {
             tracing::warn!(count = interrupted, "messages were left unanswered by the last run");
         }
-        let metrics = PrometheusMetrics::default();
-        let directory = CachedDirectory::new(store.clone(), metrics.clone(), config.cache_ttl);
+        let directory = CachedStore::new(store.clone(), metrics.clone(), config.cache_ttl);
         let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
         let mut background = vec![
             directory.spawn_version_poller(),
@@ -195,7 +199,7 @@ impl Application {
             let dispatcher: Dispatcher<AppPorts> = Dispatcher {
                 outbox: store.clone(),
                 messenger,
-                opt_outs: store.clone(),
+                opt_outs: directory.clone(),
                 metrics: metrics.clone(),
                 policy: tuning.retry,
             };
@@ -213,8 +217,8 @@ impl Application {
         let duplicate_wait = timing.deferral.map_or(config.agent_timeout, |d| d.budget) + Duration::from_secs(5);
         let admin: Admin<AppPorts> = Admin {
             registry: directory.clone(),
-            settings: store.clone(),
-            opt_outs: store.clone(),
+            settings: directory.clone(),
+            opt_outs: directory.clone(),
             limiter: limiter.clone(),
             reports: store.clone(),
             outbox: store.clone(),
@@ -224,8 +228,8 @@ impl Application {
         let router: Router<AppPorts> = Router {
             directory: directory.clone(),
             log: store.clone(),
-            opt_outs: store.clone(),
-            settings: store.clone(),
+            opt_outs: directory.clone(),
+            settings: directory.clone(),
             agent,
             limiter,
             recent: InProcessReplies::new(duplicate_wait),
@@ -251,7 +255,7 @@ impl Application {
             writer: TwimlWriter,
             deliveries: Deliveries {
                 log: store.clone(),
-                opt_outs: store.clone(),
+                opt_outs: directory.clone(),
             },
             readiness: store,
             metrics,

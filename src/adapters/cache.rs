@@ -1,19 +1,26 @@
-//! An in-process cache of number → user (mini-moka) in front of any
-//! `UserDirectory`. Changes made through it clear it at once; changes made by
-//! another process are noticed by polling the directory's version.
+//! The in-process cache (mini-moka) in front of the store, holding what the
+//! message path reads: who owns a number, whether it opted out, and the
+//! settings. A message from a cached number reads nothing from the store.
+//! Changes made through the cache clear it at once; changes made by another
+//! process are noticed by polling the store's version, which every change to
+//! users, numbers, opt-outs and settings bumps.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use mini_moka::sync::Cache;
 
 use crate::domain::phone::PhoneNumber;
+use crate::domain::settings::{SettingKey, Settings};
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
 use crate::domain::verification::PendingVerification;
-use crate::ports::{Metrics, Page, PageRequest, RegistryError, StoreError, UserDirectory, UserRegistry, Verifications};
+use crate::ports::{
+    Metrics, OptOut, OptOutRegistry, Page, PageRequest, RegistryError, SettingsStore, StoreError, StoredSetting,
+    UserDirectory, UserRegistry, Verifications,
+};
 
 /// How long "nobody owns this number" is believed.
 const NEGATIVE_TTL: Duration = Duration::from_secs(30);
@@ -23,20 +30,22 @@ pub const VERSION_POLL: Duration = Duration::from_millis(250);
 const CAPACITY: u64 = 100_000;
 
 #[derive(Clone)]
-pub struct CachedDirectory<D, M> {
+pub struct CachedStore<D, M> {
     inner: D,
     metrics: M,
     found: Cache<PhoneNumber, Recipient>,
     missing: Cache<PhoneNumber, ()>,
+    opted_out: Cache<PhoneNumber, bool>,
+    settings: Arc<RwLock<Option<Settings>>>,
     seen_version: Arc<AtomicI64>,
     /// Bumped by every invalidation, so that a lookup that raced with one
     /// does not put what it read before it into the cache.
     generation: Arc<AtomicU64>,
 }
 
-impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
+impl<D: UserDirectory, M: Metrics> CachedStore<D, M> {
     pub fn new(inner: D, metrics: M, ttl: Duration) -> Self {
-        CachedDirectory {
+        CachedStore {
             inner,
             metrics,
             found: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
@@ -44,6 +53,8 @@ impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
                 .max_capacity(CAPACITY)
                 .time_to_live(NEGATIVE_TTL.min(ttl))
                 .build(),
+            opted_out: Cache::builder().max_capacity(CAPACITY).time_to_live(ttl).build(),
+            settings: Arc::new(RwLock::new(None)),
             seen_version: Arc::new(AtomicI64::new(i64::MIN)),
             generation: Arc::new(AtomicU64::new(0)),
         }
@@ -53,6 +64,23 @@ impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.found.invalidate_all();
         self.missing.invalidate_all();
+        self.opted_out.invalidate_all();
+        self.forget_settings();
+    }
+
+    fn forget_settings(&self) {
+        if let Ok(mut settings) = self.settings.write() {
+            *settings = None;
+        }
+    }
+
+    /// Runs a write through the cache: whatever its result, what the cache
+    /// held, and any read in flight that began before it, is forgotten.
+    async fn writing<T>(&self, write: impl Future<Output = T>, forget: impl Fn(&Self)) -> T {
+        let result = write.await;
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        forget(self);
+        result
     }
 
     /// Clears the cache when the directory changed since the last call.
@@ -80,7 +108,7 @@ impl<D: UserDirectory, M: Metrics> CachedDirectory<D, M> {
     }
 }
 
-impl<D: UserDirectory, M: Metrics> UserDirectory for CachedDirectory<D, M> {
+impl<D: UserDirectory, M: Metrics> UserDirectory for CachedStore<D, M> {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
         if let Some(found) = self.found.get(number) {
             self.metrics.cache_lookup(true);
@@ -113,7 +141,7 @@ impl<D: UserDirectory, M: Metrics> UserDirectory for CachedDirectory<D, M> {
 }
 
 /// Reads pass through; every write clears the cache before it answers.
-impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedDirectory<D, M> {
+impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedStore<D, M> {
     async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
         let created = self.inner.create_user(user).await;
         self.invalidate_all();
@@ -173,7 +201,7 @@ impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedDirecto
 
 /// Confirming a number can change where it routes (`require_verified_numbers`):
 /// it clears the cache before it answers; the rest passes through.
-impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedDirectory<D, M> {
+impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedStore<D, M> {
     async fn save(&self, pending: &PendingVerification) -> Result<(), StoreError> {
         self.inner.save(pending).await
     }
@@ -194,6 +222,70 @@ impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedDirec
         let confirmed = self.inner.confirm(phone).await;
         self.invalidate_all();
         confirmed
+    }
+}
+
+/// Whether a number opted out, kept per number.
+impl<D: UserDirectory + OptOutRegistry, M: Metrics> OptOutRegistry for CachedStore<D, M> {
+    async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
+        if let Some(opted_out) = self.opted_out.get(number) {
+            return Ok(opted_out);
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let opted_out = self.inner.is_opted_out(number).await?;
+        if self.generation.load(Ordering::Acquire) == generation {
+            self.opted_out.insert(number.clone(), opted_out);
+            if self.generation.load(Ordering::Acquire) != generation {
+                self.opted_out.invalidate(number);
+            }
+        }
+        Ok(opted_out)
+    }
+
+    async fn opt_out(&self, number: &PhoneNumber) -> Result<(), StoreError> {
+        self.writing(self.inner.opt_out(number), |c| c.opted_out.invalidate(number))
+            .await
+    }
+
+    async fn opt_in(&self, number: &PhoneNumber) -> Result<(), StoreError> {
+        self.writing(self.inner.opt_in(number), |c| c.opted_out.invalidate(number))
+            .await
+    }
+
+    async fn list(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {
+        self.inner.list(page).await
+    }
+}
+
+/// The settings, read once and kept until they change.
+impl<D: UserDirectory + SettingsStore, M: Metrics> SettingsStore for CachedStore<D, M> {
+    async fn current(&self) -> Result<Settings, StoreError> {
+        if let Ok(cached) = self.settings.read()
+            && let Some(settings) = cached.as_ref()
+        {
+            return Ok(settings.clone());
+        }
+        let generation = self.generation.load(Ordering::Acquire);
+        let settings = self.inner.current().await?;
+        if let Ok(mut cached) = self.settings.write()
+            && self.generation.load(Ordering::Acquire) == generation
+        {
+            *cached = Some(settings.clone());
+        }
+        Ok(settings)
+    }
+
+    async fn stored(&self) -> Result<Vec<StoredSetting>, StoreError> {
+        self.inner.stored().await
+    }
+
+    async fn put(&self, key: SettingKey, value: &str, description: Option<&str>) -> Result<StoredSetting, StoreError> {
+        self.writing(self.inner.put(key, value, description), Self::forget_settings)
+            .await
+    }
+
+    async fn delete(&self, key: SettingKey) -> Result<bool, StoreError> {
+        self.writing(self.inner.delete(key), Self::forget_settings).await
     }
 }
 
@@ -236,7 +328,7 @@ mod tests {
     #[tokio::test]
     async fn hits_and_misses_are_served_from_memory_until_the_version_changes() {
         let inner = CountingDirectory::default();
-        let cache = CachedDirectory::new(inner.clone(), PrometheusMetrics::default(), Duration::from_secs(60));
+        let cache = CachedStore::new(inner.clone(), PrometheusMetrics::default(), Duration::from_secs(60));
         cache.sync_with_store().await.unwrap();
 
         for _ in 0..3 {

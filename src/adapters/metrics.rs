@@ -23,6 +23,11 @@ struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct QueryLabel {
+    query: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabel {
     kind: &'static str,
 }
@@ -32,6 +37,7 @@ struct Inner {
     messages: Family<OutcomeLabel, Counter>,
     agent_seconds: Family<ResultLabel, Histogram>,
     cache: Family<ResultLabel, Counter>,
+    store_reads: Family<QueryLabel, Counter>,
     log_batches: Counter,
     log_rows: Counter,
     errors: Family<KindLabel, Counter>,
@@ -59,6 +65,12 @@ impl Default for PrometheusMetrics {
             "Number cache lookups by result (hit, miss)",
             cache.clone(),
         );
+        let store_reads = Family::<QueryLabel, Counter>::default();
+        registry.register(
+            "store_reads",
+            "Reads of the store the message path can make, by query; none for a cached number",
+            store_reads.clone(),
+        );
         let log_batches = Counter::default();
         registry.register("log_batches", "Commits of usage log rows", log_batches.clone());
         let log_rows = Counter::default();
@@ -70,6 +82,7 @@ impl Default for PrometheusMetrics {
             messages,
             agent_seconds,
             cache,
+            store_reads,
             log_batches,
             log_rows,
             errors,
@@ -102,6 +115,10 @@ impl Metrics for PrometheusMetrics {
                 result: if hit { "hit" } else { "miss" },
             })
             .inc();
+    }
+
+    fn store_read(&self, query: &'static str) {
+        self.0.store_reads.get_or_create(&QueryLabel { query }).inc();
     }
 
     fn log_batch(&self, rows: usize) {

@@ -14,6 +14,10 @@ pub trait Metrics: Clone + Send + Sync + 'static {
     /// The number cache answered from memory (`hit`) or had to ask the store.
     fn cache_lookup(&self, hit: bool);
 
+    /// The store was read on the message path, by `query` (`recipient`,
+    /// `opt_out`, `settings`, …): a cached message makes no such read.
+    fn store_read(&self, query: &'static str);
+
     /// One commit of usage log rows, holding `rows` rows.
     fn log_batch(&self, rows: usize);
 

@@ -192,9 +192,10 @@ async fn sigkill_under_load_loses_no_answered_message() {
     let mut server = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
     let client = reqwest::Client::new();
     let stop = Arc::new(AtomicBool::new(false));
+    let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut load = tokio::task::JoinSet::new();
     for _ in 0..16 {
-        let (client, url, stop) = (client.clone(), server.url(WEBHOOK_PATH), stop.clone());
+        let (client, url, stop, count) = (client.clone(), server.url(WEBHOOK_PATH), stop.clone(), count.clone());
         load.spawn(async move {
             let mut answered = Vec::new();
             while !stop.load(Ordering::SeqCst) {
@@ -205,13 +206,19 @@ async fn sigkill_under_load_loses_no_answered_message() {
                 let ok = response.status() == 200;
                 if matches!(response.text().await, Ok(body) if ok && body.contains("echo: under load")) {
                     answered.push(sid_of(&params));
+                    count.fetch_add(1, Ordering::SeqCst);
                 }
             }
             answered
         });
     }
 
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed mid-stream once enough has been answered, however slow the
+    // machine.
+    let started = std::time::Instant::now();
+    while count.load(Ordering::SeqCst) < 100 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     server.signal("KILL");
     let killed = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
     stop.store(true, Ordering::SeqCst);

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bad_input;
+mod caching;
 mod cli;
 mod faults;
 mod helpers;

@@ -11,7 +11,7 @@ use crate::ports::{StoreError, UserDirectory};
 impl UserDirectory for SqliteStore {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
         let number = number.to_string();
-        self.run(move |conn| {
+        self.read("recipient", move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, is_active, 1, 1 FROM users WHERE phone_number = ?1
                  UNION ALL
@@ -40,7 +40,7 @@ impl UserDirectory for SqliteStore {
     }
 
     async fn version(&self) -> Result<i64, StoreError> {
-        self.run(|conn| {
+        self.read("directory_version", |conn| {
             Ok(conn
                 .prepare_cached("SELECT version FROM sms_directory_version WHERE id = 1")?
                 .query_row([], |row| row.get(0))?)

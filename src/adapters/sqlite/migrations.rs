@@ -9,6 +9,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0002_outbox.sql")),
     M::up(include_str!("migrations/0003_verifications.sql")),
     M::up(include_str!("migrations/0004_store_probe.sql")),
+    M::up(include_str!("migrations/0005_cached_tables_version.sql")),
 ];
 
 /// Brings the database to the latest schema; a no-op when it is there.

@@ -13,7 +13,7 @@ mod settings;
 mod verifications;
 
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -21,7 +21,6 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode};
 use tracing::Instrument;
 
-use crate::domain::settings::Settings;
 use crate::ports::{Readiness, StoreError};
 
 type Pool = r2d2::Pool<SqliteConnectionManager>;
@@ -29,11 +28,14 @@ type Pool = r2d2::Pool<SqliteConnectionManager>;
 /// How long a writer waits for another to finish before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Told the name of every read the message path can make (`recipient`,
+/// `opt_out`, `settings`, `pending_verification`, `directory_version`).
+pub type ReadHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool,
-    /// Settings read within the last second, with the time they were read.
-    settings_cache: Arc<Mutex<Option<(std::time::Instant, Settings)>>>,
+    on_read: ReadHook,
 }
 
 impl SqliteStore {
@@ -60,8 +62,25 @@ impl SqliteStore {
             .context("failed to open the database connection pool")?;
         Ok(SqliteStore {
             pool,
-            settings_cache: Arc::new(Mutex::new(None)),
+            on_read: Arc::new(|_| {}),
         })
+    }
+
+    /// The same store, telling `hook` of each read the message path can
+    /// make: how `/metrics` shows that a cached message reads nothing.
+    #[must_use]
+    pub fn counting_reads(self, hook: ReadHook) -> Self {
+        SqliteStore { on_read: hook, ..self }
+    }
+
+    /// `run` for one of the reads the message path can make, named.
+    async fn read<T, F>(&self, query: &'static str, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        (self.on_read)(query);
+        self.run(work).await
     }
 
     /// Marks messages claimed by a process that stopped before answering

@@ -7,7 +7,7 @@ use crate::ports::{OptOut, OptOutRegistry, Page, PageRequest, StoreError};
 impl OptOutRegistry for SqliteStore {
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         let number = number.to_string();
-        self.run(move |conn| {
+        self.read("opt_out", move |conn| {
             Ok(conn
                 .prepare_cached("SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE phone_number = ?1)")?
                 .query_row([number], |row| row.get(0))?)

@@ -1,13 +1,8 @@
-//! Run-time settings in SQLite, read at most once a second.
-
-use std::time::{Duration, Instant};
+//! Run-time settings in SQLite; the cache in front keeps them in memory.
 
 use super::SqliteStore;
 use crate::domain::settings::{SettingKey, Settings};
 use crate::ports::{SettingsStore, StoreError, StoredSetting};
-
-/// How stale the settings may be: changes by another process show within it.
-const FRESH_FOR: Duration = Duration::from_secs(1);
 
 type Row = (String, String, Option<String>, String);
 
@@ -15,38 +10,20 @@ fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
 }
 
-impl SqliteStore {
-    /// Drops the cached settings, so this process sees its own change at once.
-    fn forget_settings(&self) {
-        if let Ok(mut cache) = self.settings_cache.lock() {
-            *cache = None;
-        }
-    }
-}
-
 impl SettingsStore for SqliteStore {
     async fn current(&self) -> Result<Settings, StoreError> {
-        if let Ok(cache) = self.settings_cache.lock()
-            && let Some((read_at, settings)) = cache.as_ref()
-            && read_at.elapsed() < FRESH_FOR
-        {
-            return Ok(settings.clone());
-        }
         let mut settings = Settings::default();
         for stored in self.stored().await? {
             if let Err(e) = settings.apply(stored.key, &stored.value) {
                 tracing::warn!(error = %e, "ignoring a stored setting");
             }
         }
-        if let Ok(mut cache) = self.settings_cache.lock() {
-            *cache = Some((Instant::now(), settings.clone()));
-        }
         Ok(settings)
     }
 
     async fn stored(&self) -> Result<Vec<StoredSetting>, StoreError> {
         let rows = self
-            .run(|conn| {
+            .read("settings", |conn| {
                 let mut stmt = conn.prepare_cached(
                     "SELECT key, value, description, updated_at FROM sms_router_configs ORDER BY key",
                 )?;
@@ -87,7 +64,6 @@ impl SettingsStore for SqliteStore {
                 Ok(row)
             })
             .await?;
-        self.forget_settings();
         Ok(StoredSetting {
             key,
             value: row.1,
@@ -100,7 +76,6 @@ impl SettingsStore for SqliteStore {
         let deleted = self
             .run(move |conn| Ok(conn.execute("DELETE FROM sms_router_configs WHERE key = ?1", [key.name()])?))
             .await?;
-        self.forget_settings();
         Ok(deleted > 0)
     }
 }

@@ -53,7 +53,7 @@ impl Verifications for SqliteStore {
 
     async fn pending_for_number(&self, number: &PhoneNumber) -> Result<Option<PendingVerification>, StoreError> {
         let number = number.to_string();
-        self.run(move |conn| {
+        self.read("pending_verification", move |conn| {
             Ok(conn
                 .query_row(
                     "SELECT v.phone_id, v.code_hash, v.expires_at, v.attempts

@@ -1,0 +1,73 @@
+//! What the message path keeps in memory: a message from a cached number
+//! reads nothing from the store, and changes still show.
+
+use std::time::Duration;
+
+use crate::helpers::{TestApp, spawn_app};
+
+/// The `sms_router_store_reads_total` lines of `/metrics` for the reads a
+/// message can make (the background version poll left out).
+async fn message_path_reads(app: &TestApp) -> Vec<String> {
+    let text = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .filter(|l| l.starts_with("sms_router_store_reads_total") && !l.contains("directory_version"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_from_a_cached_number_reads_nothing_from_the_store() {
+    let app = spawn_app().await;
+    app.add_user("Ada", "+12015550100", true);
+    // The first message from each number fills the cache.
+    assert_eq!(app.send("+12015550100", "hi").await.messages(), ["hi from the agent"]);
+    assert_eq!(app.send("+12015550199", "who?").await.status, 200);
+    let before = message_path_reads(&app).await;
+    assert!(
+        before.iter().any(|l| l.contains(r#"query="recipient""#)),
+        "the first message read the store: {before:?}"
+    );
+
+    for _ in 0..5 {
+        assert_eq!(
+            app.send("+12015550100", "again").await.messages(),
+            ["hi from the agent"]
+        );
+        assert_eq!(app.send("+12015550199", "who?").await.status, 200);
+    }
+
+    assert_eq!(message_path_reads(&app).await, before);
+    assert_eq!(app.agent.calls(), 6);
+}
+
+#[tokio::test]
+async fn opt_outs_and_settings_changed_by_another_process_show_within_2_seconds() {
+    let app = spawn_app().await;
+    app.add_user("Ada", "+12015550100", true);
+    assert_eq!(app.send("+12015550100", "hi").await.messages(), ["hi from the agent"]);
+    assert_eq!(app.send("+12015550199", "who?").await.status, 200);
+
+    app.set_config("unknown_user_reply", "Who is this?");
+    app.db()
+        .execute("INSERT INTO sms_opt_outs (phone_number) VALUES ('+12015550100')", [])
+        .unwrap();
+    let started = std::time::Instant::now();
+
+    loop {
+        let unknown = app.send("+12015550199", "who?").await;
+        let ada = app.send("+12015550100", "hi").await;
+        if unknown.messages() == ["Who is this?"] && ada.messages().is_empty() {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(2), "the changes did not show");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
