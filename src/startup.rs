@@ -18,7 +18,7 @@ use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::scheduler::TokioScheduler;
-use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::sqlite::{SqliteStore, StoreEvent};
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
@@ -156,10 +156,13 @@ impl Application {
         }
 
         let metrics = PrometheusMetrics::default();
-        let store = SqliteStore::open(&config.database_path)?.counting_reads({
+        let store = SqliteStore::open_observed(&config.database_path, {
             let metrics = metrics.clone();
-            Arc::new(move |query| metrics.store_read(query))
-        });
+            Arc::new(move |event| match event {
+                StoreEvent::Read(query) => metrics.store_read(query),
+                StoreEvent::LogCommit { rows, .. } => metrics.log_batch(rows),
+            })
+        })?;
         let interrupted = store.mark_interrupted().await?;
         if interrupted > 0 {
             tracing::warn!(count = interrupted, "messages were left unanswered by the last run");

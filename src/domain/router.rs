@@ -248,9 +248,7 @@ impl<P: RouterPorts> Router<P> {
                 shape: TextShape::of(m),
             })
             .collect();
-        let rows = 1 + replies.len();
         self.log.settle(claim_id, record, replies).await?;
-        self.metrics.log_batch(rows);
         wait.settle(&reply);
         tracing::info!(
             outcome = decision.outcome.name(),
@@ -441,7 +439,6 @@ impl<P: RouterPorts> Router<P> {
         self.log
             .settle(claim, inbound_record(message, &decision, started, true), Vec::new())
             .await?;
-        self.metrics.log_batch(1);
         tracing::info!(
             outcome = decision.outcome.name(),
             error = decision.error.as_deref(),

@@ -18,7 +18,7 @@ pub trait Metrics: Clone + Send + Sync + 'static {
     /// `opt_out`, `settings`, …): a cached message makes no such read.
     fn store_read(&self, query: &'static str);
 
-    /// One commit of usage log rows, holding `rows` rows.
+    /// One commit of usage log writes, changing `rows` rows.
     fn log_batch(&self, rows: usize);
 
     /// A failure worth counting, by kind: `store`, `agent_timeout`, `agent_status`, …

@@ -1,4 +1,5 @@
 //! The usage log in SQLite. The inbound row is the claim on its message sid.
+//! Both writes go through the single log writer, committed in groups.
 
 use anyhow::Context;
 use rusqlite::{OptionalExtension, params};
@@ -7,35 +8,37 @@ use super::SqliteStore;
 use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 use crate::ports::{Claim, ClaimId, MessageLog, StoreError};
 
+/// Inserts the inbound row of a message unless its sid has one.
+fn claim_row(conn: &rusqlite::Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
+    let id: Option<i64> = conn
+        .prepare_cached(
+            "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid, message_length, segments)
+             VALUES (?1, 'inbound', 'processing', ?2, ?3, ?4)
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                claim.from.as_str(),
+                claim.sid.as_ref(),
+                claim.shape.length,
+                claim.shape.segments
+            ],
+            |row| row.get(0),
+        )
+        .optional()
+        .context("failed to claim a message")?;
+    Ok(id.map_or(Claim::Seen, |id| Claim::New(ClaimId(id))))
+}
+
 impl MessageLog for SqliteStore {
     async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
         let claim = claim.clone();
-        self.run(move |conn| {
-            // In a transaction of its own: with RETURNING, an autocommit
-            // that fails is reported only when the statement is reset,
-            // which `query_row` does not report.
-            let tx = conn.transaction()?;
-            let id: Option<i64> = tx
-                .prepare_cached(
-                    "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid, message_length, segments)
-                     VALUES (?1, 'inbound', 'processing', ?2, ?3, ?4)
-                     ON CONFLICT DO NOTHING
-                     RETURNING id",
-                )?
-                .query_row(
-                    params![claim.from.as_str(), claim.sid.as_ref(), claim.shape.length, claim.shape.segments],
-                    |row| row.get(0),
-                )
-                .optional()
-                .context("failed to claim a message")?;
-            tx.commit().context("failed to commit a message's claim")?;
-            Ok(id.map_or(Claim::Seen, |id| Claim::New(ClaimId(id))))
-        })
-        .await
+        self.log_writer.write(move |conn| claim_row(conn, &claim)).await
     }
 
     async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
-        self.run(move |conn| {
+        self.log_writer.write(move |conn| {
             let mut metadata = serde_json::json!({
                 "to": record.to,
                 "num_media": record.num_media,
@@ -45,8 +48,7 @@ impl MessageLog for SqliteStore {
                 metadata["deferred"] = serde_json::Value::Bool(true);
             }
             let metadata = metadata.to_string();
-            let tx = conn.transaction()?;
-            tx.prepare_cached(
+            conn.prepare_cached(
                 "UPDATE sms_usage_logs
                  SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7
                  WHERE id = ?1",
@@ -61,7 +63,7 @@ impl MessageLog for SqliteStore {
                 metadata,
             ])?;
             {
-                let mut insert = tx.prepare_cached(
+                let mut insert = conn.prepare_cached(
                     "INSERT INTO sms_usage_logs
                        (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
                      VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6)",
@@ -77,7 +79,6 @@ impl MessageLog for SqliteStore {
                     ])?;
                 }
             }
-            tx.commit().context("failed to commit a message's log rows")?;
             Ok(())
         })
         .await

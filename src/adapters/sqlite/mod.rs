@@ -3,6 +3,7 @@
 
 mod delivery;
 mod directory;
+mod log_writer;
 mod message_log;
 mod migrations;
 mod opt_outs;
@@ -26,16 +27,26 @@ use crate::ports::{Readiness, StoreError};
 type Pool = r2d2::Pool<SqliteConnectionManager>;
 
 /// How long a writer waits for another to finish before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Told the name of every read the message path can make (`recipient`,
-/// `opt_out`, `settings`, `pending_verification`, `directory_version`).
-pub type ReadHook = Arc<dyn Fn(&'static str) + Send + Sync>;
+/// What the store tells whoever counts its work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreEvent {
+    /// One of the reads the message path can make, by name (`recipient`,
+    /// `opt_out`, `settings`, `pending_verification`, `directory_version`).
+    Read(&'static str),
+    /// A group of usage log writes committed, changing `rows` rows.
+    LogCommit { writes: usize, rows: usize },
+}
+
+pub type StoreObserver = Arc<dyn Fn(StoreEvent) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool,
-    on_read: ReadHook,
+    /// The single writer of the usage log's rows on the message path.
+    log_writer: log_writer::LogWriter,
+    observer: StoreObserver,
 }
 
 impl SqliteStore {
@@ -45,6 +56,15 @@ impl SqliteStore {
     /// When the file cannot be opened or migrated, or belongs to a newer
     /// sms-router.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
+        Self::open_observed(path, Arc::new(|_| {}))
+    }
+
+    /// As `open`, telling `observer` of the store's work: how `/metrics`
+    /// shows that a cached message reads nothing, and how writes are grouped.
+    ///
+    /// # Errors
+    /// As `open`.
+    pub fn open_observed(path: &Path, observer: StoreObserver) -> anyhow::Result<Self> {
         let mut conn =
             Connection::open(path).with_context(|| format!("failed to open the database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
@@ -60,17 +80,12 @@ impl SqliteStore {
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .context("failed to open the database connection pool")?;
+        let log_writer = log_writer::LogWriter::start(path, observer.clone())?;
         Ok(SqliteStore {
             pool,
-            on_read: Arc::new(|_| {}),
+            log_writer,
+            observer,
         })
-    }
-
-    /// The same store, telling `hook` of each read the message path can
-    /// make: how `/metrics` shows that a cached message reads nothing.
-    #[must_use]
-    pub fn counting_reads(self, hook: ReadHook) -> Self {
-        SqliteStore { on_read: hook, ..self }
     }
 
     /// `run` for one of the reads the message path can make, named.
@@ -79,7 +94,7 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
     {
-        (self.on_read)(query);
+        (self.observer)(StoreEvent::Read(query));
         self.run(work).await
     }
 

@@ -1,0 +1,261 @@
+//! The usage log's single writer: one thread, one connection, and group
+//! commit. Every write waiting when the thread is free goes into one
+//! transaction, each in a savepoint of its own, so that one disk sync covers
+//! them all; each caller gets its answer only once that transaction is
+//! committed, and a write that fails is rolled back alone.
+
+use std::path::Path;
+
+use anyhow::{Context, anyhow};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{BUSY_TIMEOUT, StoreEvent, StoreObserver};
+use crate::ports::StoreError;
+
+/// The most writes one transaction holds.
+const MAX_GROUP: usize = 256;
+/// Writes that may wait for the writer before callers wait to queue.
+const QUEUE: usize = 4096;
+
+/// Called once the group's transaction is committed, or not (then with why).
+type Answer = Box<dyn FnOnce(Option<&anyhow::Error>) + Send>;
+/// Runs a write on the writer's connection, or is told why it cannot run;
+/// says whether it succeeded and how to answer its caller.
+type Job = Box<dyn FnOnce(Result<&Connection, &anyhow::Error>) -> (bool, Answer) + Send>;
+
+#[derive(Clone)]
+pub(super) struct LogWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl LogWriter {
+    /// Opens the writer's own connection and starts its thread, which ends
+    /// when the last `LogWriter` is dropped.
+    pub(super) fn start(path: &Path, observer: StoreObserver) -> anyhow::Result<Self> {
+        let conn = Connection::open(path).with_context(|| format!("failed to open the database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Each commit reaches the disk before its messages are answered:
+        // with group commit that is one sync per group, not per message.
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sms-router-log-writer".to_owned())
+            .spawn(move || run(conn, queue, observer))
+            .context("failed to start the log writer")?;
+        Ok(LogWriter { jobs })
+    }
+
+    /// Runs `work` in the next group; answers its result once the group is
+    /// committed.
+    pub(super) async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        let (answer, answered) = oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => work(conn),
+                Err(why) => Err(anyhow!("{why:#}")),
+            };
+            let ok = result.is_ok();
+            let answer: Answer = Box::new(move |commit_error| {
+                let result = match (result, commit_error) {
+                    (Ok(value), None) => Ok(value),
+                    (Ok(_), Some(e)) => Err(anyhow!("{e:#}")),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = answer.send(result);
+            });
+            (ok, answer)
+        });
+        self.jobs
+            .send(job)
+            .await
+            .map_err(|_| StoreError(anyhow!("the usage log writer has stopped")))?;
+        answered
+            .await
+            .map_err(|_| StoreError(anyhow!("the usage log writer stopped before answering")))?
+            .map_err(StoreError)
+    }
+}
+
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, observer: StoreObserver) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.blocking_recv() {
+        group.push(first);
+        while group.len() < MAX_GROUP
+            && let Ok(job) = queue.try_recv()
+        {
+            group.push(job);
+        }
+        let writes = group.len();
+        let before = conn.total_changes();
+        let (answers, committed) = commit_group(&mut conn, group.drain(..));
+        match &committed {
+            Ok(()) => observer(StoreEvent::LogCommit {
+                writes,
+                rows: usize::try_from(conn.total_changes().saturating_sub(before)).unwrap_or(0),
+            }),
+            Err(e) => tracing::error!(error = %format!("{e:#}"), writes, "a group of usage log writes failed"),
+        }
+        for answer in answers {
+            answer(committed.as_ref().err());
+        }
+    }
+}
+
+/// Runs the jobs in one transaction, each in a savepoint of its own: a job
+/// that fails is rolled back alone. Answers every job's answer, and whether
+/// the transaction was committed.
+fn commit_group(conn: &mut Connection, mut jobs: impl Iterator<Item = Job>) -> (Vec<Answer>, anyhow::Result<()>) {
+    let refuse_all = |jobs: &mut dyn Iterator<Item = Job>, answers: &mut Vec<Answer>, why: anyhow::Error| {
+        answers.extend(jobs.map(|job| job(Err(&why)).1));
+        Err(why)
+    };
+    let mut answers = Vec::new();
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(e) => {
+            let why = anyhow::Error::from(e).context("failed to begin writing the usage log");
+            let result = refuse_all(&mut jobs, &mut answers, why);
+            return (answers, result);
+        }
+    };
+    while let Some(job) = jobs.next() {
+        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+            let why = anyhow::Error::from(e).context("failed to write the usage log");
+            let result = refuse_all(&mut std::iter::once(job).chain(jobs), &mut answers, why);
+            return (answers, result);
+        }
+        let (ok, answer) = job(Ok(&tx));
+        answers.push(answer);
+        let end = if ok {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        if let Err(e) = tx.execute_batch(end) {
+            let why = anyhow::Error::from(e).context("failed to write the usage log");
+            let result = refuse_all(&mut jobs, &mut answers, why);
+            return (answers, result);
+        }
+    }
+    let committed = tx.commit().context("failed to commit the usage log");
+    (answers, committed)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+    use std::time::Duration;
+
+    use super::*;
+
+    fn writer() -> (LogWriter, Arc<Mutex<Vec<StoreEvent>>>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER PRIMARY KEY);")
+            .unwrap();
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let seen = events.clone();
+        let writer = LogWriter::start(&path, Arc::new(move |e| seen.lock().unwrap().push(e))).unwrap();
+        (writer, events, dir)
+    }
+
+    fn count(dir: &tempfile::TempDir) -> i64 {
+        Connection::open(dir.path().join("t.db"))
+            .unwrap()
+            .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn writes_that_wait_together_are_committed_together() {
+        let (writer, events, dir) = writer();
+        // A slow first write keeps the writer busy while the others queue.
+        let slow = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(|conn| {
+                        std::thread::sleep(Duration::from_millis(200));
+                        Ok(conn.execute("INSERT INTO t (n) VALUES (0)", [])?)
+                    })
+                    .await
+            }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let queued: Vec<_> = (1..=40)
+            .map(|n| {
+                let writer = writer.clone();
+                tokio::spawn(async move {
+                    writer
+                        .write(move |conn| Ok(conn.execute("INSERT INTO t (n) VALUES (?1)", [n])?))
+                        .await
+                })
+            })
+            .collect();
+
+        slow.await.unwrap().unwrap();
+        for write in queued {
+            assert_eq!(write.await.unwrap().unwrap(), 1);
+        }
+
+        assert_eq!(count(&dir), 41, "every answered write is committed");
+        let events = events.lock().unwrap();
+        let writes: usize = events
+            .iter()
+            .map(|e| match *e {
+                StoreEvent::LogCommit { writes, .. } => writes,
+                StoreEvent::Read(_) => 0,
+            })
+            .sum();
+        assert_eq!(writes, 41);
+        assert!(events.len() <= 3, "41 writes in {} commits", events.len());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_write_is_rolled_back_alone() {
+        let (writer, _, dir) = writer();
+        let writes = (0..10).map(|n| {
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(move |conn| {
+                        conn.execute("INSERT INTO t (n) VALUES (?1)", [n + 100])?;
+                        // Every third write fails after its insert.
+                        anyhow::ensure!(n % 3 != 0, "write {n} fails");
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let results = futures_util::future::join_all(writes).await;
+
+        let failed = results.iter().filter(|r| r.is_err()).count();
+        assert_eq!(failed, 4);
+        assert_eq!(count(&dir), 6, "only the failed writes were rolled back");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_store_that_cannot_commit_answers_every_write_with_an_error() {
+        let (writer, _, dir) = writer();
+        let blocker = Connection::open(dir.path().join("t.db")).unwrap();
+        blocker.busy_timeout(Duration::ZERO).unwrap();
+        // A write lock held past the writer's busy timeout.
+        blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let result = writer
+            .write(|conn| Ok(conn.execute("INSERT INTO t (n) VALUES (1)", [])?))
+            .await;
+        blocker.execute_batch("ROLLBACK").unwrap();
+
+        let error = result.unwrap_err().to_string();
+        assert!(error.contains("locked") || error.contains("busy"), "{error}");
+        assert!(started.elapsed() >= BUSY_TIMEOUT);
+        assert_eq!(count(&dir), 0);
+    }
+}
