@@ -94,6 +94,69 @@ pub struct UsageSummary {
     pub groups: Vec<(String, UsageStats)>,
 }
 
+/// Counts log rows one at a time into `UsageStats`.
+#[derive(Debug, Default)]
+pub struct UsageTally {
+    stats: UsageStats,
+    successes: u64,
+    /// Processing times of inbound rows, for the percentiles.
+    processing_ms: Vec<i64>,
+}
+
+impl UsageTally {
+    /// Counts one row: its direction, outcome, success, segments and, for
+    /// an inbound row, its processing time when known.
+    pub fn add(
+        &mut self,
+        direction: Direction,
+        outcome: &str,
+        success: bool,
+        segments: u64,
+        processing_ms: Option<i64>,
+    ) {
+        match direction {
+            Direction::Inbound => {
+                self.stats.inbound += 1;
+                self.stats.segments_inbound += segments;
+                self.successes += u64::from(success);
+                match self.stats.by_outcome.get_mut(outcome) {
+                    Some(count) => *count += 1,
+                    None => {
+                        self.stats.by_outcome.insert(outcome.to_owned(), 1);
+                    }
+                }
+                if let Some(ms) = processing_ms {
+                    self.processing_ms.push(ms);
+                }
+            }
+            Direction::Outbound => {
+                self.stats.outbound += 1;
+                self.stats.segments_outbound += segments;
+            }
+        }
+    }
+
+    pub fn finish(mut self) -> UsageStats {
+        let stats = &mut self.stats;
+        if stats.inbound > 0 {
+            stats.success_rate = Some(self.successes as f64 / stats.inbound as f64);
+        }
+        stats.processing_ms_p50 = percentile(&mut self.processing_ms, 50);
+        stats.processing_ms_p95 = percentile(&mut self.processing_ms, 95);
+        self.stats
+    }
+}
+
+/// The `percent` percentile of `values` by nearest rank (reorders them).
+fn percentile(values: &mut [i64], percent: u64) -> Option<i64> {
+    if values.is_empty() {
+        return None;
+    }
+    let rank = usize::try_from(nearest_rank(values.len() as u64, percent)).ok()?;
+    let (_, value, _) = values.select_nth_unstable(rank - 1);
+    Some(*value)
+}
+
 /// The 1-based rank of the `percent` percentile among `count` sorted values
 /// by the nearest-rank method: ⌈count × percent / 100⌉.
 pub fn nearest_rank(count: u64, percent: u64) -> u64 {
@@ -103,6 +166,24 @@ pub fn nearest_rank(count: u64, percent: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tally_counts_inbound_and_outbound_apart() {
+        let mut tally = UsageTally::default();
+        for (ms, outcome, success) in [(30, "routed", true), (10, "routed", true), (20, "agent_error", false)] {
+            tally.add(Direction::Inbound, outcome, success, 2, Some(ms));
+        }
+        tally.add(Direction::Inbound, "duplicate", false, 1, None);
+        tally.add(Direction::Outbound, "routed", true, 3, None);
+
+        let stats = tally.finish();
+        assert_eq!((stats.inbound, stats.outbound), (4, 1));
+        assert_eq!((stats.segments_inbound, stats.segments_outbound), (7, 3));
+        assert_eq!(stats.by_outcome["routed"], 2);
+        assert_eq!(stats.success_rate, Some(0.5));
+        assert_eq!((stats.processing_ms_p50, stats.processing_ms_p95), (Some(20), Some(30)));
+        assert_eq!(UsageTally::default().finish(), UsageStats::default());
+    }
 
     #[test]
     fn nearest_ranks() {

@@ -1,13 +1,15 @@
-//! Usage reports from SQLite: filtered rows by keyset, and summaries whose
-//! percentiles SQLite ranks with window functions.
+//! Usage reports from SQLite: filtered rows by keyset, and summaries counted
+//! in one pass over the matching rows.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 
 use super::SqliteStore;
-use crate::domain::report::{GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats, UsageSummary};
+use crate::domain::report::{
+    Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats, UsageSummary, UsageTally,
+};
 use crate::ports::{Page, PageRequest, StoreError, UsageReports};
 
 /// The text form `created_at` is stored in, so that text order is time order.
@@ -73,63 +75,43 @@ fn to_u64(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 
-/// Counts and percentiles of the rows matching `conditions`, keyed by
-/// `group_key` (an SQL expression; `''` for the totals).
+/// Counts and percentiles of the rows matching `conditions`: the totals,
+/// and by `group_key` (an SQL expression) when there is one. One pass over
+/// the rows, counted as they stream: no sort, whatever the grouping.
 fn stats(
     conn: &rusqlite::Connection,
-    group_key: &str,
+    group_key: Option<&str>,
     conditions: &Conditions,
-) -> rusqlite::Result<BTreeMap<String, UsageStats>> {
-    let clause = conditions.clause();
-    let params = rusqlite::params_from_iter(conditions.params.iter());
-    let mut groups: BTreeMap<String, UsageStats> = BTreeMap::new();
-    let mut successes: BTreeMap<String, u64> = BTreeMap::new();
-    let mut counts = conn.prepare(&format!(
-        "SELECT {group_key} AS k, direction, outcome, count(*), sum(success), sum(segments)
-         FROM sms_usage_logs WHERE {clause} GROUP BY k, direction, outcome"
+) -> rusqlite::Result<(UsageStats, BTreeMap<String, UsageStats>)> {
+    let mut statement = conn.prepare(&format!(
+        "SELECT direction, outcome, success, segments, processing_time_ms, {}
+         FROM sms_usage_logs WHERE {}",
+        group_key.unwrap_or("NULL"),
+        conditions.clause()
     ))?;
-    let mut rows = counts.query(params)?;
+    let mut totals = UsageTally::default();
+    let mut groups: HashMap<String, UsageTally> = HashMap::new();
+    let mut rows = statement.query(rusqlite::params_from_iter(conditions.params.iter()))?;
     while let Some(row) = rows.next()? {
-        let (key, direction, outcome): (String, String, String) = (row.get(0)?, row.get(1)?, row.get(2)?);
-        let (count, success, segments) = (to_u64(row.get(3)?), to_u64(row.get(4)?), to_u64(row.get(5)?));
-        let group = groups.entry(key.clone()).or_default();
-        if direction == "inbound" {
-            group.inbound += count;
-            group.segments_inbound += segments;
-            *group.by_outcome.entry(outcome).or_default() += count;
-            *successes.entry(key).or_default() += success;
-        } else {
-            group.outbound += count;
-            group.segments_outbound += segments;
+        let direction = match row.get_ref(0)?.as_str()? {
+            "inbound" => Direction::Inbound,
+            _ => Direction::Outbound,
+        };
+        let outcome = row.get_ref(1)?.as_str()?;
+        let (success, segments, ms): (bool, i64, Option<i64>) = (row.get(2)?, row.get(3)?, row.get(4)?);
+        let segments = to_u64(segments);
+        totals.add(direction, outcome, success, segments, ms);
+        if group_key.is_some() {
+            let key = row.get_ref(5)?.as_str()?;
+            let group = match groups.get_mut(key) {
+                Some(group) => group,
+                None => groups.entry(key.to_owned()).or_default(),
+            };
+            group.add(direction, outcome, success, segments, ms);
         }
     }
-    for (key, group) in &mut groups {
-        if group.inbound > 0 {
-            group.success_rate = Some(successes.get(key).copied().unwrap_or(0) as f64 / group.inbound as f64);
-        }
-    }
-    // Nearest rank: the value at rank ⌈n × p / 100⌉ (see domain::report::nearest_rank).
-    let mut ranked = conn.prepare(&format!(
-        "SELECT k, ms, rn, n FROM (
-             SELECT {group_key} AS k, processing_time_ms AS ms,
-                    row_number() OVER (PARTITION BY {group_key} ORDER BY processing_time_ms) AS rn,
-                    count(*) OVER (PARTITION BY {group_key}) AS n
-             FROM sms_usage_logs
-             WHERE {clause} AND direction = 'inbound' AND processing_time_ms IS NOT NULL)
-         WHERE rn = max(1, (n * 50 + 99) / 100) OR rn = max(1, (n * 95 + 99) / 100)"
-    ))?;
-    let mut rows = ranked.query(rusqlite::params_from_iter(conditions.params.iter()))?;
-    while let Some(row) = rows.next()? {
-        let (key, ms, rank, n): (String, i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?);
-        let group = groups.entry(key).or_default();
-        if rank == (n * 50 + 99) / 100 {
-            group.processing_ms_p50 = Some(ms);
-        }
-        if rank == (n * 95 + 99) / 100 {
-            group.processing_ms_p95 = Some(ms);
-        }
-    }
-    Ok(groups)
+    let groups = groups.into_iter().map(|(key, tally)| (key, tally.finish())).collect();
+    Ok((totals.finish(), groups))
 }
 
 impl UsageReports for SqliteStore {
@@ -177,14 +159,16 @@ impl UsageReports for SqliteStore {
                 c.add("user_id = ?", user.0);
             }
             c.time_range(query.since.as_ref(), query.until.as_ref());
-            let totals = stats(conn, "''", &c)?.remove("").unwrap_or_default();
+            let group_key = query.group_by.map(|g| match g {
+                GroupBy::Day => "substr(created_at, 1, 10)",
+                GroupBy::User => "coalesce(CAST(user_id AS TEXT), 'none')",
+            });
+            let (totals, groups) = stats(conn, group_key, &c)?;
             let groups = match query.group_by {
                 None => Vec::new(),
-                Some(GroupBy::Day) => stats(conn, "substr(created_at, 1, 10)", &c)?.into_iter().collect(),
+                Some(GroupBy::Day) => groups.into_iter().collect(),
                 Some(GroupBy::User) => {
-                    let mut groups: Vec<_> = stats(conn, "coalesce(CAST(user_id AS TEXT), 'none')", &c)?
-                        .into_iter()
-                        .collect();
+                    let mut groups: Vec<_> = groups.into_iter().collect();
                     // By user id as a number; unowned rows last.
                     groups.sort_by_key(|(key, _)| key.parse::<i64>().unwrap_or(i64::MAX));
                     groups
