@@ -11,12 +11,14 @@ end
 function init(args)
     users = tonumber(args[1]) or 10000
     sent = 0
+    -- Each run of wrk its own sids: a warm-up's are not repeated.
+    started = os.time()
     math.randomseed(thread_id * 7919 + os.time())
 end
 
 function request()
     sent = sent + 1
-    local sid = string.format("SM%08x%024x", thread_id, sent)
+    local sid = string.format("SM%08x%04x%020x", started, thread_id, sent)
     local from = string.format("%%2B1201%07d", 2000000 + math.random(0, users - 1))
     local body = "ToCountry=US&NumMedia=0&MessageSid=" .. sid .. "&SmsMessageSid=" .. sid ..
         "&AccountSid=AC00000000000000000000000000000000&From=" .. from ..

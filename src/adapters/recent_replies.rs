@@ -2,7 +2,7 @@
 //! duplicate waits for the first delivery's reply instead of calling the
 //! agent again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -14,6 +14,10 @@ use crate::ports::{Flight, RecentReplies};
 
 /// How long a reply is kept for duplicates.
 const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
+/// The most replies kept, whatever the rate: past it the oldest go first
+/// (their duplicates then get an empty answer; the store's claim still
+/// stops a second agent call).
+const MAX_KEPT: usize = 50_000;
 
 #[derive(Clone, Debug, PartialEq)]
 enum State {
@@ -26,9 +30,34 @@ struct Entry {
     state: watch::Sender<State>,
 }
 
+/// The entries, and their sids in the order they came, so that forgetting
+/// the old ones looks only at the oldest.
+#[derive(Default)]
+struct Entries {
+    by_sid: HashMap<MessageSid, Entry>,
+    order: VecDeque<(Instant, MessageSid)>,
+}
+
+impl Entries {
+    fn forget_old(&mut self) {
+        while let Some((started, _)) = self.order.front() {
+            if started.elapsed() < KEEP_FOR && self.by_sid.len() <= MAX_KEPT {
+                break;
+            }
+            let Some((started, sid)) = self.order.pop_front() else {
+                break;
+            };
+            // The sid may have been abandoned and led again since.
+            if self.by_sid.get(&sid).is_some_and(|e| e.started == started) {
+                self.by_sid.remove(&sid);
+            }
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct InProcessReplies {
-    entries: Arc<Mutex<HashMap<MessageSid, Entry>>>,
+    entries: Arc<Mutex<Entries>>,
     /// How long a duplicate waits for the first delivery to be answered.
     wait_limit: Duration,
 }
@@ -36,7 +65,7 @@ pub struct InProcessReplies {
 impl InProcessReplies {
     pub fn new(wait_limit: Duration) -> Self {
         InProcessReplies {
-            entries: Arc::new(Mutex::new(HashMap::new())),
+            entries: Arc::new(Mutex::new(Entries::default())),
             wait_limit,
         }
     }
@@ -51,7 +80,8 @@ impl RecentReplies for InProcessReplies {
             // safe choice, the store's claim still stops a second agent call.
             return Flight::Lead;
         };
-        if let Some(entry) = entries.get(sid).filter(|e| e.started.elapsed() < KEEP_FOR) {
+        entries.forget_old();
+        if let Some(entry) = entries.by_sid.get(sid) {
             let mut state = entry.state.subscribe();
             let limit = self.wait_limit;
             return Flight::Follow(Box::pin(async move {
@@ -66,17 +96,10 @@ impl RecentReplies for InProcessReplies {
                 }
             }));
         }
-        if entries.len() >= 1024 {
-            entries.retain(|_, e| e.started.elapsed() < KEEP_FOR);
-        }
         let (state, _) = watch::channel(State::Pending);
-        entries.insert(
-            sid.clone(),
-            Entry {
-                started: Instant::now(),
-                state,
-            },
-        );
+        let started = Instant::now();
+        entries.by_sid.insert(sid.clone(), Entry { started, state });
+        entries.order.push_back((started, sid.clone()));
         Flight::Lead
     }
 
@@ -84,13 +107,13 @@ impl RecentReplies for InProcessReplies {
         let Ok(mut entries) = self.entries.lock() else { return };
         match reply {
             Some(reply) => {
-                if let Some(entry) = entries.get(sid) {
+                if let Some(entry) = entries.by_sid.get(sid) {
                     entry.state.send_replace(State::Settled(reply));
                 }
             }
             // Dropping the sender wakes followers with an error: abandoned.
             None => {
-                entries.remove(sid);
+                entries.by_sid.remove(sid);
             }
         }
     }
@@ -118,6 +141,19 @@ mod tests {
             panic!("late join led")
         };
         assert_eq!(later.await, Some(reply));
+    }
+
+    #[test]
+    fn at_most_max_kept_replies_are_kept_the_oldest_forgotten_first() {
+        let memo = InProcessReplies::new(Duration::from_secs(5));
+        for n in 0..MAX_KEPT + 10 {
+            assert!(matches!(memo.join(&sid(&format!("SM{n}"))), Flight::Lead));
+        }
+        memo.join(&sid("SMlast"));
+        let entries = memo.entries.lock().unwrap();
+        assert!(entries.by_sid.len() <= MAX_KEPT + 1);
+        assert!(!entries.by_sid.contains_key(&sid("SM0")));
+        assert!(entries.by_sid.contains_key(&sid(&format!("SM{}", MAX_KEPT + 9))));
     }
 
     #[tokio::test]
