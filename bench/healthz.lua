@@ -1,9 +1,2 @@
--- wrk script: the same report as webhook.lua, for plain GETs.
-function done(summary, latency, requests)
-    local seconds = summary.duration / 1e6
-    io.write(string.format(
-        "RESULT rps=%.0f p50_ms=%.2f p99_ms=%.2f requests=%d errors=%d non2xx=%d\n",
-        summary.requests / seconds, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
-        summary.requests, summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-        summary.errors.status))
-end
+-- wrk script for plain GETs: only the report of bench/report.lua.
+dofile("bench/report.lua")
