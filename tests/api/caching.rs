@@ -8,16 +8,9 @@ use crate::helpers::{TestApp, spawn_app};
 /// The `sms_router_store_reads_total` lines of `/metrics` for the reads a
 /// message can make (the background version poll left out).
 async fn message_path_reads(app: &TestApp) -> Vec<String> {
-    let text = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
+    app.get_text("/metrics")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
+        .lines()
         .filter(|l| l.starts_with("sms_router_store_reads_total") && !l.contains("directory_version"))
         .map(str::to_owned)
         .collect()

@@ -290,6 +290,18 @@ impl TestApp {
         format!("http://{}{path}", self.address)
     }
 
+    /// The body of a plain GET.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Posts a webhook signed as Twilio would.
     pub async fn post_sms(&self, params: &[(String, String)]) -> Answer {
         let signature = twilio_signature(AUTH_TOKEN, &self.url(WEBHOOK_PATH), params);

@@ -53,15 +53,7 @@ fn committed_spec_matches_the_code() {
 async fn the_server_serves_the_committed_spec_and_its_ui() {
     let app = spawn_app().await;
 
-    let served = app
-        .client
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = app.get_text("/openapi.json").await;
     let docs = app.client.get(app.url("/docs")).send().await.unwrap();
 
     let committed = std::fs::read_to_string(SPEC_PATH).unwrap();
