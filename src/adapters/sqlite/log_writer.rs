@@ -10,6 +10,7 @@ use anyhow::{Context, anyhow};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
 
+use super::checkpointer::Checkpointer;
 use super::{BUSY_TIMEOUT, StoreEvent, StoreObserver};
 use crate::ports::StoreError;
 
@@ -37,11 +38,14 @@ impl LogWriter {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Each commit reaches the disk before its messages are answered:
         // with group commit that is one sync per group, not per message.
-        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;")?;
+        // Each write's savepoint keeps what it would undo in memory, not in
+        // a temporary file.
+        conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
+        let checkpointer = Checkpointer::start(path)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sms-router-log-writer".to_owned())
-            .spawn(move || run(conn, queue, observer))
+            .spawn(move || run(conn, queue, &checkpointer, observer))
             .context("failed to start the log writer")?;
         Ok(LogWriter { jobs })
     }
@@ -81,7 +85,7 @@ impl LogWriter {
     }
 }
 
-fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, observer: StoreObserver) {
+fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, checkpointer: &Checkpointer, observer: StoreObserver) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     while let Some(first) = queue.blocking_recv() {
         group.push(first);
@@ -94,10 +98,13 @@ fn run(mut conn: Connection, mut queue: mpsc::Receiver<Job>, observer: StoreObse
         let before = conn.total_changes();
         let (answers, committed) = commit_group(&mut conn, group.drain(..));
         match &committed {
-            Ok(()) => observer(StoreEvent::LogCommit {
-                writes,
-                rows: usize::try_from(conn.total_changes().saturating_sub(before)).unwrap_or(0),
-            }),
+            Ok(()) => {
+                checkpointer.nudge();
+                observer(StoreEvent::LogCommit {
+                    writes,
+                    rows: usize::try_from(conn.total_changes().saturating_sub(before)).unwrap_or(0),
+                });
+            }
             Err(e) => tracing::error!(error = %format!("{e:#}"), writes, "a group of usage log writes failed"),
         }
         for answer in answers {

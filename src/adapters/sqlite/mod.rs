@@ -1,6 +1,7 @@
 //! The SQLite store: rusqlite behind an r2d2 pool, every call off the async
 //! runtime.
 
+mod checkpointer;
 mod delivery;
 mod directory;
 mod log_writer;
