@@ -12,7 +12,7 @@ use poem::{EndpointExt, Server};
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedStore;
-use crate::adapters::http::{self, AdminToken, AppState, HttpPorts, WebhookSettings};
+use crate::adapters::http::{self, AdminToken, AppState, HttpPorts, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
@@ -250,6 +250,7 @@ impl Application {
             },
             public_url: config.public_url.clone(),
             default_region: config.default_region,
+            senders: SenderNumbers::new(config.default_region),
         };
         let state: AppState<AppPorts> = AppState {
             router,

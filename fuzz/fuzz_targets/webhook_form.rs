@@ -5,7 +5,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sms_router::adapters::http::form::TwilioForm;
+use sms_router::adapters::http::form::{SenderNumbers, TwilioForm};
 use sms_router::adapters::http::signature;
 use sms_router::domain::message::RequestId;
 use sms_router::domain::phone::Region;
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
     more.push(("ZzExtra".to_owned(), "x".repeat(longest.map_or(0, |n| n + 1))));
     assert!(!signature::is_valid(TOKEN, URL, &more, &good));
 
-    if let Ok(message) = form.message(Region::default(), RequestId("fuzz".to_owned())) {
+    if let Ok(message) = form.message(&SenderNumbers::new(Region::default()), RequestId("fuzz".to_owned())) {
         assert!(!message.sid.as_ref().is_empty());
     }
 });

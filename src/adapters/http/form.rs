@@ -1,6 +1,7 @@
 //! Twilio's webhook body: a URL-encoded form read as raw pairs, because the
 //! signature covers every field, repeated and unknown ones included.
 
+use mini_moka::sync::Cache;
 use poem::{Request, RequestBody};
 
 use crate::domain::keyword::Keyword;
@@ -41,6 +42,40 @@ pub struct BadField {
     pub why: String,
 }
 
+/// Reads senders' numbers, remembering the last few thousand: the parser
+/// checks a number against its country's patterns, a few regular
+/// expressions, which made it a tenth of the CPU time of a message, and the
+/// same people text again and again.
+#[derive(Clone)]
+pub struct SenderNumbers {
+    region: Region,
+    /// The raw `From` text, and the number it reads as (`None`: not one).
+    known: Cache<String, Option<PhoneNumber>>,
+}
+
+impl SenderNumbers {
+    /// How many senders' readings are kept.
+    const CAPACITY: u64 = 10_000;
+
+    /// Numbers written without a country code are read in `region`.
+    pub fn new(region: Region) -> Self {
+        SenderNumbers {
+            region,
+            known: Cache::new(Self::CAPACITY),
+        }
+    }
+
+    /// Who `from` is: a number, or a sender that has none.
+    fn sender(&self, from: &str) -> Sender {
+        let number = self.known.get(&from.to_owned()).unwrap_or_else(|| {
+            let number = PhoneNumber::parse(from, self.region).ok();
+            self.known.insert(from.to_owned(), number.clone());
+            number
+        });
+        number.map_or_else(|| Sender::other(from), Sender::Number)
+    }
+}
+
 /// Every name and value of the form, in the order received.
 pub struct TwilioForm(pub Vec<(String, String)>);
 
@@ -58,7 +93,7 @@ impl TwilioForm {
     ///
     /// # Errors
     /// When `From` is missing or empty, or `MessageSid` is not a message id.
-    pub fn message(&self, region: Region, request_id: RequestId) -> Result<InboundMessage, BadField> {
+    pub fn message(&self, senders: &SenderNumbers, request_id: RequestId) -> Result<InboundMessage, BadField> {
         let from = self.get("From").map(str::trim).filter(|f| !f.is_empty());
         let from = from.ok_or(BadField {
             field: "From",
@@ -68,13 +103,9 @@ impl TwilioForm {
             field: "MessageSid",
             why: e.to_string(),
         })?;
-        let from = match PhoneNumber::parse(from, region) {
-            Ok(number) => Sender::Number(number),
-            Err(_) => Sender::other(from),
-        };
         Ok(InboundMessage {
             sid,
-            from,
+            from: senders.sender(from),
             to: self.get("To").map(|t| t.chars().take(64).collect()),
             body: self.get("Body").unwrap_or_default().to_owned(),
             num_media: self.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0),
@@ -139,3 +170,41 @@ impl ParsePayload for TwilioForm {
 }
 
 impl_apirequest_for_payload!(TwilioForm);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(from: &str) -> TwilioForm {
+        TwilioForm(vec![
+            ("MessageSid".to_owned(), format!("SM{}", "a".repeat(32))),
+            ("From".to_owned(), from.to_owned()),
+        ])
+    }
+
+    fn sender(senders: &SenderNumbers, from: &str) -> Sender {
+        form(from).message(senders, RequestId("t".to_owned())).unwrap().from
+    }
+
+    #[test]
+    fn a_sender_read_again_is_read_the_same() {
+        let senders = SenderNumbers::new(Region::default());
+        for from in [
+            "(201) 555-0123",
+            "+12015550123",
+            "whatsapp:+447700900123",
+            "AcmeBank",
+            "+1 000",
+        ] {
+            let first = sender(&senders, from);
+            assert_eq!(sender(&senders, from), first, "{from}");
+            let fresh = sender(&SenderNumbers::new(Region::default()), from);
+            assert_eq!(first, fresh, "{from}");
+        }
+        assert_eq!(
+            sender(&senders, "(201) 555-0123"),
+            Sender::Number(PhoneNumber::parse("+12015550123", Region::default()).unwrap())
+        );
+        assert_eq!(sender(&senders, "AcmeBank"), Sender::other("AcmeBank"));
+    }
+}

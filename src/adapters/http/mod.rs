@@ -19,6 +19,7 @@ use crate::domain::delivery::Deliveries;
 use crate::domain::router::{Router, RouterPorts};
 use crate::ports::{DeliveryLog, Metrics, OptOutRegistry, Readiness, ReplyWriter};
 pub use admin::AdminToken;
+pub use form::SenderNumbers;
 pub use webhook::WebhookSettings;
 
 #[derive(Tags)]

@@ -11,7 +11,7 @@ use tracing::Instrument;
 
 use super::ApiTags;
 use super::errors::ErrorBody;
-use super::form::TwilioForm;
+use super::form::{SenderNumbers, TwilioForm};
 use super::signature;
 use crate::domain::message::RequestId;
 use crate::domain::phone::Region;
@@ -26,6 +26,8 @@ pub struct WebhookSettings {
     /// The base URL Twilio calls, without a trailing `/`.
     pub public_url: Option<String>,
     pub default_region: Region,
+    /// Reads `From`, in `default_region`.
+    pub senders: SenderNumbers,
 }
 
 pub struct WebhookApi<P, W>(PhantomData<fn() -> (P, W)>);
@@ -99,7 +101,7 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
             return Err(WebhookError::Forbidden(forbidden()));
         }
         let message = form
-            .message(settings.default_region, request_id.0.clone())
+            .message(&settings.senders, request_id.0.clone())
             .map_err(|bad| WebhookError::bad_field(bad.field, bad.why))?;
         let router = router.0.clone();
         let handled = tokio::spawn(async move { router.handle(message).await }.in_current_span())
