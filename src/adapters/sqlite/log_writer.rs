@@ -131,7 +131,7 @@ fn commit_group(conn: &mut Connection, mut jobs: impl Iterator<Item = Job>) -> (
         }
     };
     while let Some(job) = jobs.next() {
-        if let Err(e) = tx.execute_batch("SAVEPOINT job") {
+        if let Err(e) = tx.prepare_cached("SAVEPOINT job").and_then(|mut s| s.execute([])) {
             let why = anyhow::Error::from(e).context("failed to write the usage log");
             let result = refuse_all(&mut std::iter::once(job).chain(jobs), &mut answers, why);
             return (answers, result);
@@ -139,11 +139,11 @@ fn commit_group(conn: &mut Connection, mut jobs: impl Iterator<Item = Job>) -> (
         let (ok, answer) = job(Ok(&tx));
         answers.push(answer);
         let end = if ok {
-            "RELEASE job"
+            tx.prepare_cached("RELEASE job").and_then(|mut s| s.execute([]))
         } else {
-            "ROLLBACK TO job; RELEASE job"
+            tx.execute_batch("ROLLBACK TO job; RELEASE job").map(|()| 0)
         };
-        if let Err(e) = tx.execute_batch(end) {
+        if let Err(e) = end {
             let why = anyhow::Error::from(e).context("failed to write the usage log");
             let result = refuse_all(&mut jobs, &mut answers, why);
             return (answers, result);
