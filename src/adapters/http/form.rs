@@ -67,9 +67,10 @@ impl SenderNumbers {
 
     /// Who `from` is: a number, or a sender that has none.
     fn sender(&self, from: &str) -> Sender {
-        let number = self.known.get(&from.to_owned()).unwrap_or_else(|| {
+        let key = from.to_owned();
+        let number = self.known.get(&key).unwrap_or_else(|| {
             let number = PhoneNumber::parse(from, self.region).ok();
-            self.known.insert(from.to_owned(), number.clone());
+            self.known.insert(key, number.clone());
             number
         });
         number.map_or_else(|| Sender::other(from), Sender::Number)
