@@ -119,13 +119,7 @@ async fn a_locked_database_is_waited_for_within_the_request() {
 /// recovers by itself and Twilio's retry is answered.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_full_disk_answers_503_then_recovers_by_itself() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    add_user_with_cli(&db, ADA);
-    let agent = FakeAgent::start().await;
-    let server = tokio::task::block_in_place(|| {
-        RunningServer::start(&db, &[("SMS_ROUTER_AGENT_URL", &agent.url)], &["serve", "--dev"])
-    });
+    let (_dir, db, agent, server) = serve_ada_with_fake_agent().await;
     let client = reqwest::Client::new();
     let post = |params: Vec<(String, String)>| {
         let request = client.post(server.url(WEBHOOK_PATH)).form(&params).send();
@@ -277,14 +271,8 @@ fn sigterm_stops_the_server_cleanly() {
 /// accepted, the message still gets its reply, and the process exits 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigint_finishes_the_message_in_flight_then_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    add_user_with_cli(&db, ADA);
-    let agent = FakeAgent::start().await;
+    let (_dir, _db, agent, mut server) = serve_ada_with_fake_agent().await;
     agent.set(Behaviour::Reply("worth the wait".into(), Duration::from_secs(2)));
-    let mut server = tokio::task::block_in_place(|| {
-        RunningServer::start(&db, &[("SMS_ROUTER_AGENT_URL", &agent.url)], &["serve", "--dev"])
-    });
     let in_flight = tokio::spawn(
         reqwest::Client::new()
             .post(server.url(WEBHOOK_PATH))
@@ -313,6 +301,19 @@ async fn sigint_finishes_the_message_in_flight_then_exits_0() {
     assert_eq!(status, 200);
     assert!(body.contains("worth the wait"), "{body}");
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+}
+
+/// `serve --dev` as its own process, on a new database (in the returned
+/// directory) where Ada has a number, with the fake agent as its agent.
+async fn serve_ada_with_fake_agent() -> (tempfile::TempDir, std::path::PathBuf, FakeAgent, RunningServer) {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    let agent = FakeAgent::start().await;
+    let server = tokio::task::block_in_place(|| {
+        RunningServer::start(&db, &[("SMS_ROUTER_AGENT_URL", &agent.url)], &["serve", "--dev"])
+    });
+    (dir, db, agent, server)
 }
 
 fn add_user_with_cli(db: &std::path::Path, phone: &str) {
