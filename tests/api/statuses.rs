@@ -72,16 +72,22 @@ async fn a_missing_from_or_message_sid_is_400_naming_the_field() {
     let app = spawn_app().await;
     let params = sms("+12015550199", "hi");
     let without = |name: &str| -> Vec<(String, String)> { params.iter().filter(|(k, _)| k != name).cloned().collect() };
-    let mut empty_sid = without("MessageSid");
-    empty_sid.push(("MessageSid".into(), String::new()));
+    let with = |name: &str, value: &str| {
+        let mut params = without(name);
+        params.push((name.into(), value.into()));
+        params
+    };
 
     for (params, field) in [
         (without("From"), "From"),
         (without("MessageSid"), "MessageSid"),
-        (empty_sid, "MessageSid"),
+        (with("MessageSid", ""), "MessageSid"),
+        (with("MessageSid", "  "), "MessageSid"),
+        (with("From", ""), "From"),
+        (with("From", " \t "), "From"),
     ] {
         let answer = app.post_sms(&params).await;
-        assert_eq!(answer.status, 400, "{}", answer.body);
+        assert_eq!(answer.status, 400, "{field} {params:?}: {}", answer.body);
         let error = answer.json();
         assert_eq!(error["error"], "bad_request");
         assert!(error["message"].as_str().unwrap().contains(field), "{error}");

@@ -95,7 +95,9 @@ impl TwilioForm {
     /// # Errors
     /// When `From` is missing or empty, or `MessageSid` is not a message id.
     pub fn message(&self, senders: &SenderNumbers, request_id: RequestId) -> Result<InboundMessage, BadField> {
-        let from = self.get("From").map(str::trim).filter(|f| !f.is_empty());
+        // `str::is_empty` by name: poem-openapi's `Type::is_empty`, in scope
+        // here, takes `f.is_empty()` on a `&&str` and says false.
+        let from = self.get("From").map(str::trim).filter(|f| !str::is_empty(f));
         let from = from.ok_or(BadField {
             field: "From",
             why: "is missing or empty".to_owned(),
@@ -207,5 +209,14 @@ mod tests {
             Sender::Number(PhoneNumber::parse("+12015550123", Region::default()).unwrap())
         );
         assert_eq!(sender(&senders, "AcmeBank"), Sender::other("AcmeBank"));
+    }
+
+    #[test]
+    fn an_empty_or_blank_from_is_refused_naming_it() {
+        let senders = SenderNumbers::new(Region::default());
+        for from in ["", " ", " \t "] {
+            let refused = form(from).message(&senders, RequestId("t".to_owned()));
+            assert_eq!(refused.map(|_| ()).map_err(|bad| bad.field), Err("From"), "{from:?}");
+        }
     }
 }
