@@ -48,6 +48,8 @@ pub struct Config {
     pub admin_token: Option<Secret>,
     pub sync_reply_budget: Duration,
     pub async_agent_timeout: Duration,
+    /// How long a stop waits for in-flight requests and late replies.
+    pub shutdown_grace: Duration,
     pub rate_limit_per_minute: NonZeroU32,
     pub cache_ttl: Duration,
     pub default_region: Region,
@@ -70,6 +72,9 @@ fn invalid(variable: &str, why: impl Into<String>) -> ConfigError {
         why: why.into(),
     }
 }
+
+/// The longest a stop may wait.
+const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
 
 /// The shortest admin token accepted: anything shorter is guessable.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -173,6 +178,13 @@ impl Config {
                     format!("`{ttl}` is not a whole number of seconds from 1"),
                 )
             })?;
+        let shutdown_grace = parse_ms("SMS_ROUTER_SHUTDOWN_GRACE_MS", 30_000)?;
+        if shutdown_grace > MAX_SHUTDOWN_GRACE {
+            return Err(invalid(
+                "SMS_ROUTER_SHUTDOWN_GRACE_MS",
+                "must be at most 3600000 (an hour)",
+            ));
+        }
         let log_filter = get("SMS_ROUTER_LOG_LEVEL")
             .or_else(|| get("RUST_LOG"))
             .unwrap_or_else(|| "info".to_owned());
@@ -207,6 +219,7 @@ impl Config {
             admin_token,
             sync_reply_budget: parse_ms("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", 8_000)?,
             async_agent_timeout: parse_ms("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", 120_000)?,
+            shutdown_grace,
             rate_limit_per_minute,
             cache_ttl,
             default_region,
@@ -232,6 +245,7 @@ mod tests {
         assert_eq!(config.agent_timeout, Duration::from_secs(10));
         assert_eq!(config.sync_reply_budget, Duration::from_secs(8));
         assert_eq!(config.async_agent_timeout, Duration::from_secs(120));
+        assert_eq!(config.shutdown_grace, Duration::from_secs(30));
         assert_eq!(config.rate_limit_per_minute.get(), 60);
         assert_eq!(config.cache_ttl, Duration::from_secs(3600));
         assert_eq!(config.twilio_api_base.as_str(), "https://api.twilio.com/");
@@ -250,6 +264,8 @@ mod tests {
             ("SMS_ROUTER_LOG_FORMAT", "xml"),
             ("SMS_ROUTER_ADMIN_TOKEN", "short"),
             ("SMS_ROUTER_TWILIO_FROM_NUMBER", "12"),
+            ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "0"),
+            ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "3600001"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name, "{err}");

@@ -9,25 +9,27 @@ use anyhow::Context;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::{EndpointExt, Server};
 
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedStore;
-use crate::adapters::http::{self, AdminToken, AppState, HttpPorts, SenderNumbers, WebhookSettings};
+use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
-use crate::adapters::scheduler::TokioScheduler;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
+use crate::adapters::system::{SystemClock, SystemRandom};
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
-use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
-use crate::domain::outbound::{DispatchPorts, Dispatcher, RetryPolicy};
-use crate::domain::router::{Deferral, Router, RouterPorts, Timing};
-use crate::ports::{Agent, AgentError, AgentRequest};
-use crate::ports::{Metrics, Outbox};
+use crate::domain::outbound::{Dispatcher, RetryPolicy};
+use crate::domain::router::{Deferral, Router, Timing};
+use crate::ports::{Agent, AgentError, AgentRequest, Clock, Metrics, Outbox, Store};
 
 /// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
 /// without an agent URL.
@@ -46,69 +48,28 @@ impl Agent for AppAgent {
     }
 }
 
-/// The adapters this binary runs with.
-pub struct AppPorts;
-
-impl RouterPorts for AppPorts {
-    type Directory = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Log = SqliteStore;
-    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Settings = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Agent = AppAgent;
-    type Limiter = SenderRateLimiter;
-    type Recent = InProcessReplies;
-    type Metrics = PrometheusMetrics;
-    type Scheduler = TokioScheduler;
-    type Outbox = SqliteStore;
-    type Verifications = CachedStore<SqliteStore, PrometheusMetrics>;
-}
-
-impl AdminPorts for AppPorts {
-    type Registry = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Settings = CachedStore<SqliteStore, PrometheusMetrics>;
-    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Limiter = SenderRateLimiter;
-    type Reports = SqliteStore;
-    type Outbox = SqliteStore;
-    type Verifications = CachedStore<SqliteStore, PrometheusMetrics>;
-}
-
-impl DispatchPorts for AppPorts {
-    type Outbox = SqliteStore;
-    type Messenger = TwilioMessenger;
-    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
-    type Metrics = PrometheusMetrics;
-}
-
 /// Knobs that are not configuration: tests turn them to make time pass faster.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tuning {
     pub retry: RetryPolicy,
 }
 
-impl HttpPorts for AppPorts {
-    type Router = AppPorts;
-    type Admin = AppPorts;
-    type Writer = TwimlWriter;
-    type Readiness = SqliteStore;
-    type Metrics = PrometheusMetrics;
-    type Deliveries = SqliteStore;
-    type OptOuts = CachedStore<SqliteStore, PrometheusMetrics>;
-}
-
 /// The spec of this binary's HTTP surface.
 pub fn openapi_spec() -> String {
-    http::spec_json::<AppPorts>()
+    http::spec_json::<CachedStore<SqliteStore>, AppAgent>()
 }
-
-/// How long in-flight requests may take to finish after a stop signal.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 pub struct Application {
     acceptor: TcpAcceptor,
     port: u16,
     endpoint: poem::endpoint::BoxEndpoint<'static>,
+    /// Pollers and cleaners: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Messages being handled, late replies included: a stop waits for them.
+    tasks: TaskTracker,
+    /// The outbox worker and how to tell it to drain, when sending is set up.
+    outbox: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    grace: Duration,
 }
 
 impl Application {
@@ -127,6 +88,20 @@ impl Application {
     /// # Errors
     /// As `build`.
     pub async fn build_tuned(config: &Config, dev: bool, tuning: Tuning) -> anyhow::Result<Self> {
+        Self::build_with(config, dev, tuning, |store| store).await
+    }
+
+    /// As `build_tuned`, with the SQLite store seen through `wrap`: how
+    /// tests put a fault injector between the service and the real store.
+    ///
+    /// # Errors
+    /// As `build`.
+    pub async fn build_with<S: Store>(
+        config: &Config,
+        dev: bool,
+        tuning: Tuning,
+        wrap: impl FnOnce(SqliteStore) -> S,
+    ) -> anyhow::Result<Self> {
         if !dev && config.twilio_auth_token.is_none() {
             return Err(ConfigError {
                 variable: "SMS_ROUTER_TWILIO_AUTH_TOKEN".into(),
@@ -155,24 +130,23 @@ impl Application {
             }
         }
 
-        let metrics = PrometheusMetrics::default();
-        let store = SqliteStore::open_observed(&config.database_path, {
-            let metrics = metrics.clone();
+        let prometheus = PrometheusMetrics::default();
+        let sqlite = SqliteStore::open_observed(&config.database_path, {
+            let metrics = prometheus.clone();
             Arc::new(move |event| match event {
                 StoreEvent::Read(query) => metrics.store_read(query),
                 StoreEvent::LogCommit { rows, .. } => metrics.log_batch(rows),
             })
         })?;
-        let interrupted = store.mark_interrupted().await?;
-        if interrupted > 0 {
-            tracing::warn!(count = interrupted, "messages were left unanswered by the last run");
-        }
-        let directory = CachedStore::new(store.clone(), metrics.clone(), config.cache_ttl);
+        let metrics: Arc<dyn Metrics> = Arc::new(prometheus);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let store = CachedStore::new(wrap(sqlite), metrics.clone(), config.cache_ttl);
         let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
-        let mut background = vec![
-            directory.spawn_version_poller(),
+        let background = vec![
+            store.spawn_version_poller(),
             limiter.spawn_cleaner(Duration::from_secs(60)),
         ];
+        let limiter = Arc::new(limiter);
         let messenger = match (
             &config.twilio_account_sid,
             &config.twilio_auth_token,
@@ -191,23 +165,6 @@ impl Application {
             _ => None,
         };
         let outbound_enabled = messenger.is_some();
-        if let Some(messenger) = messenger {
-            let unknown = store.recover_interrupted().await?;
-            if unknown > 0 {
-                tracing::warn!(
-                    count = unknown,
-                    "messages were being sent when the last run stopped: marked unknown"
-                );
-            }
-            let dispatcher: Dispatcher<AppPorts> = Dispatcher {
-                outbox: store.clone(),
-                messenger,
-                opt_outs: directory.clone(),
-                metrics: metrics.clone(),
-                policy: tuning.retry,
-            };
-            background.push(outbox_worker::spawn(dispatcher));
-        }
         // With Twilio's REST settings a slow agent's reply is sent later.
         let timing = Timing {
             agent_timeout: config.agent_timeout,
@@ -218,29 +175,49 @@ impl Application {
         };
         // A duplicate waits as long as the first delivery's webhook can.
         let duplicate_wait = timing.deferral.map_or(config.agent_timeout, |d| d.budget) + Duration::from_secs(5);
-        let admin: Admin<AppPorts> = Admin {
-            registry: directory.clone(),
-            settings: directory.clone(),
-            opt_outs: directory.clone(),
-            limiter: limiter.clone(),
-            reports: store.clone(),
-            outbox: store.clone(),
-            verifications: directory.clone(),
-            outbound_enabled,
-        };
-        let router: Router<AppPorts> = Router {
-            directory: directory.clone(),
-            log: store.clone(),
-            opt_outs: directory.clone(),
-            settings: directory.clone(),
+        let router = Router {
+            store: store.clone(),
             agent,
-            limiter,
-            recent: InProcessReplies::new(duplicate_wait),
+            limiter: limiter.clone(),
+            recent: Arc::new(InProcessReplies::new(duplicate_wait, clock.clone())),
             metrics: metrics.clone(),
-            scheduler: TokioScheduler,
-            outbox: store.clone(),
-            verifications: directory.clone(),
+            clock: clock.clone(),
             timing,
+        };
+        let interrupted = router.recover_interrupted().await?;
+        if interrupted.messages > 0 {
+            tracing::warn!(
+                count = interrupted.messages,
+                told = interrupted.told,
+                "messages were left unanswered by the last run"
+            );
+        }
+        let outbox = match messenger {
+            Some(messenger) => {
+                let unknown = store.recover_interrupted().await?;
+                if unknown > 0 {
+                    tracing::warn!(
+                        count = unknown,
+                        "messages were being sent when the last run stopped: marked unknown"
+                    );
+                }
+                let dispatcher = Dispatcher {
+                    store: store.clone(),
+                    messenger,
+                    metrics: metrics.clone(),
+                    policy: tuning.retry,
+                };
+                let drain = CancellationToken::new();
+                Some((outbox_worker::spawn(dispatcher, drain.clone()), drain))
+            }
+            None => None,
+        };
+        let admin = Admin {
+            store: store.clone(),
+            limiter,
+            clock,
+            random: Arc::new(SystemRandom),
+            outbound_enabled,
         };
         let webhook = WebhookSettings {
             auth_token: if dev {
@@ -252,18 +229,20 @@ impl Application {
             default_region: config.default_region,
             senders: SenderNumbers::new(config.default_region),
         };
-        let state: AppState<AppPorts> = AppState {
+        let tasks = TaskTracker::new();
+        let state = AppState {
             router,
             admin,
             admin_token: AdminToken(config.admin_token.as_ref().map(|t| t.expose().to_owned())),
-            writer: TwimlWriter,
+            writer: Arc::new(TwimlWriter),
             deliveries: Deliveries {
                 log: store.clone(),
-                opt_outs: directory.clone(),
+                opt_outs: store.clone(),
             },
-            readiness: store,
+            store,
             metrics,
             webhook,
+            tasks: tasks.clone(),
         };
         let endpoint = http::app(state).map_to_response().boxed();
 
@@ -282,6 +261,9 @@ impl Application {
             port,
             endpoint,
             background,
+            tasks,
+            outbox,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -289,15 +271,38 @@ impl Application {
         self.port
     }
 
-    /// Serves until `stop` completes, then lets in-flight requests finish
-    /// for a bounded time.
+    /// Serves until `stop` completes. Then, within the grace period from
+    /// that moment: lets in-flight requests finish, waits for the messages
+    /// still being answered (late replies queued), and lets the outbox send
+    /// what is due.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let grace = self.grace;
+        let (stopped, stopped_at) = tokio::sync::oneshot::channel();
+        let stop = async move {
+            stop.await;
+            let _ = stopped.send(tokio::time::Instant::now());
+        };
         let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, stop, Some(SHUTDOWN_GRACE))
+            .run_with_graceful_shutdown(self.endpoint, stop, Some(grace))
             .await;
+        let deadline = stopped_at.await.unwrap_or_else(|_| tokio::time::Instant::now()) + grace;
+        self.tasks.close();
+        if tokio::time::timeout_at(deadline, self.tasks.wait()).await.is_err() {
+            tracing::warn!(
+                waiting = self.tasks.len(),
+                "stopped while agents were still thinking: their senders are told at the next start"
+            );
+        }
+        if let Some((mut worker, drain)) = self.outbox {
+            drain.cancel();
+            if tokio::time::timeout_at(deadline, &mut worker).await.is_err() {
+                worker.abort();
+                tracing::warn!("stopped with messages still to send: they are sent at the next start");
+            }
+        }
         for task in self.background {
             task.abort();
         }

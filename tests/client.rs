@@ -4,6 +4,9 @@
 // The generated code names `::reqwest`, and wants reqwest 0.13.
 extern crate reqwest013 as reqwest;
 
+#[path = "api/faulty_store.rs"]
+#[allow(dead_code)]
+mod faulty_store;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;

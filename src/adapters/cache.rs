@@ -11,15 +11,19 @@ use std::time::Duration;
 
 use mini_moka::sync::Cache;
 
+use crate::domain::delivery::{DeliveryReport, Recorded};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use crate::domain::settings::{SettingKey, Settings};
+use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
 use crate::domain::verification::PendingVerification;
 use crate::ports::{
-    Metrics, OptOut, OptOutRegistry, Page, PageRequest, RegistryError, SettingsStore, StoreError, StoredSetting,
-    UserDirectory, UserRegistry, Verifications,
+    Claim, ClaimId, DeliveryLog, Interrupted, MessageLog, Metrics, NewOutboxItem, OptOut, OptOutRegistry, Outbox,
+    OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness, RegistryError, SettingsStore, StoreError,
+    StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
 };
 
 /// How long "nobody owns this number" is believed.
@@ -30,9 +34,9 @@ pub const VERSION_POLL: Duration = Duration::from_millis(250);
 const CAPACITY: u64 = 100_000;
 
 #[derive(Clone)]
-pub struct CachedStore<D, M> {
+pub struct CachedStore<D> {
     inner: D,
-    metrics: M,
+    metrics: Arc<dyn Metrics>,
     found: Cache<PhoneNumber, Recipient>,
     missing: Cache<PhoneNumber, ()>,
     opted_out: Cache<PhoneNumber, bool>,
@@ -43,8 +47,8 @@ pub struct CachedStore<D, M> {
     generation: Arc<AtomicU64>,
 }
 
-impl<D: UserDirectory, M: Metrics> CachedStore<D, M> {
-    pub fn new(inner: D, metrics: M, ttl: Duration) -> Self {
+impl<D: UserDirectory> CachedStore<D> {
+    pub fn new(inner: D, metrics: Arc<dyn Metrics>, ttl: Duration) -> Self {
         CachedStore {
             inner,
             metrics,
@@ -108,7 +112,7 @@ impl<D: UserDirectory, M: Metrics> CachedStore<D, M> {
     }
 }
 
-impl<D: UserDirectory, M: Metrics> UserDirectory for CachedStore<D, M> {
+impl<D: UserDirectory> UserDirectory for CachedStore<D> {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
         if let Some(found) = self.found.get(number) {
             self.metrics.cache_lookup(true);
@@ -141,7 +145,7 @@ impl<D: UserDirectory, M: Metrics> UserDirectory for CachedStore<D, M> {
 }
 
 /// Reads pass through; every write clears the cache before it answers.
-impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedStore<D, M> {
+impl<D: UserDirectory + UserRegistry> UserRegistry for CachedStore<D> {
     async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
         let created = self.inner.create_user(user).await;
         self.invalidate_all();
@@ -201,7 +205,7 @@ impl<D: UserDirectory + UserRegistry, M: Metrics> UserRegistry for CachedStore<D
 
 /// Confirming a number can change where it routes (`require_verified_numbers`):
 /// it clears the cache before it answers; the rest passes through.
-impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedStore<D, M> {
+impl<D: UserDirectory + Verifications> Verifications for CachedStore<D> {
     async fn save(&self, pending: &PendingVerification) -> Result<(), StoreError> {
         self.inner.save(pending).await
     }
@@ -226,7 +230,7 @@ impl<D: UserDirectory + Verifications, M: Metrics> Verifications for CachedStore
 }
 
 /// Whether a number opted out, kept per number.
-impl<D: UserDirectory + OptOutRegistry, M: Metrics> OptOutRegistry for CachedStore<D, M> {
+impl<D: UserDirectory + OptOutRegistry> OptOutRegistry for CachedStore<D> {
     async fn is_opted_out(&self, number: &PhoneNumber) -> Result<bool, StoreError> {
         if let Some(opted_out) = self.opted_out.get(number) {
             return Ok(opted_out);
@@ -258,7 +262,7 @@ impl<D: UserDirectory + OptOutRegistry, M: Metrics> OptOutRegistry for CachedSto
 }
 
 /// The settings, read once and kept until they change.
-impl<D: UserDirectory + SettingsStore, M: Metrics> SettingsStore for CachedStore<D, M> {
+impl<D: UserDirectory + SettingsStore> SettingsStore for CachedStore<D> {
     async fn current(&self) -> Result<Settings, StoreError> {
         if let Ok(cached) = self.settings.read()
             && let Some(settings) = cached.as_ref()
@@ -286,6 +290,96 @@ impl<D: UserDirectory + SettingsStore, M: Metrics> SettingsStore for CachedStore
 
     async fn delete(&self, key: SettingKey) -> Result<bool, StoreError> {
         self.writing(self.inner.delete(key), Self::forget_settings).await
+    }
+}
+
+/// What the cache holds nothing of passes through.
+impl<D: UserDirectory + MessageLog> MessageLog for CachedStore<D> {
+    async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
+        self.inner.claim(claim).await
+    }
+
+    async fn release(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.inner.release(id).await
+    }
+
+    async fn defer(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.inner.defer(id).await
+    }
+
+    async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
+        self.inner.settle(id, record, replies).await
+    }
+
+    async fn settle_deferred(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<NewOutboxItem>,
+    ) -> Result<(), StoreError> {
+        self.inner.settle_deferred(id, record, replies).await
+    }
+
+    async fn tell_interrupted(&self, id: ClaimId, replies: Vec<OutboundRecord>) -> Result<bool, StoreError> {
+        self.inner.tell_interrupted(id, replies).await
+    }
+
+    async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
+        self.inner.interrupt_unfinished(notice).await
+    }
+}
+
+impl<D: UserDirectory + Outbox> Outbox for CachedStore<D> {
+    async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
+        self.inner.enqueue(items).await
+    }
+
+    async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
+        self.inner.take_due(limit).await
+    }
+
+    async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {
+        self.inner.mark_sent(item, message_sid).await
+    }
+
+    async fn retry_later(&self, item: &OutboxItem, delay: Duration, error: &str) -> Result<(), StoreError> {
+        self.inner.retry_later(item, delay, error).await
+    }
+
+    async fn give_up(
+        &self,
+        item: &OutboxItem,
+        status: OutboxStatus,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        self.inner.give_up(item, status, error, code).await
+    }
+
+    async fn recover_interrupted(&self) -> Result<usize, StoreError> {
+        self.inner.recover_interrupted().await
+    }
+}
+
+impl<D: UserDirectory + UsageReports> UsageReports for CachedStore<D> {
+    async fn list_usage_logs(&self, filter: UsageFilter, page: PageRequest) -> Result<Page<UsageLogEntry>, StoreError> {
+        self.inner.list_usage_logs(filter, page).await
+    }
+
+    async fn summarize(&self, query: SummaryQuery) -> Result<UsageSummary, StoreError> {
+        self.inner.summarize(query).await
+    }
+}
+
+impl<D: UserDirectory + DeliveryLog> DeliveryLog for CachedStore<D> {
+    async fn record_delivery(&self, report: &DeliveryReport) -> Result<Recorded, StoreError> {
+        self.inner.record_delivery(report).await
+    }
+}
+
+impl<D: UserDirectory + Readiness> Readiness for CachedStore<D> {
+    async fn check(&self) -> Result<(), StoreError> {
+        self.inner.check().await
     }
 }
 
@@ -328,7 +422,11 @@ mod tests {
     #[tokio::test]
     async fn hits_and_misses_are_served_from_memory_until_the_version_changes() {
         let inner = CountingDirectory::default();
-        let cache = CachedStore::new(inner.clone(), PrometheusMetrics::default(), Duration::from_secs(60));
+        let cache = CachedStore::new(
+            inner.clone(),
+            Arc::new(PrometheusMetrics::default()),
+            Duration::from_secs(60),
+        );
         cache.sync_with_store().await.unwrap();
 
         for _ in 0..3 {

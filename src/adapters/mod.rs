@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod outbox_worker;
 pub mod rate_limit;
 pub mod recent_replies;
-pub mod scheduler;
 pub mod sqlite;
+pub mod system;
 pub mod twilio_rest;
 pub mod twiml;

@@ -3,7 +3,10 @@
 //! numbers, one primary) are kept by the store; this layer adds the rules
 //! that need several ports or the domain's own knowledge.
 
+use std::sync::Arc;
+
 use super::phone::PhoneNumber;
+use super::policy::{self, Facts};
 use super::reply::MAX_MESSAGE_UNITS;
 use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
@@ -11,45 +14,20 @@ use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
 use super::verification::{CODE_LIFETIME, Check, PendingVerification, VerificationCode};
 use crate::ports::{
-    NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, Page, PageRequest, RateLimiter, RegistryError,
-    SettingsStore, StoreError, UsageReports, UserRegistry, Verifications,
+    AdminStore, Clock, NewOutboxItem, OptOut, OutboxEntry, Page, PageRequest, Random, RateLimiter, RegistryError,
+    StoreError,
 };
 
-pub trait AdminPorts: Send + Sync + 'static {
-    type Registry: UserRegistry;
-    type Settings: SettingsStore;
-    type OptOuts: OptOutRegistry;
-    type Limiter: RateLimiter;
-    type Reports: UsageReports;
-    type Outbox: Outbox;
-    type Verifications: Verifications;
-}
-
-pub struct Admin<P: AdminPorts> {
-    pub registry: P::Registry,
-    pub settings: P::Settings,
-    pub opt_outs: P::OptOuts,
-    pub limiter: P::Limiter,
-    pub reports: P::Reports,
-    pub outbox: P::Outbox,
-    pub verifications: P::Verifications,
+/// The store is what deployments and tests replace; the rest has one
+/// implementation each.
+#[derive(Clone)]
+pub struct Admin<S> {
+    pub store: S,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
     /// Whether messages can be sent through the provider's API at all.
     pub outbound_enabled: bool,
-}
-
-impl<P: AdminPorts> Clone for Admin<P> {
-    fn clone(&self) -> Self {
-        Admin {
-            registry: self.registry.clone(),
-            settings: self.settings.clone(),
-            opt_outs: self.opt_outs.clone(),
-            limiter: self.limiter.clone(),
-            reports: self.reports.clone(),
-            outbox: self.outbox.clone(),
-            verifications: self.verifications.clone(),
-            outbound_enabled: self.outbound_enabled,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -111,68 +89,66 @@ pub struct SettingView {
     pub updated_at: Option<String>,
 }
 
-impl<P: AdminPorts> Admin<P> {
+impl<S: AdminStore> Admin<S> {
     pub async fn create_user(&self, user: NewUser) -> Result<User, AdminError> {
-        Ok(self.registry.create_user(user).await?)
+        Ok(self.store.create_user(user).await?)
     }
 
     pub async fn get_user(&self, id: UserId) -> Result<User, AdminError> {
-        Ok(self.registry.get_user(id).await?)
+        Ok(self.store.get_user(id).await?)
     }
 
     pub async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, AdminError> {
-        Ok(self.registry.list_users(filter, page).await?)
+        Ok(self.store.list_users(filter, page).await?)
     }
 
     pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, AdminError> {
-        Ok(self.registry.update_user(id, patch).await?)
+        Ok(self.store.update_user(id, patch).await?)
     }
 
     pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
-        Ok(self.registry.delete_user(id).await?)
+        Ok(self.store.delete_user(id).await?)
     }
 
     pub async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, AdminError> {
-        Ok(self.registry.list_phones(user, page).await?)
+        Ok(self.store.list_phones(user, page).await?)
     }
 
     pub async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, AdminError> {
-        Ok(self.registry.add_phone(user, phone).await?)
+        Ok(self.store.add_phone(user, phone).await?)
     }
 
     pub async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, AdminError> {
-        Ok(self.registry.update_phone(id, patch).await?)
+        Ok(self.store.update_phone(id, patch).await?)
     }
 
     pub async fn delete_phone(&self, id: PhoneId) -> Result<(), AdminError> {
-        Ok(self.registry.delete_phone(id).await?)
+        Ok(self.store.delete_phone(id).await?)
     }
 
-    /// The routing preview, in the router's order of precedence; it takes
-    /// no rate-limit token.
+    /// The routing preview: what the policy says the next ordinary message
+    /// from the number gets, from what the router would read. It takes no
+    /// rate-limit token.
     pub async fn lookup(&self, number: PhoneNumber) -> Result<Lookup, AdminError> {
-        let owner = self.registry.owner_of(&number).await?;
-        let reason = if self.opt_outs.is_opted_out(&number).await? {
-            Outcome::OptedOut
-        } else if self.limiter.is_limited(number.as_ref()) {
-            Outcome::RateLimited
-        } else {
-            match &owner {
-                None => Outcome::UnknownUser,
-                Some((user, _)) if !user.is_active => Outcome::InactiveUser,
-                Some(_) => Outcome::Routed,
-            }
+        let settings = self.store.current().await?;
+        let facts = Facts {
+            keyword: None,
+            opted_out: self.store.is_opted_out(&number).await?,
+            recipient: self.store.recipient(&number).await?,
+            code_for: None,
         };
+        let verdict = policy::decide(&facts, &settings, || self.limiter.is_limited(number.as_ref()));
+        let owner = self.store.owner_of(&number).await?;
         Ok(Lookup {
             phone_number: number,
             owner,
-            reason,
+            reason: verdict.outcome(),
         })
     }
 
     /// Every known setting with its effective value.
     pub async fn list_settings(&self) -> Result<Vec<SettingView>, AdminError> {
-        let stored = self.settings.stored().await?;
+        let stored = self.store.stored().await?;
         Ok(SettingKey::ALL
             .into_iter()
             .map(|key| match stored.iter().find(|s| s.key == key) {
@@ -217,7 +193,7 @@ impl<P: AdminPorts> Admin<P> {
                 why: "may hold at most 500 characters".into(),
             });
         }
-        let stored = self.settings.put(key, value, description).await?;
+        let stored = self.store.put(key, value, description).await?;
         Ok(SettingView {
             key,
             value: stored.value,
@@ -230,7 +206,7 @@ impl<P: AdminPorts> Admin<P> {
     /// Restores the default; answers the setting as it is now.
     pub async fn delete_setting(&self, key: &str) -> Result<SettingView, AdminError> {
         let key = known_key(key)?;
-        self.settings.delete(key).await?;
+        self.store.delete(key).await?;
         Ok(default_view(key))
     }
 
@@ -241,24 +217,24 @@ impl<P: AdminPorts> Admin<P> {
         page: PageRequest,
     ) -> Result<Page<UsageLogEntry>, AdminError> {
         check_range(filter.since.as_ref(), filter.until.as_ref())?;
-        Ok(self.reports.list_usage_logs(filter, page).await?)
+        Ok(self.store.list_usage_logs(filter, page).await?)
     }
 
     pub async fn usage_summary(&self, query: SummaryQuery) -> Result<UsageSummary, AdminError> {
         check_range(query.since.as_ref(), query.until.as_ref())?;
-        Ok(self.reports.summarize(query).await?)
+        Ok(self.store.summarize(query).await?)
     }
 
     /// Texts a fresh 6-digit code to an extra number; the code is kept
     /// hashed and expires after ten minutes.
     pub async fn start_phone_verification(&self, id: PhoneId) -> Result<PendingVerification, AdminError> {
         self.require_outbound()?;
-        let phone = self.registry.get_phone(id).await?;
-        if self.opt_outs.is_opted_out(&phone.phone_number).await? {
+        let phone = self.store.get_phone(id).await?;
+        if self.store.is_opted_out(&phone.phone_number).await? {
             return Err(AdminError::Refused(format!("{} opted out", phone.phone_number)));
         }
-        let code = VerificationCode::random();
-        let expires_at = chrono::Utc::now()
+        let code = self.random.verification_code();
+        let expires_at = self.clock.now()
             + chrono::Duration::from_std(CODE_LIFETIME).unwrap_or_else(|_| chrono::Duration::minutes(10));
         let pending = PendingVerification {
             phone_id: id,
@@ -266,7 +242,7 @@ impl<P: AdminPorts> Admin<P> {
             expires_at,
             attempts: 0,
         };
-        self.verifications.save(&pending).await?;
+        self.store.save(&pending).await?;
         let body = format!("Your verification code is {}. It expires in 10 minutes.", code.as_str());
         let item = NewOutboxItem {
             user_id: Some(phone.user_id),
@@ -274,7 +250,7 @@ impl<P: AdminPorts> Admin<P> {
             body,
             outcome: Outcome::Proactive,
         };
-        self.outbox.enqueue(vec![item]).await?;
+        self.store.enqueue(vec![item]).await?;
         Ok(pending)
     }
 
@@ -284,22 +260,18 @@ impl<P: AdminPorts> Admin<P> {
             field: "code",
             why: e.to_string(),
         })?;
-        self.registry.get_phone(id).await?;
+        self.store.get_phone(id).await?;
         let wrong = |why: &str| AdminError::Invalid {
             field: "code",
             why: why.to_owned(),
         };
-        let Some(pending) = self.verifications.pending(id).await? else {
+        let Some(pending) = self.store.pending(id).await? else {
             return Err(wrong("has not been sent to this number, or was used"));
         };
-        match pending.check(&code, chrono::Utc::now()) {
-            Check::Confirmed => self
-                .verifications
-                .confirm(id)
-                .await?
-                .ok_or(AdminError::NotFound("phone")),
+        match pending.check(&code, self.clock.now()) {
+            Check::Confirmed => self.store.confirm(id).await?.ok_or(AdminError::NotFound("phone")),
             Check::Wrong => {
-                self.verifications.count_attempt(id).await?;
+                self.store.count_attempt(id).await?;
                 Err(wrong("is wrong"))
             }
             Check::Expired => Err(wrong("has expired: start a new verification")),
@@ -334,7 +306,7 @@ impl<P: AdminPorts> Admin<P> {
                 why: "may hold at most 1600 characters".into(),
             });
         }
-        let user = self.registry.get_user(id).await?;
+        let user = self.store.get_user(id).await?;
         if !user.is_active {
             return Err(AdminError::Refused(format!("user {id} is not active")));
         }
@@ -342,7 +314,7 @@ impl<P: AdminPorts> Admin<P> {
             Some(number) => number,
             None => {
                 let phones = self
-                    .registry
+                    .store
                     .list_phones(
                         id,
                         PageRequest {
@@ -359,7 +331,7 @@ impl<P: AdminPorts> Admin<P> {
                     .ok_or_else(|| AdminError::Refused(format!("user {id} has no number to text")))?
             }
         };
-        if self.opt_outs.is_opted_out(&number).await? {
+        if self.store.is_opted_out(&number).await? {
             return Err(AdminError::Refused(format!("{number} opted out")));
         }
         let item = NewOutboxItem {
@@ -368,14 +340,14 @@ impl<P: AdminPorts> Admin<P> {
             body: body.to_owned(),
             outcome: Outcome::Proactive,
         };
-        let mut entries = self.outbox.enqueue(vec![item]).await?;
+        let mut entries = self.store.enqueue(vec![item]).await?;
         entries
             .pop()
             .ok_or_else(|| AdminError::Store(StoreError(anyhow::anyhow!("the outbox stored nothing"))))
     }
 
     pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, AdminError> {
-        Ok(self.opt_outs.list(page).await?)
+        Ok(self.store.list(page).await?)
     }
 }
 

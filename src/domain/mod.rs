@@ -6,6 +6,7 @@ pub mod keyword;
 pub mod message;
 pub mod outbound;
 pub mod phone;
+pub mod policy;
 pub mod reply;
 pub mod report;
 pub mod router;

@@ -1,6 +1,7 @@
 //! Sending what waits in the outbox: retries with backoff where a retry can
 //! help, never a blind second send where the first may have gone out.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ports::{Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError};
@@ -36,31 +37,24 @@ impl RetryPolicy {
     }
 }
 
-pub trait DispatchPorts: Send + Sync + 'static {
-    type Outbox: Outbox;
-    type Messenger: Messenger;
-    type OptOuts: OptOutRegistry;
-    type Metrics: Metrics;
-}
-
-pub struct Dispatcher<P: DispatchPorts> {
-    pub outbox: P::Outbox,
-    pub messenger: P::Messenger,
-    pub opt_outs: P::OptOuts,
-    pub metrics: P::Metrics,
+/// The store and the messenger are what deployments and tests replace.
+pub struct Dispatcher<S, M> {
+    pub store: S,
+    pub messenger: M,
+    pub metrics: Arc<dyn Metrics>,
     pub policy: RetryPolicy,
 }
 
 /// How many messages one round takes at most.
 const BATCH: u32 = 20;
 
-impl<P: DispatchPorts> Dispatcher<P> {
+impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
     /// Sends the messages due now; answers how many were taken.
     ///
     /// # Errors
     /// `StoreError` when the outbox cannot be read or written.
     pub async fn dispatch_due(&self) -> Result<usize, StoreError> {
-        let items = self.outbox.take_due(BATCH).await?;
+        let items = self.store.take_due(BATCH).await?;
         for item in &items {
             self.dispatch(item).await?;
         }
@@ -72,7 +66,7 @@ impl<P: DispatchPorts> Dispatcher<P> {
         let error = match self.messenger.send(&item.to, &item.body).await {
             Ok(sid) => {
                 tracing::info!(message_sid = %sid, "message sent");
-                return self.outbox.mark_sent(item, &sid).await;
+                return self.store.mark_sent(item, &sid).await;
             }
             Err(error) => error,
         };
@@ -81,33 +75,31 @@ impl<P: DispatchPorts> Dispatcher<P> {
             SendError::TooManyRequests | SendError::Unavailable(_) => {
                 if let Some(delay) = self.policy.delay_after(item.attempts + 1) {
                     tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
-                    return self.outbox.retry_later(item, delay, &reason).await;
+                    return self.store.retry_later(item, delay, &reason).await;
                 }
                 self.metrics.error("send_failed");
                 tracing::error!(error = %reason, "send failed; no attempt left");
                 let why = format!("{reason}; gave up after {} attempts", item.attempts + 1);
-                self.outbox
-                    .give_up(item, OutboxStatus::Failed, &why, error.code())
-                    .await
+                self.store.give_up(item, OutboxStatus::Failed, &why, error.code()).await
             }
             SendError::OptedOut => {
                 tracing::warn!("the recipient opted out: recorded, not retried");
-                self.opt_outs.opt_out(&item.to).await?;
-                self.outbox
+                self.store.opt_out(&item.to).await?;
+                self.store
                     .give_up(item, OutboxStatus::Failed, &reason, error.code())
                     .await
             }
             SendError::InvalidNumber | SendError::Rejected { .. } => {
                 self.metrics.error("send_rejected");
                 tracing::error!(error = %reason, "send refused");
-                self.outbox
+                self.store
                     .give_up(item, OutboxStatus::Failed, &reason, error.code())
                     .await
             }
             SendError::Unknown(_) => {
                 self.metrics.error("send_unknown");
                 tracing::error!(error = %reason, "send outcome unknown: not repeated");
-                self.outbox.give_up(item, OutboxStatus::Unknown, &reason, None).await
+                self.store.give_up(item, OutboxStatus::Unknown, &reason, None).await
             }
         }
     }

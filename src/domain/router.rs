@@ -1,7 +1,12 @@
-//! The routing use case: identify → gate → agent → reply → log.
+//! The routing use case: claim → facts → policy → agent (or defer) → settle.
+//! It orchestrates only: the policy decides, the ports read and write. A
+//! failure never strands a message: before the agent is asked the claim is
+//! released, so a retry is handled as new; after, the answer is kept in
+//! memory for the retry, which records and sends it without a second agent
+//! call.
 
-use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::pin;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::future::{Either, select};
@@ -9,30 +14,16 @@ use futures_util::future::{Either, select};
 use super::keyword::Keyword;
 use super::message::{InboundMessage, MessageSid};
 use super::phone::PhoneNumber;
+use super::policy::{self, Answer, Facts, Verdict};
 use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
-use super::user::{NumberSource, UserId};
+use super::user::{PhoneId, UserId};
 use super::verification::{Check, VerificationCode};
 use crate::ports::{
-    Agent, AgentError, AgentRequest, Claim, ClaimId, Flight, MessageLog, Metrics, NewOutboxItem, OptOutRegistry,
-    Outbox, RateLimiter, RecentReplies, Scheduler, SettingsStore, StoreError, UserDirectory, Verifications,
+    Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, Flight, Interrupted, Metrics, NewOutboxItem, RateLimiter,
+    RecentReplies, RouterStore, Settled, StoreError, Unfinished,
 };
-
-/// The adapters a router works with, named once.
-pub trait RouterPorts: Send + Sync + 'static {
-    type Directory: UserDirectory;
-    type Log: MessageLog;
-    type OptOuts: OptOutRegistry;
-    type Settings: SettingsStore;
-    type Agent: Agent;
-    type Limiter: RateLimiter;
-    type Recent: RecentReplies;
-    type Metrics: Metrics;
-    type Scheduler: Scheduler;
-    type Outbox: Outbox;
-    type Verifications: Verifications;
-}
 
 /// How long the agent may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,329 +43,264 @@ pub struct Deferral {
     pub agent_timeout: Duration,
 }
 
-pub struct Router<P: RouterPorts> {
-    pub directory: P::Directory,
-    pub log: P::Log,
-    pub opt_outs: P::OptOuts,
-    pub settings: P::Settings,
-    pub agent: P::Agent,
-    pub limiter: P::Limiter,
-    pub recent: P::Recent,
-    pub metrics: P::Metrics,
-    pub scheduler: P::Scheduler,
-    pub outbox: P::Outbox,
-    pub verifications: P::Verifications,
+/// How often a late reply is tried into the outbox before it is left to
+/// the next start's notice of interruption.
+const LATE_REPLY_ATTEMPTS: u32 = 6;
+
+/// The store and the agent are what deployments and tests replace; the
+/// rest has one implementation each.
+#[derive(Clone)]
+pub struct Router<S, A> {
+    pub store: S,
+    pub agent: A,
+    pub limiter: Arc<dyn RateLimiter>,
+    pub recent: Arc<dyn RecentReplies>,
+    pub metrics: Arc<dyn Metrics>,
+    pub clock: Arc<dyn Clock>,
     pub timing: Timing,
 }
 
-impl<P: RouterPorts> Clone for Router<P> {
-    fn clone(&self) -> Self {
-        Router {
-            directory: self.directory.clone(),
-            log: self.log.clone(),
-            opt_outs: self.opt_outs.clone(),
-            settings: self.settings.clone(),
-            agent: self.agent.clone(),
-            limiter: self.limiter.clone(),
-            recent: self.recent.clone(),
-            metrics: self.metrics.clone(),
-            scheduler: self.scheduler.clone(),
-            outbox: self.outbox.clone(),
-            verifications: self.verifications.clone(),
-            timing: self.timing,
-        }
-    }
-}
+/// The webhook's answer: a reply, or a failure after which Twilio should
+/// retry.
+pub type WebhookAnswer = Result<Reply, StoreError>;
 
-/// What a message got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Handled {
-    pub outcome: Outcome,
-    pub reply: Reply,
-}
-
-/// A decision before logging: the outcome, the reply text, who it was for.
-struct Decision {
-    outcome: Outcome,
-    text: String,
-    user_id: Option<UserId>,
-    error: Option<String>,
-}
-
-impl Decision {
-    fn new(outcome: Outcome, text: &str) -> Self {
-        Decision {
-            outcome,
-            text: text.to_owned(),
-            user_id: None,
-            error: None,
-        }
-    }
-
-    /// What the agent's answer comes to.
-    fn of_answer(answer: Result<String, AgentError>, user_id: UserId, settings: &Settings) -> Self {
-        let (outcome, text, error) = match answer {
-            Ok(text) if !text.trim().is_empty() => (Outcome::Routed, text, None),
-            Ok(_) => (
-                Outcome::AgentError,
-                settings.error_reply.clone(),
-                Some("the agent's reply is empty".to_owned()),
-            ),
-            Err(e) => (Outcome::AgentError, settings.error_reply.clone(), Some(e.to_string())),
-        };
-        Decision {
-            outcome,
-            text,
-            user_id: Some(user_id),
-            error,
-        }
-    }
-}
-
-/// What the gates decided: an answer now, or a question for the agent.
+/// What is to be done once the facts are known.
 enum Step {
-    Decided(Decision),
+    Answered(Answer),
     Ask(AgentRequest),
 }
 
-/// The answer to a number verified by texting its code.
-const VERIFIED_REPLY: &str = "Your number is verified.";
-
-/// The agent's answer, still to come.
-type PendingAnswer = Pin<Box<dyn Future<Output = Result<String, AgentError>> + Send>>;
-
-/// Abandons the message in `RecentReplies` unless it was settled, so that a
-/// failure never leaves followers waiting for a reply that will not come.
-struct Lead<'a, R: RecentReplies> {
-    recent: &'a R,
-    sid: MessageSid,
-    settled: bool,
+/// When the agent's answer came.
+enum Asked {
+    /// In time for the webhook's answer.
+    InTime(Answer),
+    /// After the webhook was answered empty: it goes through the outbox.
+    Late(Answer),
 }
 
-impl<R: RecentReplies> Lead<'_, R> {
-    fn settle(mut self, reply: &Reply) {
-        self.recent.settle(&self.sid, Some(reply.clone()));
-        self.settled = true;
-    }
-}
-
-impl<R: RecentReplies> Drop for Lead<'_, R> {
-    fn drop(&mut self) {
-        if !self.settled {
-            self.recent.settle(&self.sid, None);
+impl<S: RouterStore, A: Agent> Router<S, A> {
+    /// Handles one inbound message and calls `respond`, once, with the
+    /// webhook's answer: the reply once its log rows are committed, or a
+    /// store error after which a retry is handled as new or gets the answer
+    /// kept for it. When the agent is slower than the budget, `respond` gets
+    /// an empty reply and this returns only once the late reply is queued.
+    #[tracing::instrument(skip_all, fields(sid = %message.sid, from = %message.from.masked()))]
+    pub async fn handle(&self, message: InboundMessage, respond: impl FnOnce(WebhookAnswer) + Send) {
+        let mut respond = Some(respond);
+        let answer = self.answer(&message, &mut respond).await;
+        if let Err(e) = &answer {
+            self.metrics.error("store");
+            tracing::error!(error = %e, "cannot answer the message now: the store is unavailable");
+        }
+        if let Some(respond) = respond.take() {
+            respond(answer);
         }
     }
-}
 
-impl<P: RouterPorts> Router<P> {
-    /// Answers one inbound message. The reply is returned only once the
-    /// message's log rows are committed.
+    /// Once, before serving: marks what the last run left unanswered as
+    /// interrupted and, when late replies can be sent, queues `error_reply`
+    /// to each sender whose reply was deferred.
     ///
     /// # Errors
-    /// `StoreError` when the store cannot claim or log the message: nothing
-    /// was answered, and the caller should ask the sender to retry.
-    #[tracing::instrument(skip_all, fields(sid = %message.sid, from = %message.from.masked()))]
-    pub async fn handle(&self, message: InboundMessage) -> Result<Handled, StoreError> {
-        let handled = self.answer(message).await;
-        match &handled {
-            // A deferred message is counted when its reply is known.
-            Ok(handled) if handled.outcome == Outcome::Processing => {}
-            Ok(handled) => self.metrics.message(handled.outcome),
-            Err(_) => self.metrics.error("store"),
-        }
-        handled
+    /// `StoreError` when the store cannot be read or written.
+    pub async fn recover_interrupted(&self) -> Result<Interrupted, StoreError> {
+        let notice = match self.timing.deferral {
+            Some(_) => {
+                let settings = self.store.current().await?;
+                Reply::compose(&settings.error_reply, settings.max_reply_messages)
+                    .messages()
+                    .to_vec()
+            }
+            None => Vec::new(),
+        };
+        self.store.interrupt_unfinished(notice).await
     }
 
-    async fn answer(&self, message: InboundMessage) -> Result<Handled, StoreError> {
-        let started = Instant::now();
-        let wait = match self.recent.join(&message.sid) {
-            Flight::Follow(wait) => {
-                let reply = wait.await.unwrap_or_default();
-                tracing::info!(outcome = "duplicate", "message seen before: no second agent call");
-                return Ok(Handled {
-                    outcome: Outcome::Duplicate,
-                    reply,
-                });
+    async fn answer(
+        &self,
+        message: &InboundMessage,
+        respond: &mut Option<impl FnOnce(WebhookAnswer) + Send>,
+    ) -> WebhookAnswer {
+        let started = self.clock.instant();
+        let mut lead = match self.join(&message.sid).await {
+            Joined::Lead(lead) => lead,
+            Joined::Duplicate(reply) => return Ok(self.duplicate(reply)),
+        };
+        let claim = match lead.unfinished.take() {
+            Some(Unfinished {
+                claim,
+                answer: Some(answer),
+            }) => {
+                tracing::info!("a retry finishes what its first delivery could not record");
+                let settings = self
+                    .store
+                    .current()
+                    .await
+                    .inspect_err(|_| lead.keep(claim, Some(answer.clone())))?;
+                return self.settle(lead, message, claim, answer, &settings, started).await;
             }
-            Flight::Lead => Lead {
-                recent: &self.recent,
-                sid: message.sid.clone(),
-                settled: false,
+            Some(Unfinished { claim, answer: None }) => claim,
+            None => match self.store.claim(&InboundClaim::of(message)).await? {
+                Claim::New(claim) => claim,
+                Claim::Seen => {
+                    lead.settle(Settled::Replied(Reply::empty()));
+                    tracing::info!("message claimed before this process last started");
+                    return Ok(self.duplicate(Reply::empty()));
+                }
+                Claim::Interrupted(claim) => return self.tell_interrupted(lead, message, claim).await,
             },
         };
-        let claim = InboundClaim {
-            sid: message.sid.clone(),
-            from: message.from.clone(),
-            shape: TextShape::of(&message.body),
+        let (settings, step) = match self.decide(message).await {
+            Ok(decided) => decided,
+            Err(e) => {
+                self.release(lead, claim).await;
+                return Err(e);
+            }
         };
-        let Claim::New(claim_id) = self.log.claim(&claim).await? else {
-            let handled = Handled {
-                outcome: Outcome::Duplicate,
-                reply: Reply::empty(),
-            };
-            wait.settle(&handled.reply);
-            tracing::info!(
-                outcome = "duplicate",
-                "message claimed before this process last started"
-            );
-            return Ok(handled);
-        };
-
-        let settings = self.settings.current().await?;
-        let decision = match self.decide(&message, &settings).await? {
-            Step::Decided(decision) => decision,
-            Step::Ask(request) => match self.ask_agent(request, &settings).await {
-                Either::Left(decision) => decision,
-                Either::Right((request, pending)) => {
-                    self.defer(claim_id, message, settings, request.user_id, pending, started);
-                    let reply = Reply::empty();
-                    wait.settle(&reply);
-                    tracing::info!("the agent is slow: answered empty, its reply will be sent later");
-                    return Ok(Handled {
-                        outcome: Outcome::Processing,
-                        reply,
-                    });
+        let answer = match step {
+            Step::Answered(answer) => answer,
+            Step::Ask(request) => match self.ask_agent(claim, request, &settings, &mut lead, respond).await {
+                Asked::InTime(answer) => answer,
+                Asked::Late(answer) => {
+                    self.send_later(claim, message, answer, &settings, started).await;
+                    return Ok(Reply::empty());
                 }
             },
         };
-        let reply = Reply::compose(&decision.text, settings.max_reply_messages);
-        let record = inbound_record(&message, &decision, started, false);
-        let replies: Vec<_> = reply
-            .messages()
-            .iter()
-            .map(|m| OutboundRecord {
-                user_id: decision.user_id,
-                to: message.from.clone(),
-                shape: TextShape::of(m),
+        self.settle(lead, message, claim, answer, &settings, started).await
+    }
+
+    /// Leads the message, or answers it as a duplicate: a follower gets the
+    /// leader's reply, and leads in its place when the leader failed.
+    async fn join<'a>(&'a self, sid: &'a MessageSid) -> Joined<'a> {
+        let lead = |unfinished| {
+            Joined::Lead(Lead {
+                recent: self.recent.as_ref(),
+                sid,
+                unfinished,
+                done: false,
             })
-            .collect();
-        self.log.settle(claim_id, record, replies).await?;
-        wait.settle(&reply);
-        tracing::info!(
-            outcome = decision.outcome.name(),
-            user_id = decision.user_id.map(|u| u.0),
-            error = decision.error.as_deref(),
-            messages = reply.messages().len(),
-            "message answered"
-        );
-        tracing::debug!(body = %message.body, "message text");
-        Ok(Handled {
-            outcome: decision.outcome,
-            reply,
-        })
+        };
+        let wait = match self.recent.join(sid) {
+            Flight::Lead(unfinished) => return lead(unfinished),
+            Flight::Follow(wait) => wait,
+        };
+        if let Some(reply) = wait.await {
+            return Joined::Duplicate(reply);
+        }
+        match self.recent.join(sid) {
+            Flight::Lead(unfinished) => lead(unfinished),
+            // Still being answered, past the wait: the empty answer.
+            Flight::Follow(_) => Joined::Duplicate(Reply::empty()),
+        }
     }
 
-    /// The outcome, in DESIGN's order of precedence after `duplicate`.
-    async fn decide(&self, message: &InboundMessage, settings: &Settings) -> Result<Step, StoreError> {
-        Ok(match self.gate(message, settings).await? {
-            Ok(request) => Step::Ask(request),
-            Err(decision) => Step::Decided(decision),
-        })
+    fn duplicate(&self, reply: Reply) -> Reply {
+        self.metrics.message(Outcome::Duplicate);
+        tracing::info!(outcome = "duplicate", "message seen before: no second agent call");
+        reply
     }
 
-    /// The gates before the agent: a decision, or the question to ask.
-    async fn gate(
-        &self,
-        message: &InboundMessage,
-        settings: &Settings,
-    ) -> Result<Result<AgentRequest, Decision>, StoreError> {
-        let decided = |outcome, text: &str| Ok(Err(Decision::new(outcome, text)));
+    /// Reads what the policy needs, asks it, and does what its verdict
+    /// calls for before the answer: records an opt-out or its end, or
+    /// verifies a number.
+    ///
+    /// # Errors
+    /// `StoreError` when a read or a write fails; nothing is answered then.
+    async fn decide(&self, message: &InboundMessage) -> Result<(Settings, Step), StoreError> {
+        let settings = self.store.current().await?;
         let number = message.from.number();
-        match (Keyword::of_message(&message.body, message.opt_out_type), number) {
-            (Some(Keyword::Stop), Some(number)) => {
-                self.opt_outs.opt_out(number).await?;
-                return decided(Outcome::OptedOut, "");
-            }
-            (Some(Keyword::Start), Some(number)) => {
-                self.opt_outs.opt_in(number).await?;
-                return decided(Outcome::OptedIn, "");
-            }
-            // A sender that is not a number cannot be recorded as opted out.
-            (Some(Keyword::Stop), None) => return decided(Outcome::OptedOut, ""),
-            (Some(Keyword::Start), None) => return decided(Outcome::OptedIn, ""),
-            (Some(Keyword::Help), _) => return decided(Outcome::Help, &settings.help_reply),
-            (None, _) => {}
-        }
-        if let Some(number) = number
-            && self.opt_outs.is_opted_out(number).await?
-        {
-            return decided(Outcome::OptedOut, "");
-        }
-        if !self.limiter.try_acquire(message.from.as_str()) {
-            return decided(Outcome::RateLimited, "");
-        }
-        let Some(number) = number else {
-            return decided(Outcome::UnknownUser, &settings.unknown_user_reply);
+        let (opted_out, recipient) = match number {
+            Some(number) => (
+                self.store.is_opted_out(number).await?,
+                self.store.recipient(number).await?,
+            ),
+            None => (false, None),
         };
-        let Some(recipient) = self.directory.recipient(number).await? else {
-            return decided(Outcome::UnknownUser, &settings.unknown_user_reply);
+        let code_for = match number {
+            Some(number) => self.code_for(number, &message.body).await?,
+            None => None,
         };
-        if recipient.source == NumberSource::Mapping && self.confirms_verification(message, number).await? {
-            return Ok(Err(Decision {
-                user_id: Some(recipient.user_id),
-                ..Decision::new(Outcome::Verified, VERIFIED_REPLY)
-            }));
-        }
-        if settings.require_verified_numbers && !recipient.verified {
-            return decided(Outcome::UnknownUser, &settings.unknown_user_reply);
-        }
-        if !recipient.is_active {
-            return Ok(Err(Decision {
-                user_id: Some(recipient.user_id),
-                ..Decision::new(Outcome::InactiveUser, &settings.inactive_user_reply)
-            }));
-        }
-        Ok(Ok(AgentRequest {
-            user_id: recipient.user_id,
-            phone_number: number.clone(),
-            message: message.body.clone(),
-            message_sid: message.sid.clone(),
-            request_id: message.request_id.clone(),
-        }))
+        let facts = Facts {
+            keyword: Keyword::of_message(&message.body, message.opt_out_type),
+            opted_out,
+            recipient,
+            code_for,
+        };
+        let verdict = policy::decide(&facts, &settings, || !self.limiter.try_acquire(message.from.as_str()));
+        let verdict = match (verdict, number) {
+            (Verdict::OptOut, Some(number)) => {
+                self.store.opt_out(number).await?;
+                verdict
+            }
+            (Verdict::OptIn, Some(number)) => {
+                self.store.opt_in(number).await?;
+                verdict
+            }
+            (Verdict::Verify { phone, .. }, _) => match self.store.confirm(phone).await? {
+                Some(_) => verdict,
+                // The number went between reading and confirming.
+                None => Verdict::UnknownUser,
+            },
+            (Verdict::Route(user_id), Some(number)) => {
+                return Ok((settings, Step::Ask(agent_request(message, user_id, number))));
+            }
+            // A sender that is not a number has no opt-out to record and
+            // no owner: nothing routes it.
+            _ => verdict,
+        };
+        let answer = Answer::of_verdict(verdict, &settings);
+        Ok((settings, Step::Answered(answer)))
     }
 
-    /// Whether the message is the pending code of the extra number it came
-    /// from; then the number is verified. Any other text is an ordinary
-    /// message, whatever its shape.
-    async fn confirms_verification(&self, message: &InboundMessage, number: &PhoneNumber) -> Result<bool, StoreError> {
-        let Ok(code) = VerificationCode::parse(&message.body) else {
-            return Ok(false);
+    /// The extra number whose pending code the text is, if it is one.
+    async fn code_for(&self, number: &PhoneNumber, text: &str) -> Result<Option<PhoneId>, StoreError> {
+        let Ok(code) = VerificationCode::parse(text) else {
+            return Ok(None);
         };
-        let Some(pending) = self.verifications.pending_for_number(number).await? else {
-            return Ok(false);
-        };
-        if pending.check(&code, chrono::Utc::now()) != Check::Confirmed {
-            return Ok(false);
-        }
-        Ok(self.verifications.confirm(pending.phone_id).await?.is_some())
+        let pending = self.store.pending_for_number(number).await?;
+        Ok(pending
+            .filter(|pending| pending.check(&code, self.clock.now()) == Check::Confirmed)
+            .map(|pending| pending.phone_id))
     }
 
-    /// Asks the agent. Without deferral, waits for its answer up to its
-    /// deadline. With it, waits up to the budget: past that, hands back the
-    /// answer still to come.
+    /// Asks the agent. With deferral, once the budget is spent the webhook
+    /// is answered empty and the answer awaited up to the later deadline.
     async fn ask_agent(
         &self,
+        claim: ClaimId,
         request: AgentRequest,
         settings: &Settings,
-    ) -> Either<Decision, (AgentRequest, PendingAnswer)> {
-        let user_id = request.user_id;
+        lead: &mut Lead<'_>,
+        respond: &mut Option<impl FnOnce(WebhookAnswer) + Send>,
+    ) -> Asked {
+        let user = request.user_id;
         let Some(deferral) = self.timing.deferral else {
             let answer = self.timed_ask(request, self.timing.agent_timeout).await;
-            return Either::Left(Decision::of_answer(answer, user_id, settings));
+            return Asked::InTime(Answer::of_agent(answer, user, settings));
         };
-        let this = self.clone();
-        let question = request.clone();
-        let pending: PendingAnswer = Box::pin(async move { this.timed_ask(question, deferral.agent_timeout).await });
-        match select(pending, pin!(self.scheduler.sleep(deferral.budget))).await {
-            Either::Left((answer, _)) => Either::Left(Decision::of_answer(answer, user_id, settings)),
-            Either::Right(((), pending)) => Either::Right((request, pending)),
+        let mut asking = pin!(self.timed_ask(request, deferral.agent_timeout));
+        if let Either::Left((answer, _)) = select(asking.as_mut(), self.clock.sleep(deferral.budget)).await {
+            return Asked::InTime(Answer::of_agent(answer, user, settings));
         }
+        // Noted before the empty answer, so that a crash from here on tells
+        // the sender through the outbox.
+        if let Err(e) = self.store.defer(claim).await {
+            tracing::warn!(error = %e, "cannot note the message as deferred");
+        }
+        lead.settle(Settled::Replied(Reply::empty()));
+        if let Some(respond) = respond.take() {
+            respond(Ok(Reply::empty()));
+        }
+        tracing::info!("the agent is slow: answered empty, its reply will be sent later");
+        Asked::Late(Answer::of_agent(asking.await, user, settings))
     }
 
     async fn timed_ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
-        let asked = Instant::now();
+        let asked = self.clock.instant();
         let answer = self.agent.ask(request, deadline).await;
-        self.metrics.agent_call(asked.elapsed(), answer.is_ok());
+        self.metrics
+            .agent_call(since(asked, self.clock.instant()), answer.is_ok());
         if let Err(e) = &answer {
             self.metrics.error(match e {
                 AgentError::Timeout => "agent_timeout",
@@ -386,78 +312,195 @@ impl<P: RouterPorts> Router<P> {
         answer
     }
 
-    /// Waits for the agent in the background, then puts its reply (or
-    /// `error_reply`) into the outbox and settles the message's log row.
-    fn defer(
+    /// Records the answer, then hands back the reply. When it cannot be
+    /// recorded, it is kept for the retry.
+    async fn settle(
         &self,
+        mut lead: Lead<'_>,
+        message: &InboundMessage,
         claim: ClaimId,
-        message: InboundMessage,
-        settings: Settings,
-        user_id: UserId,
-        pending: PendingAnswer,
+        answer: Answer,
+        settings: &Settings,
         started: Instant,
-    ) {
-        let this = self.clone();
-        self.scheduler.spawn(async move {
-            let decision = Decision::of_answer(pending.await, user_id, &settings);
-            let outcome = decision.outcome;
-            match this.send_later(claim, &message, &settings, decision, started).await {
-                Ok(()) => this.metrics.message(outcome),
-                Err(e) => {
-                    // The row stays `processing` and becomes `interrupted`,
-                    // with its reason, when the service next starts.
-                    this.metrics.error("store");
-                    tracing::error!(error = %e, sid = %message.sid, "cannot queue a late reply");
-                }
-            }
-        });
+    ) -> WebhookAnswer {
+        let reply = Reply::compose(&answer.text, settings.max_reply_messages);
+        let record = self.record(message, &answer, started, false);
+        let replies = outbound_records(&reply, answer.user_id, message);
+        if let Err(e) = self.store.settle(claim, record, replies).await {
+            lead.keep(claim, Some(answer));
+            return Err(e);
+        }
+        lead.settle(Settled::Replied(reply.clone()));
+        self.metrics.message(answer.outcome);
+        tracing::info!(
+            outcome = answer.outcome.name(),
+            user_id = answer.user_id.map(|u| u.0),
+            error = answer.error.as_deref(),
+            messages = reply.messages().len(),
+            "message answered"
+        );
+        tracing::debug!(body = %message.body, "message text");
+        Ok(reply)
     }
 
+    /// Gives the claim up after a failure before the agent was asked; when
+    /// even that fails, the claim is kept for the retry.
+    async fn release(&self, mut lead: Lead<'_>, claim: ClaimId) {
+        match self.store.release(claim).await {
+            Ok(()) => lead.settle(Settled::Abandoned),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot release the claim: a retry in this process takes it over");
+                lead.keep(claim, None);
+            }
+        }
+    }
+
+    /// Queues the late reply (or `error_reply`) and settles the message,
+    /// trying again for a while when the store fails. Given up, the message
+    /// stays claimed and its sender is told at the next start.
     async fn send_later(
         &self,
         claim: ClaimId,
         message: &InboundMessage,
+        answer: Answer,
         settings: &Settings,
-        decision: Decision,
         started: Instant,
-    ) -> Result<(), StoreError> {
-        let reply = Reply::compose(&decision.text, settings.max_reply_messages);
-        if let Some(number) = message.from.number() {
-            let items = reply
+    ) {
+        let reply = Reply::compose(&answer.text, settings.max_reply_messages);
+        let items: Vec<NewOutboxItem> = match message.from.number() {
+            Some(number) => reply
                 .messages()
                 .iter()
                 .map(|body| NewOutboxItem {
-                    user_id: decision.user_id,
+                    user_id: answer.user_id,
                     to: number.clone(),
                     body: body.clone(),
-                    outcome: decision.outcome,
+                    outcome: answer.outcome,
                 })
-                .collect();
-            // Queued before the row is settled: a crash in between loses no reply.
-            self.outbox.enqueue(items).await?;
+                .collect(),
+            None => Vec::new(),
+        };
+        let record = self.record(message, &answer, started, true);
+        let mut pause = Duration::from_millis(500);
+        for attempt in 1..=LATE_REPLY_ATTEMPTS {
+            match self.store.settle_deferred(claim, record.clone(), items.clone()).await {
+                Ok(()) => {
+                    self.metrics.message(answer.outcome);
+                    tracing::info!(
+                        outcome = answer.outcome.name(),
+                        error = answer.error.as_deref(),
+                        "late reply queued"
+                    );
+                    return;
+                }
+                Err(e) => {
+                    self.metrics.error("store");
+                    tracing::warn!(error = %e, attempt, "cannot queue a late reply yet");
+                }
+            }
+            self.clock.sleep(pause).await;
+            pause = pause.saturating_mul(2);
         }
-        self.log
-            .settle(claim, inbound_record(message, &decision, started, true), Vec::new())
+        tracing::error!("cannot queue a late reply: its sender is told at the next start");
+    }
+
+    /// A retry of a message whose process stopped before answering it:
+    /// `error_reply`, once, without asking the agent (it may have acted).
+    async fn tell_interrupted(&self, mut lead: Lead<'_>, message: &InboundMessage, claim: ClaimId) -> WebhookAnswer {
+        let settings = self.store.current().await?;
+        let notice = Reply::compose(&settings.error_reply, settings.max_reply_messages);
+        let told = self
+            .store
+            .tell_interrupted(claim, outbound_records(&notice, None, message))
             .await?;
+        // Told once: later duplicates get the empty answer, as they would
+        // from the store.
+        lead.settle(Settled::Replied(Reply::empty()));
+        if !told {
+            return Ok(self.duplicate(Reply::empty()));
+        }
+        self.metrics.message(Outcome::Interrupted);
         tracing::info!(
-            outcome = decision.outcome.name(),
-            error = decision.error.as_deref(),
-            "late reply queued"
+            outcome = Outcome::Interrupted.name(),
+            "a message the last run left unanswered: the sender is asked to try again"
         );
-        Ok(())
+        Ok(notice)
+    }
+
+    /// The inbound log row of an answered message.
+    fn record(&self, message: &InboundMessage, answer: &Answer, started: Instant, deferred: bool) -> InboundRecord {
+        InboundRecord {
+            outcome: answer.outcome,
+            user_id: answer.user_id,
+            error: answer.error.clone(),
+            processing_ms: u64::try_from(since(started, self.clock.instant()).as_millis()).unwrap_or(u64::MAX),
+            to: message.to.clone(),
+            num_media: message.num_media,
+            request_id: message.request_id.clone(),
+            deferred,
+        }
     }
 }
 
-/// The inbound log row of a decided message.
-fn inbound_record(message: &InboundMessage, decision: &Decision, started: Instant, deferred: bool) -> InboundRecord {
-    InboundRecord {
-        outcome: decision.outcome,
-        user_id: decision.user_id,
-        error: decision.error.clone(),
-        processing_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        to: message.to.clone(),
-        num_media: message.num_media,
-        request_id: message.request_id.clone(),
-        deferred,
+/// What `join` found: the lead, or the answer of a duplicate.
+enum Joined<'a> {
+    Lead(Lead<'a>),
+    Duplicate(Reply),
+}
+
+/// The lead on a message: settled exactly once, and abandoned when dropped
+/// unsettled (a panic, a cancelled task), so that followers never wait for
+/// a reply that will not come.
+struct Lead<'a> {
+    recent: &'a dyn RecentReplies,
+    sid: &'a MessageSid,
+    unfinished: Option<Unfinished>,
+    done: bool,
+}
+
+impl Lead<'_> {
+    fn settle(&mut self, settled: Settled) {
+        if !self.done {
+            self.recent.settle(self.sid, settled);
+            self.done = true;
+        }
     }
+
+    /// Leaves the claim, and the answer if there is one, to the retry.
+    fn keep(&mut self, claim: ClaimId, answer: Option<Answer>) {
+        self.settle(Settled::Unfinished(Unfinished { claim, answer }));
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        self.settle(Settled::Abandoned);
+    }
+}
+
+fn agent_request(message: &InboundMessage, user_id: UserId, number: &PhoneNumber) -> AgentRequest {
+    AgentRequest {
+        user_id,
+        phone_number: number.clone(),
+        message: message.body.clone(),
+        message_sid: message.sid.clone(),
+        request_id: message.request_id.clone(),
+    }
+}
+
+/// One outbound row for each message of a reply.
+fn outbound_records(reply: &Reply, user_id: Option<UserId>, message: &InboundMessage) -> Vec<OutboundRecord> {
+    reply
+        .messages()
+        .iter()
+        .map(|m| OutboundRecord {
+            user_id,
+            to: message.from.clone(),
+            shape: TextShape::of(m),
+        })
+        .collect()
+}
+
+fn since(earlier: Instant, now: Instant) -> Duration {
+    now.saturating_duration_since(earlier)
 }

@@ -1,7 +1,7 @@
 //! What the usage log keeps of each message: never its text, only its
 //! shape and what became of it.
 
-use super::message::{MessageSid, RequestId, Sender};
+use super::message::{InboundMessage, MessageSid, RequestId, Sender};
 use super::segments::count_segments;
 use super::user::UserId;
 
@@ -96,6 +96,16 @@ pub struct InboundClaim {
     pub sid: MessageSid,
     pub from: Sender,
     pub shape: TextShape,
+}
+
+impl InboundClaim {
+    pub fn of(message: &InboundMessage) -> Self {
+        InboundClaim {
+            sid: message.sid.clone(),
+            from: message.from.clone(),
+            shape: TextShape::of(&message.body),
+        }
+    }
 }
 
 /// What is known once the message has been dealt with.

@@ -1,8 +1,10 @@
-//! The usage log, which is also the record of which messages were seen.
+//! The usage log, which is also the record of which messages were seen and
+//! of how far each was answered.
 
 use std::future::Future;
 
 use super::StoreError;
+use super::outbox::NewOutboxItem;
 use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 
 /// The log row of a claimed message, to settle once it is answered.
@@ -15,8 +17,22 @@ pub enum Claim {
     New(ClaimId),
     /// The message was claimed before, by this process or an earlier one.
     Seen,
+    /// A process stopped while answering the message, before its webhook
+    /// was answered, and its sender has not been told: the caller tells
+    /// them (`tell_interrupted`).
+    Interrupted(ClaimId),
 }
 
+/// What `interrupt_unfinished` found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Interrupted {
+    /// Claims marked interrupted.
+    pub messages: usize,
+    /// Senders told through the outbox, their reply having been deferred.
+    pub told: usize,
+}
+
+/// Every write returns once it is durably committed.
 pub trait MessageLog: Clone + Send + Sync + 'static {
     /// Claims a message atomically: an insert whose conflict means "seen".
     ///
@@ -24,8 +40,23 @@ pub trait MessageLog: Clone + Send + Sync + 'static {
     /// `StoreError` when the row cannot be written; nothing is claimed then.
     fn claim(&self, claim: &InboundClaim) -> impl Future<Output = Result<Claim, StoreError>> + Send;
 
+    /// Gives up the claim of a message that was not answered, so that a
+    /// retry of it is handled as new.
+    ///
+    /// # Errors
+    /// `StoreError` when the row cannot be removed; the claim stands then.
+    fn release(&self, id: ClaimId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Notes that the webhook of a claimed message is answered empty and
+    /// its reply goes out later: should the process stop first, its sender
+    /// is told through the outbox, not in a retry's answer.
+    ///
+    /// # Errors
+    /// `StoreError` when the note cannot be written.
+    fn defer(&self, id: ClaimId) -> impl Future<Output = Result<(), StoreError>> + Send;
+
     /// Records what became of a claimed message and one outbound row per
-    /// reply message, in one transaction; returns once it is committed.
+    /// reply message, in one transaction.
     ///
     /// # Errors
     /// `StoreError` when the transaction cannot be committed; nothing of it
@@ -36,4 +67,40 @@ pub trait MessageLog: Clone + Send + Sync + 'static {
         record: InboundRecord,
         replies: Vec<OutboundRecord>,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records what became of a deferred message and queues its reply in
+    /// the outbox, in one transaction: the reply is never both queued and
+    /// replaced by the notice of an interruption.
+    ///
+    /// # Errors
+    /// As `settle`.
+    fn settle_deferred(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<NewOutboxItem>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Records that the sender of an interrupted message is told, with the
+    /// outbound rows of what they are told, in one transaction; false when
+    /// they were told already.
+    ///
+    /// # Errors
+    /// `StoreError` when the transaction cannot be committed.
+    fn tell_interrupted(
+        &self,
+        id: ClaimId,
+        replies: Vec<OutboundRecord>,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Marks the claims of a process that stopped as interrupted and, for
+    /// each whose reply was deferred, queues `notice` (one outbox item a
+    /// message) to its sender and records them told, in one transaction.
+    /// An empty `notice` queues nothing. Only the serving process calls
+    /// this, once, before it serves.
+    ///
+    /// # Errors
+    /// `StoreError` when the transaction cannot be committed.
+    fn interrupt_unfinished(&self, notice: Vec<String>)
+    -> impl Future<Output = Result<Interrupted, StoreError>> + Send;
 }

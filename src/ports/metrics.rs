@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::domain::usage::Outcome;
 
-pub trait Metrics: Clone + Send + Sync + 'static {
+pub trait Metrics: Send + Sync + 'static {
     /// An inbound message got `outcome` (duplicates included).
     fn message(&self, outcome: Outcome);
 

@@ -1,6 +1,7 @@
 //! The traits the domain needs from the outside world, in the domain's words.
 
 pub mod agent;
+pub mod clock;
 pub mod delivery_log;
 pub mod message_log;
 pub mod messenger;
@@ -8,11 +9,11 @@ pub mod metrics;
 pub mod opt_outs;
 pub mod outbox;
 pub mod page;
+pub mod random;
 pub mod rate_limiter;
 pub mod readiness;
 pub mod recent_replies;
 pub mod reply_writer;
-pub mod scheduler;
 pub mod settings_store;
 pub mod store_error;
 pub mod usage_reports;
@@ -21,21 +22,44 @@ pub mod user_registry;
 pub mod verifications;
 
 pub use agent::{Agent, AgentError, AgentRequest};
+pub use clock::{Clock, Sleep};
 pub use delivery_log::DeliveryLog;
-pub use message_log::{Claim, ClaimId, MessageLog};
+pub use message_log::{Claim, ClaimId, Interrupted, MessageLog};
 pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};
 pub use outbox::{NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
 pub use page::{Page, PageRequest};
+pub use random::Random;
 pub use rate_limiter::RateLimiter;
 pub use readiness::Readiness;
-pub use recent_replies::{Flight, RecentReplies};
+pub use recent_replies::{Flight, RecentReplies, Settled, Unfinished, Wait};
 pub use reply_writer::ReplyWriter;
-pub use scheduler::Scheduler;
 pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;
 pub use usage_reports::UsageReports;
 pub use user_directory::UserDirectory;
 pub use user_registry::{RegistryError, UserRegistry};
 pub use verifications::Verifications;
+
+/// What the message path reads and writes: one store behind many ports.
+pub trait RouterStore: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox {}
+
+impl<T> RouterStore for T where T: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox {}
+
+/// What administration reads and writes.
+pub trait AdminStore:
+    UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox + UsageReports
+{
+}
+
+impl<T> AdminStore for T where
+    T: UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox + UsageReports
+{
+}
+
+/// Every port a store serves: what the composition root needs of one, be
+/// it SQLite, a cache in front of it, or a test's fault injector.
+pub trait Store: RouterStore + AdminStore + DeliveryLog + Readiness {}
+
+impl<T> Store for T where T: RouterStore + AdminStore + DeliveryLog + Readiness {}

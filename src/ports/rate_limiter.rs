@@ -1,6 +1,6 @@
 //! How often one sender may be served.
 
-pub trait RateLimiter: Clone + Send + Sync + 'static {
+pub trait RateLimiter: Send + Sync + 'static {
     /// Takes one token of `sender`'s bucket; false when it is empty.
     fn try_acquire(&self, sender: &str) -> bool;
 

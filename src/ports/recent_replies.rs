@@ -1,27 +1,51 @@
 //! Replies to recent messages, so that a retry of a message gets the answer
-//! of the first delivery instead of a second agent call.
+//! of the first delivery instead of a second agent call, and takes over
+//! what a failed first delivery left unfinished.
 
 use std::future::Future;
+use std::pin::Pin;
 
+use super::message_log::ClaimId;
 use crate::domain::message::MessageSid;
+use crate::domain::policy::Answer;
 use crate::domain::reply::Reply;
 
+/// The leader's reply, when it comes: `None` when the leader failed or
+/// took too long.
+pub type Wait = Pin<Box<dyn Future<Output = Option<Reply>> + Send>>;
+
 /// The caller's part in answering a message.
-pub enum Flight<W> {
-    /// No one answers this message now or did recently: the caller does,
-    /// and must `settle` it.
-    Lead,
-    /// Someone else does or did: the future yields that reply, or `None`
-    /// when it was abandoned or took too long.
-    Follow(W),
+pub enum Flight {
+    /// No one answers this message now: the caller does, and must
+    /// `settle` it. `Some` carries what a failed earlier delivery of it, in
+    /// this process, left to finish.
+    Lead(Option<Unfinished>),
+    /// Someone else does or did.
+    Follow(Wait),
 }
 
-pub trait RecentReplies: Clone + Send + Sync + 'static {
-    type Wait: Future<Output = Option<Reply>> + Send;
+/// What a delivery that failed left for the next one: its claim on the
+/// message, and the answer it could not record, if it had one.
+#[derive(Debug, Clone)]
+pub struct Unfinished {
+    pub claim: ClaimId,
+    pub answer: Option<Answer>,
+}
 
-    fn join(&self, sid: &MessageSid) -> Flight<Self::Wait>;
+/// How a leader leaves a message.
+#[derive(Debug, Clone)]
+pub enum Settled {
+    /// Answered with this reply: followers, now and for at least ten
+    /// minutes, get it.
+    Replied(Reply),
+    /// Given up with nothing left to finish: the next delivery leads afresh.
+    Abandoned,
+    /// Failed with something left to finish: the next delivery leads with it.
+    Unfinished(Unfinished),
+}
 
-    /// Hands the leader's reply to every follower, now and for at least ten
-    /// minutes; `None` abandons the message, so that a later delivery leads.
-    fn settle(&self, sid: &MessageSid, reply: Option<Reply>);
+pub trait RecentReplies: Send + Sync + 'static {
+    fn join(&self, sid: &MessageSid) -> Flight;
+
+    fn settle(&self, sid: &MessageSid, settled: Settled);
 }

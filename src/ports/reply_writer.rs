@@ -2,6 +2,6 @@
 
 use crate::domain::reply::Reply;
 
-pub trait ReplyWriter: Clone + Send + Sync + 'static {
+pub trait ReplyWriter: Send + Sync + 'static {
     fn render(&self, reply: &Reply) -> String;
 }

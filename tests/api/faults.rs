@@ -316,14 +316,6 @@ async fn serve_ada_with_fake_agent() -> (tempfile::TempDir, std::path::PathBuf, 
     (dir, db, agent, server)
 }
 
-fn add_user_with_cli(db: &std::path::Path, phone: &str) {
-    let added = crate::helpers::sms_router(db)
-        .args(["user", "add", "--phone", phone, "--name", "Ada"])
-        .output()
-        .unwrap();
-    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
-}
-
 /// Sets the server's limit on the size of files it writes (`prlimit`).
 fn set_file_size_limit(server: &RunningServer, bytes: &str) {
     let limit = format!("--fsize={bytes}:unlimited");

@@ -15,6 +15,8 @@ use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, handler}
 use sms_router::config::Config;
 use sms_router::startup::{Application, Tuning};
 
+use crate::faulty_store::{Faults, FaultyStore};
+
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token";
 pub const AGENT_TOKEN: &str = "test-agent-token";
 pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
@@ -120,6 +122,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     config: Config,
     tuning: Tuning,
+    /// The fault injector between the app and its store, when there is one.
+    pub faults: Option<Faults>,
     stop: Option<(
         tokio::sync::oneshot::Sender<()>,
         tokio::task::JoinHandle<anyhow::Result<()>>,
@@ -131,6 +135,7 @@ pub struct TestApp {
 async fn start(
     config: &Config,
     tuning: Tuning,
+    faults: Option<&Faults>,
 ) -> (
     SocketAddr,
     (
@@ -138,7 +143,15 @@ async fn start(
         tokio::task::JoinHandle<anyhow::Result<()>>,
     ),
 ) {
-    let app = Application::build_tuned(config, false, tuning).await.unwrap();
+    let app = match faults {
+        None => Application::build_tuned(config, false, tuning).await.unwrap(),
+        Some(faults) => Application::build_with(config, false, tuning, |inner| FaultyStore {
+            inner,
+            faults: faults.clone(),
+        })
+        .await
+        .unwrap(),
+    };
     let address = SocketAddr::from(([127, 0, 0, 1], app.port()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(app.run_until_stopped(async move {
@@ -185,6 +198,15 @@ pub async fn spawn_app_with(extra: &[(&str, &str)]) -> TestApp {
 }
 
 pub async fn spawn_app_tuned(extra: &[(&str, &str)], tuning: Tuning) -> TestApp {
+    spawn(extra, tuning, None).await
+}
+
+/// Starts the app on its real store seen through a fault injector.
+pub async fn spawn_faulty_app(extra: &[(&str, &str)]) -> TestApp {
+    spawn(extra, Tuning::default(), Some(Faults::default())).await
+}
+
+async fn spawn(extra: &[(&str, &str)], tuning: Tuning, faults: Option<Faults>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         sms_router::telemetry::init("debug", sms_router::config::LogFormat::Text);
     }
@@ -210,7 +232,7 @@ pub async fn spawn_app_tuned(extra: &[(&str, &str)], tuning: Tuning) -> TestApp 
         }
     }
     let config = Config::from_vars(&vars).unwrap();
-    let (address, stop) = start(&config, tuning).await;
+    let (address, stop) = start(&config, tuning, faults.as_ref()).await;
     TestApp {
         address,
         db_path,
@@ -218,6 +240,7 @@ pub async fn spawn_app_tuned(extra: &[(&str, &str)], tuning: Tuning) -> TestApp 
         client: reqwest::Client::new(),
         config,
         tuning,
+        faults,
         stop: Some(stop),
         _dir: dir,
     }
@@ -281,7 +304,7 @@ impl TestApp {
             let _ = stop.send(());
             server.await.unwrap().unwrap();
         }
-        let (address, stop) = start(&self.config, self.tuning).await;
+        let (address, stop) = start(&self.config, self.tuning, self.faults.as_ref()).await;
         self.address = address;
         self.stop = Some(stop);
     }
@@ -671,4 +694,13 @@ impl RunningServer {
         self.child.wait().unwrap();
         self.logs()
     }
+}
+
+/// Adds a user with this number through the command line, as a newcomer would.
+pub fn add_user_with_cli(db: &std::path::Path, phone: &str) {
+    let added = sms_router(db)
+        .args(["user", "add", "--phone", phone, "--name", "Ada"])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
 }

@@ -11,13 +11,16 @@ pub mod signature;
 mod status;
 mod webhook;
 
+use std::sync::Arc;
+
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{OpenApiService, Tags};
+use tokio_util::task::TaskTracker;
 
-use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
-use crate::domain::router::{Router, RouterPorts};
-use crate::ports::{DeliveryLog, Metrics, OptOutRegistry, Readiness, ReplyWriter};
+use crate::domain::router::Router;
+use crate::ports::{Agent, Metrics, ReplyWriter, Store};
 pub use admin::AdminToken;
 pub use form::SenderNumbers;
 pub use webhook::WebhookSettings;
@@ -33,33 +36,22 @@ enum ApiTags {
     Ops,
 }
 
-/// The adapters the HTTP surface works with, named once.
-pub trait HttpPorts: Send + Sync + 'static {
-    type Router: RouterPorts;
-    type Admin: AdminPorts;
-    type Writer: ReplyWriter;
-    type Readiness: Readiness;
-    type Metrics: Metrics;
-    type Deliveries: DeliveryLog;
-    type OptOuts: OptOutRegistry;
-}
-
-type Apis<H> = (
-    webhook::WebhookApi<<H as HttpPorts>::Router, <H as HttpPorts>::Writer>,
-    status::StatusApi<<H as HttpPorts>::Deliveries, <H as HttpPorts>::OptOuts>,
-    admin::UsersApi<<H as HttpPorts>::Admin>,
-    admin::PhonesApi<<H as HttpPorts>::Admin>,
-    admin::MessagesApi<<H as HttpPorts>::Admin>,
-    admin::VerificationApi<<H as HttpPorts>::Admin>,
-    admin::LookupApi<<H as HttpPorts>::Admin>,
-    admin::ConfigsApi<<H as HttpPorts>::Admin>,
-    admin::UsageApi<<H as HttpPorts>::Admin>,
-    ops::OpsApi<<H as HttpPorts>::Readiness, <H as HttpPorts>::Metrics>,
+type Apis<S, A> = (
+    webhook::WebhookApi<S, A>,
+    status::StatusApi<S>,
+    admin::UsersApi<S>,
+    admin::PhonesApi<S>,
+    admin::MessagesApi<S>,
+    admin::VerificationApi<S>,
+    admin::LookupApi<S>,
+    admin::ConfigsApi<S>,
+    admin::UsageApi<S>,
+    ops::OpsApi<S>,
 );
 
 /// The OpenAPI service: the operations and their spec. Needs no state, so
 /// the spec can be printed without a database.
-pub fn api_service<H: HttpPorts>() -> OpenApiService<Apis<H>, ()> {
+pub fn api_service<S: Store, A: Agent>() -> OpenApiService<Apis<S, A>, ()> {
     OpenApiService::new(
         (
             webhook::WebhookApi::default(),
@@ -83,25 +75,29 @@ pub fn api_service<H: HttpPorts>() -> OpenApiService<Apis<H>, ()> {
 }
 
 /// The spec as `/openapi.json` serves it and `openapi/openapi.json` holds it.
-pub fn spec_json<H: HttpPorts>() -> String {
-    api_service::<H>().spec()
+pub fn spec_json<S: Store, A: Agent>() -> String {
+    api_service::<S, A>().spec()
 }
 
 /// What the handlers read besides the request.
-pub struct AppState<H: HttpPorts> {
-    pub router: Router<H::Router>,
-    pub admin: Admin<H::Admin>,
+pub struct AppState<S, A> {
+    pub router: Router<S, A>,
+    pub admin: Admin<S>,
     pub admin_token: AdminToken,
-    pub writer: H::Writer,
-    pub readiness: H::Readiness,
-    pub metrics: H::Metrics,
-    pub deliveries: Deliveries<H::Deliveries, H::OptOuts>,
+    pub writer: Arc<dyn ReplyWriter>,
+    /// The store, for readiness.
+    pub store: S,
+    pub metrics: Arc<dyn Metrics>,
+    pub deliveries: Deliveries<S, S>,
     pub webhook: WebhookSettings,
+    /// Where messages are handled, so that a stop can wait for them, their
+    /// late replies included.
+    pub tasks: TaskTracker,
 }
 
 /// Every route, with the state the handlers read.
-pub fn app<H: HttpPorts>(state: AppState<H>) -> impl Endpoint {
-    let api = api_service::<H>();
+pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
+    let api = api_service::<S, A>();
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
@@ -111,10 +107,11 @@ pub fn app<H: HttpPorts>(state: AppState<H>) -> impl Endpoint {
         .data(state.admin)
         .data(state.admin_token)
         .data(state.writer)
-        .data(state.readiness)
+        .data(state.store)
         .data(state.metrics)
         .data(state.deliveries)
         .data(state.webhook)
+        .data(state.tasks)
         .with(body_limit::BodyLimit)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)

@@ -1,6 +1,7 @@
 //! Liveness and readiness.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use poem::web::Data;
 use poem_openapi::payload::{Json, PlainText};
@@ -10,9 +11,9 @@ use super::ApiTags;
 use super::errors::ErrorBody;
 use crate::ports::{Metrics, Readiness};
 
-pub struct OpsApi<R, M>(PhantomData<fn() -> (R, M)>);
+pub struct OpsApi<R>(PhantomData<fn() -> R>);
 
-impl<R, M> Default for OpsApi<R, M> {
+impl<R> Default for OpsApi<R> {
     fn default() -> Self {
         OpsApi(PhantomData)
     }
@@ -36,7 +37,7 @@ pub enum MetricsResponse {
 }
 
 #[OpenApi]
-impl<R: Readiness, M: Metrics> OpsApi<R, M> {
+impl<R: Readiness> OpsApi<R> {
     /// Liveness: the process answers
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "ApiTags::Ops")]
     async fn healthz(&self) -> PlainText<&'static str> {
@@ -57,7 +58,7 @@ impl<R: Readiness, M: Metrics> OpsApi<R, M> {
 
     /// Metrics for Prometheus
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Ops")]
-    async fn metrics(&self, metrics: Data<&M>) -> MetricsResponse {
+    async fn metrics(&self, metrics: Data<&Arc<dyn Metrics>>) -> MetricsResponse {
         MetricsResponse::Text(PlainText(metrics.exposition()))
     }
 }

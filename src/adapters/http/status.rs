@@ -17,9 +17,9 @@ use crate::domain::message::MessageSid;
 use crate::domain::phone::PhoneNumber;
 use crate::ports::{DeliveryLog, OptOutRegistry};
 
-pub struct StatusApi<L, O>(PhantomData<fn() -> (L, O)>);
+pub struct StatusApi<S>(PhantomData<fn() -> S>);
 
-impl<L, O> Default for StatusApi<L, O> {
+impl<S> Default for StatusApi<S> {
     fn default() -> Self {
         StatusApi(PhantomData)
     }
@@ -33,7 +33,7 @@ pub enum ReceiveStatusOk {
 }
 
 #[OpenApi]
-impl<L: DeliveryLog, O: OptOutRegistry> StatusApi<L, O> {
+impl<S: DeliveryLog + OptOutRegistry> StatusApi<S> {
     /// Receive a delivery status
     ///
     /// Twilio's status callback for a message sent through its REST API.
@@ -51,7 +51,7 @@ impl<L: DeliveryLog, O: OptOutRegistry> StatusApi<L, O> {
         /// Twilio's signature of the request.
         #[oai(name = "X-Twilio-Signature")]
         signature: Header<Option<String>>,
-        deliveries: Data<&Deliveries<L, O>>,
+        deliveries: Data<&Deliveries<S, S>>,
         settings: Data<&WebhookSettings>,
     ) -> Result<ReceiveStatusOk, WebhookError> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {

@@ -1,12 +1,14 @@
 //! `POST /sms-router/webhook/sms`: Twilio's inbound message webhook.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use poem::Request;
 use poem::web::Data;
 use poem_openapi::param::Header;
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{ApiResponse, OpenApi};
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 use super::ApiTags;
@@ -15,8 +17,8 @@ use super::form::{SenderNumbers, TwilioForm};
 use super::signature;
 use crate::domain::message::RequestId;
 use crate::domain::phone::Region;
-use crate::domain::router::{Router, RouterPorts};
-use crate::ports::ReplyWriter;
+use crate::domain::router::Router;
+use crate::ports::{Agent, ReplyWriter, RouterStore};
 
 /// How the webhook authenticates Twilio and reads numbers.
 #[derive(Clone)]
@@ -30,9 +32,9 @@ pub struct WebhookSettings {
     pub senders: SenderNumbers,
 }
 
-pub struct WebhookApi<P, W>(PhantomData<fn() -> (P, W)>);
+pub struct WebhookApi<S, A>(PhantomData<fn() -> (S, A)>);
 
-impl<P, W> Default for WebhookApi<P, W> {
+impl<S, A> Default for WebhookApi<S, A> {
     fn default() -> Self {
         WebhookApi(PhantomData)
     }
@@ -73,7 +75,7 @@ impl WebhookError {
 }
 
 #[OpenApi]
-impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
+impl<S: RouterStore, A: Agent> WebhookApi<S, A> {
     /// Receive an inbound SMS
     ///
     /// Twilio's messaging webhook. Answers TwiML with the reply of the
@@ -92,10 +94,11 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
         /// Twilio's signature of the request.
         #[oai(name = "X-Twilio-Signature")]
         signature: Header<Option<String>>,
-        router: Data<&Router<P>>,
-        writer: Data<&W>,
+        router: Data<&Router<S, A>>,
+        writer: Data<&Arc<dyn ReplyWriter>>,
         settings: Data<&WebhookSettings>,
         request_id: Data<&RequestId>,
+        tasks: Data<&TaskTracker>,
     ) -> Result<ReceiveSmsOk, WebhookError> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
             return Err(WebhookError::Forbidden(forbidden()));
@@ -104,20 +107,29 @@ impl<P: RouterPorts, W: ReplyWriter> WebhookApi<P, W> {
             .message(&settings.senders, request_id.0.clone())
             .map_err(|bad| WebhookError::bad_field(bad.field, bad.why))?;
         let router = router.0.clone();
-        let handled = tokio::spawn(async move { router.handle(message).await }.in_current_span())
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        // A task of its own, tracked: the message is handled to its end,
+        // late reply included, even when the client goes away, and a stop
+        // waits for it.
+        tasks.spawn(
+            async move {
+                router
+                    .handle(message, move |reply| {
+                        let _ = answer.send(reply);
+                    })
+                    .await;
+            }
+            .in_current_span(),
+        );
+        let unavailable = |why: &str| WebhookError::Unavailable(ErrorBody::json("service_unavailable", why));
+        let reply = answered
             .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "the message task failed");
-                WebhookError::Unavailable(ErrorBody::json(
-                    "service_unavailable",
-                    "the message could not be handled",
-                ))
+            .map_err(|_| {
+                tracing::error!("the message's task ended without an answer");
+                unavailable("the message could not be handled")
             })?
-            .map_err(|e| {
-                tracing::error!(error = %e, "cannot log the message");
-                WebhookError::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
-            })?;
-        Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&handled.reply))))
+            .map_err(|_| unavailable("the store is unavailable"))?;
+        Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&reply))))
     }
 }
 

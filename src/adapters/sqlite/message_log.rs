@@ -1,15 +1,20 @@
-//! The usage log in SQLite. The inbound row is the claim on its message sid.
-//! Both writes go through the single log writer, committed in groups.
+//! The usage log in SQLite. The inbound row is the claim on its message sid
+//! and says how far the message was answered. The message path's writes go
+//! through the single log writer, committed in groups.
 
 use anyhow::Context;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
-use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
-use crate::ports::{Claim, ClaimId, MessageLog, StoreError};
+use super::outbox::insert_items;
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome};
+use crate::domain::user::UserId;
+use crate::ports::{Claim, ClaimId, Interrupted, MessageLog, NewOutboxItem, StoreError};
 
-/// Inserts the inbound row of a message unless its sid has one.
-fn claim_row(conn: &rusqlite::Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
+/// Inserts the inbound row of a message unless its sid has one; then tells
+/// a plain duplicate from a message whose process stopped before answering.
+fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
     let id: Option<i64> = conn
         .prepare_cached(
             "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid, message_length, segments)
@@ -28,7 +33,74 @@ fn claim_row(conn: &rusqlite::Connection, claim: &InboundClaim) -> anyhow::Resul
         )
         .optional()
         .context("failed to claim a message")?;
-    Ok(id.map_or(Claim::Seen, |id| Claim::New(ClaimId(id))))
+    if let Some(id) = id {
+        return Ok(Claim::New(ClaimId(id)));
+    }
+    let untold: Option<i64> = conn
+        .prepare_cached(
+            "SELECT id FROM sms_usage_logs
+             WHERE message_sid = ?1 AND direction = 'inbound'
+               AND outcome = 'interrupted' AND deferred = 0 AND sender_told = 0",
+        )?
+        .query_row([claim.sid.as_ref()], |row| row.get(0))
+        .optional()
+        .context("failed to read a claimed message")?;
+    Ok(untold.map_or(Claim::Seen, |id| Claim::Interrupted(ClaimId(id))))
+}
+
+/// Records what became of a claimed message.
+fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord) -> rusqlite::Result<()> {
+    let mut metadata = serde_json::json!({
+        "to": record.to,
+        "num_media": record.num_media,
+        "request_id": record.request_id.0,
+    });
+    if record.deferred {
+        metadata["deferred"] = serde_json::Value::Bool(true);
+    }
+    conn.prepare_cached(
+        "UPDATE sms_usage_logs
+         SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7,
+             deferred = deferred OR ?8
+         WHERE id = ?1",
+    )?
+    .execute(params![
+        id.0,
+        record.outcome.name(),
+        record.user_id.map(|u| u.0),
+        record.outcome.is_success(),
+        record.error,
+        i64::try_from(record.processing_ms).unwrap_or(i64::MAX),
+        metadata.to_string(),
+        record.deferred,
+    ])?;
+    Ok(())
+}
+
+/// The outbound rows of the replies sent in the webhook's answer.
+fn log_replies(
+    conn: &Connection,
+    outcome: Outcome,
+    replies: &[OutboundRecord],
+    request_id: Option<&str>,
+) -> rusqlite::Result<()> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO sms_usage_logs
+           (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6)",
+    )?;
+    let metadata = request_id.map(|id| serde_json::json!({ "request_id": id }).to_string());
+    for reply in replies {
+        insert.execute(params![
+            reply.user_id.map(|u| u.0),
+            reply.to.as_str(),
+            outcome.name(),
+            reply.shape.length,
+            reply.shape.segments,
+            metadata,
+        ])?;
+    }
+    Ok(())
 }
 
 impl MessageLog for SqliteStore {
@@ -37,49 +109,117 @@ impl MessageLog for SqliteStore {
         self.log_writer.write(move |conn| claim_row(conn, &claim)).await
     }
 
+    async fn release(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.log_writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "DELETE FROM sms_usage_logs WHERE id = ?1 AND direction = 'inbound' AND outcome = 'processing'",
+                )?
+                .execute([id.0])
+                .context("failed to release a claim")?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn defer(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.log_writer
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE sms_usage_logs SET deferred = 1 WHERE id = ?1")?
+                    .execute([id.0])
+                    .context("failed to note a deferred reply")?;
+                Ok(())
+            })
+            .await
+    }
+
     async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
-        self.log_writer.write(move |conn| {
-            let mut metadata = serde_json::json!({
-                "to": record.to,
-                "num_media": record.num_media,
-                "request_id": record.request_id.0,
-            });
-            if record.deferred {
-                metadata["deferred"] = serde_json::Value::Bool(true);
-            }
-            let metadata = metadata.to_string();
-            conn.prepare_cached(
-                "UPDATE sms_usage_logs
-                 SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7
-                 WHERE id = ?1",
-            )?
-            .execute(params![
-                id.0,
-                record.outcome.name(),
-                record.user_id.map(|u| u.0),
-                record.outcome.is_success(),
-                record.error,
-                i64::try_from(record.processing_ms).unwrap_or(i64::MAX),
-                metadata,
-            ])?;
-            {
-                let mut insert = conn.prepare_cached(
-                    "INSERT INTO sms_usage_logs
-                       (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
-                     VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6)",
-                )?;
-                for reply in &replies {
-                    insert.execute(params![
-                        reply.user_id.map(|u| u.0),
-                        reply.to.as_str(),
-                        record.outcome.name(),
-                        reply.shape.length,
-                        reply.shape.segments,
-                        serde_json::json!({ "request_id": record.request_id.0 }).to_string(),
-                    ])?;
+        self.log_writer
+            .write(move |conn| {
+                settle_row(conn, id, &record)?;
+                log_replies(conn, record.outcome, &replies, Some(&record.request_id.0))?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn settle_deferred(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<NewOutboxItem>,
+    ) -> Result<(), StoreError> {
+        self.log_writer
+            .write(move |conn| {
+                insert_items(conn, &replies).context("failed to queue a late reply")?;
+                settle_row(conn, id, &record)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn tell_interrupted(&self, id: ClaimId, replies: Vec<OutboundRecord>) -> Result<bool, StoreError> {
+        self.log_writer
+            .write(move |conn| {
+                let marked = conn
+                    .prepare_cached(
+                        "UPDATE sms_usage_logs SET sender_told = 1
+                         WHERE id = ?1 AND outcome = 'interrupted' AND sender_told = 0",
+                    )?
+                    .execute([id.0])?;
+                if marked == 0 {
+                    return Ok(false);
+                }
+                log_replies(conn, Outcome::Interrupted, &replies, None)?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
+        self.run(move |conn| {
+            let tx = conn.transaction()?;
+            let messages = tx.execute(
+                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
+                        error_message = 'the process stopped before the message was answered'
+                 WHERE outcome = 'processing'",
+                [],
+            )?;
+            let mut told = 0;
+            if !notice.is_empty() {
+                let senders = tx
+                    .prepare(
+                        "SELECT id, user_id, phone_number FROM sms_usage_logs
+                         WHERE outcome = 'interrupted' AND sender_told = 0 AND deferred = 1 AND direction = 'inbound'",
+                    )?
+                    .query_map([], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)?,
+                            row.get::<_, Option<i64>>(1)?,
+                            row.get::<_, Option<String>>(2)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>, _>>()?;
+                for (id, user_id, number) in senders {
+                    // Only a number can be texted; the row is stored in E.164.
+                    if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
+                        let items: Vec<NewOutboxItem> = notice
+                            .iter()
+                            .map(|body| NewOutboxItem {
+                                user_id: user_id.map(UserId),
+                                to: to.clone(),
+                                body: body.clone(),
+                                outcome: Outcome::Interrupted,
+                            })
+                            .collect();
+                        insert_items(&tx, &items)?;
+                        told += 1;
+                    }
+                    tx.execute("UPDATE sms_usage_logs SET sender_told = 1 WHERE id = ?1", [id])?;
                 }
             }
-            Ok(())
+            tx.commit().context("failed to mark interrupted messages")?;
+            Ok(Interrupted { messages, told })
         })
         .await
     }

@@ -10,6 +10,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0003_verifications.sql")),
     M::up(include_str!("migrations/0004_store_probe.sql")),
     M::up(include_str!("migrations/0005_cached_tables_version.sql")),
+    M::up(include_str!("migrations/0006_unanswered_senders.sql")),
 ];
 
 /// Brings the database to the latest schema; a no-op when it is there.

@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use r2d2_sqlite::SqliteConnectionManager;
-use rusqlite::{Connection, ErrorCode};
+use rusqlite::{Connection, ErrorCode, TransactionBehavior};
 use tracing::Instrument;
 
 use crate::ports::{Readiness, StoreError};
@@ -73,6 +73,11 @@ impl SqliteStore {
         drop(conn);
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.busy_timeout(BUSY_TIMEOUT)?;
+            // A transaction that reads, then writes, must hold the write lock
+            // from its start: begun deferred, it cannot wait for another
+            // writer (SQLITE_BUSY_SNAPSHOT and deadlocked upgrades are not
+            // retried by the busy handler) and fails at once under load.
+            c.set_transaction_behavior(TransactionBehavior::Immediate);
             c.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")
         });
         let pool = r2d2::Pool::builder()
@@ -97,23 +102,6 @@ impl SqliteStore {
     {
         (self.observer)(StoreEvent::Read(query));
         self.run(work).await
-    }
-
-    /// Marks messages claimed by a process that stopped before answering
-    /// them. Only the serving process calls this, once, before it serves.
-    ///
-    /// # Errors
-    /// When the store cannot be written.
-    pub async fn mark_interrupted(&self) -> Result<usize, StoreError> {
-        self.run(|conn| {
-            Ok(conn.execute(
-                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
-                        error_message = 'the process stopped before the message was answered'
-                 WHERE outcome = 'processing'",
-                [],
-            )?)
-        })
-        .await
     }
 
     /// Runs `work` on a pooled connection on the blocking pool, in the

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use rusqlite::{Row, Transaction, params};
+use rusqlite::{Connection, Row, Transaction, params};
 
 use super::SqliteStore;
 use crate::domain::phone::{PhoneNumber, Region};
@@ -95,28 +95,33 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     })
 }
 
+/// Stores messages to send, within the caller's transaction.
+pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqlite::Result<Vec<OutboxEntry>> {
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES (?1, ?2, ?3, ?4)
+         RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
+    )?;
+    items
+        .iter()
+        .map(|item| {
+            insert.query_row(
+                params![
+                    item.user_id.map(|u| u.0),
+                    item.to.to_string(),
+                    item.body,
+                    item.outcome.name()
+                ],
+                entry_from_row,
+            )
+        })
+        .collect()
+}
+
 impl Outbox for SqliteStore {
     async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            let mut entries = Vec::with_capacity(items.len());
-            {
-                let mut insert = tx.prepare_cached(
-                    "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES (?1, ?2, ?3, ?4)
-                     RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
-                )?;
-                for item in &items {
-                    entries.push(insert.query_row(
-                        params![
-                            item.user_id.map(|u| u.0),
-                            item.to.to_string(),
-                            item.body,
-                            item.outcome.name()
-                        ],
-                        entry_from_row,
-                    )?);
-                }
-            }
+            let entries = insert_items(&tx, &items)?;
             tx.commit()?;
             Ok(entries)
         })

@@ -11,10 +11,11 @@ use super::users::{UserDto, parse_number};
 use super::{AdminAuth, PageError, error_body, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
-use crate::domain::admin::{Admin, AdminError, AdminPorts};
+use crate::domain::admin::{Admin, AdminError};
 use crate::domain::phone::Region;
 use crate::domain::usage::Outcome;
 use crate::domain::user::NumberSource;
+use crate::ports::AdminStore;
 use crate::ports::OptOut;
 
 #[derive(Enum, Clone, Copy)]
@@ -121,7 +122,7 @@ impl<AP> Default for LookupApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> LookupApi<AP> {
+impl<AP: AdminStore> LookupApi<AP> {
     /// Where a number routes, and whether its next message would reach the agent
     ///
     /// Takes no rate-limit token.

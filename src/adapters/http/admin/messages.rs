@@ -10,8 +10,9 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::AdminAuth;
 use super::users::UserOrPhoneError;
 use crate::adapters::http::ApiTags;
-use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::admin::Admin;
 use crate::domain::user::UserId;
+use crate::ports::AdminStore;
 use crate::ports::{OutboxEntry, OutboxStatus};
 
 #[derive(Object)]
@@ -81,7 +82,7 @@ impl<AP> Default for MessagesApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> MessagesApi<AP> {
+impl<AP: AdminStore> MessagesApi<AP> {
     /// Send a message to a user
     ///
     /// 409 when the user is inactive, opted out or has no number; 503 when

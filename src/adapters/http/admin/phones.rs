@@ -11,9 +11,10 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::users::{UserOrPhoneError, parse_number};
 use super::{AdminAuth, DeletedOk, page_parts, page_request};
 use crate::adapters::http::ApiTags;
-use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::admin::Admin;
 use crate::domain::phone::Region;
 use crate::domain::user::{NewPhone, Phone, PhoneId, PhonePatch, UserId, VerificationMethod};
+use crate::ports::AdminStore;
 
 /// How a number was shown to belong to its user.
 #[derive(Enum, Clone, Copy)]
@@ -131,7 +132,7 @@ impl<AP> Default for PhonesApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> PhonesApi<AP> {
+impl<AP: AdminStore> PhonesApi<AP> {
     /// List a user's extra numbers
     #[oai(path = "/users/:id/phones", method = "get", operation_id = "list_user_phones")]
     async fn list_user_phones(

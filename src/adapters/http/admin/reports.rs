@@ -13,11 +13,12 @@ use super::lookup::QueryError;
 use super::users::parse_number;
 use super::{AdminAuth, page_parts, page_request};
 use crate::adapters::http::ApiTags;
-use crate::domain::admin::{Admin, AdminPorts};
+use crate::domain::admin::Admin;
 use crate::domain::phone::Region;
 use crate::domain::report::{Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats};
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
+use crate::ports::AdminStore;
 
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
@@ -203,7 +204,7 @@ impl<AP> Default for UsageApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> UsageApi<AP> {
+impl<AP: AdminStore> UsageApi<AP> {
     /// List usage log rows, newest first
     #[oai(path = "/usage-logs", method = "get", operation_id = "list_usage_logs")]
     #[allow(clippy::too_many_arguments)]

@@ -10,7 +10,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::{AdminAuth, DeletedOk, error_body};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
-use crate::domain::admin::{Admin, AdminError, AdminPorts, SettingView};
+use crate::domain::admin::{Admin, AdminError, SettingView};
+use crate::ports::AdminStore;
 
 /// A setting and its effective value.
 #[derive(Object)]
@@ -106,7 +107,7 @@ impl<AP> Default for ConfigsApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> ConfigsApi<AP> {
+impl<AP: AdminStore> ConfigsApi<AP> {
     /// List every setting with its effective value
     #[oai(path = "/configs", method = "get", operation_id = "list_configs")]
     async fn list_configs(&self, _auth: AdminAuth, admin: Data<&Admin<AP>>) -> Result<ConfigListOk, ConfigError> {

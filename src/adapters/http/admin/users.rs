@@ -11,9 +11,10 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::{AdminAuth, DeletedOk, error_body, invalid, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
-use crate::domain::admin::{Admin, AdminError, AdminPorts};
+use crate::domain::admin::{Admin, AdminError};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch};
+use crate::ports::AdminStore;
 
 /// A user of the service.
 #[derive(Object)]
@@ -162,7 +163,7 @@ impl<AP> Default for UsersApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> UsersApi<AP> {
+impl<AP: AdminStore> UsersApi<AP> {
     /// Create a user
     #[oai(path = "/users", method = "post", operation_id = "create_user")]
     async fn create_user(

@@ -12,8 +12,9 @@ use super::phones::PhoneDto;
 use super::{AdminAuth, error_body};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
-use crate::domain::admin::{Admin, AdminError, AdminPorts};
+use crate::domain::admin::{Admin, AdminError};
 use crate::domain::user::PhoneId;
+use crate::ports::AdminStore;
 
 #[derive(Object)]
 pub struct VerificationStarted {
@@ -89,7 +90,7 @@ impl<AP> Default for VerificationApi<AP> {
 }
 
 #[OpenApi(prefix_path = "/sms-router/admin", tag = "ApiTags::Admin")]
-impl<AP: AdminPorts> VerificationApi<AP> {
+impl<AP: AdminStore> VerificationApi<AP> {
     /// Text a verification code to an extra number
     ///
     /// The code expires in 10 minutes and allows 5 wrong tries. The user

@@ -1,0 +1,140 @@
+//! Writers never fail each other: many administrators and messages at once
+//! get no 5xx, and the rows agree afterwards.
+
+use std::collections::HashSet;
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// One client's work: a user, two numbers, changes to both, then deletes;
+/// answers every status it saw.
+async fn one_client(app: &TestApp, n: u32) -> Vec<(String, u16)> {
+    let mut seen = Vec::new();
+    let mut note = |what: &str, status: u16| seen.push((format!("client {n}: {what}"), status));
+    let (status, user) = app
+        .admin(
+            "POST",
+            "/users",
+            Some(json!({"full_name": format!("User {n}"), "phone_number": format!("+1201555{:04}", n)})),
+        )
+        .await;
+    note("create user", status);
+    let Some(id) = user["id"].as_i64() else { return seen };
+    let mut phones = Vec::new();
+    for k in 0..2 {
+        let (status, phone) = app
+            .admin(
+                "POST",
+                &format!("/users/{id}/phones"),
+                Some(json!({"phone_number": format!("+1201556{:02}{:02}", n, k), "is_primary": true})),
+            )
+            .await;
+        note("add phone", status);
+        phones.extend(phone["id"].as_i64());
+    }
+    // Every client also tries to take one shared number: one wins, the
+    // others get 409.
+    let (status, _) = app
+        .admin(
+            "POST",
+            &format!("/users/{id}/phones"),
+            Some(json!({"phone_number": "+12015579999"})),
+        )
+        .await;
+    note("add the shared number", status);
+    let (status, _) = app
+        .admin(
+            "PATCH",
+            &format!("/users/{id}"),
+            Some(json!({"full_name": format!("User {n} renamed"), "is_active": n.is_multiple_of(2)})),
+        )
+        .await;
+    note("update user", status);
+    for phone in &phones {
+        let (status, _) = app
+            .admin(
+                "PATCH",
+                &format!("/phones/{phone}"),
+                Some(json!({"is_primary": true, "is_verified": true})),
+            )
+            .await;
+        note("update phone", status);
+    }
+    let answer = app.send(&format!("+1201555{:04}", n), "hello").await;
+    note("message", answer.status);
+    if let Some(phone) = phones.first().filter(|_| n.is_multiple_of(3)) {
+        let (status, _) = app.admin("DELETE", &format!("/phones/{phone}"), None).await;
+        note("delete phone", status);
+    }
+    if n.is_multiple_of(5) {
+        let (status, _) = app.admin("DELETE", &format!("/users/{id}"), None).await;
+        note("delete user", status);
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn thirty_clients_writing_at_once_get_no_5xx_and_the_rows_agree() {
+    let app = spawn_app_with(&[("SMS_ROUTER_AGENT_TIMEOUT_MS", "10000")]).await;
+    let app = &app;
+
+    let seen: Vec<(String, u16)> = futures_util::future::join_all((0..30).map(|n| one_client(app, n)))
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+
+    let failed: Vec<_> = seen.iter().filter(|(_, status)| *status >= 500).collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} answers were 5xx: {failed:?}",
+        failed.len(),
+        seen.len()
+    );
+    let shared: Vec<_> = seen
+        .iter()
+        .filter(|(what, _)| what.ends_with("add the shared number"))
+        .map(|(_, status)| *status)
+        .collect();
+    // A winner deleted with its user frees the number for a later client.
+    assert!(shared.contains(&201), "{shared:?}");
+    assert!(shared.iter().all(|s| [201, 409].contains(s)), "{shared:?}");
+
+    let db = app.db();
+    let users: i64 = db.query_row("SELECT count(*) FROM users", [], |r| r.get(0)).unwrap();
+    assert_eq!(users, 30 - 6, "six users were deleted");
+    let orphans: i64 = db
+        .query_row(
+            "SELECT count(*) FROM user_phone_mappings WHERE user_id NOT IN (SELECT id FROM users)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(orphans, 0);
+    let two_primaries: i64 = db
+        .query_row(
+            "SELECT count(*) FROM (SELECT user_id FROM user_phone_mappings WHERE is_primary
+             GROUP BY user_id HAVING count(*) > 1)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(two_primaries, 0, "a user has two primary extra numbers");
+    let renamed: HashSet<String> = db
+        .prepare("SELECT full_name FROM users")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(renamed.iter().all(|name| name.ends_with("renamed")), "{renamed:?}");
+    let messages: i64 = db
+        .query_row(
+            "SELECT count(*) FROM sms_usage_logs WHERE direction = 'inbound' AND outcome IN ('routed', 'inactive_user')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(messages, 30);
+}

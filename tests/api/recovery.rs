@@ -1,0 +1,217 @@
+//! Nobody is left in silence: a stop waits for a slow agent and sends its
+//! reply; after a crash, each message the crash cut short gets `error_reply`
+//! once, without a second agent call. The server runs as its own process,
+//! stopped with real signals; the agent and Twilio are fakes on loopback.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use crate::helpers::*;
+
+const ADA: &str = "+12015550123";
+const ERROR_REPLY: &str = "Sorry, something went wrong. Please try again in a moment.";
+
+/// A database where Ada has a number, a fake agent and a fake Twilio, and
+/// the variables that point `serve --dev` at them with a short budget.
+struct Setup {
+    _dir: tempfile::TempDir,
+    db: PathBuf,
+    agent: FakeAgent,
+    twilio: FakeTwilio,
+    envs: Vec<(&'static str, String)>,
+}
+
+impl Setup {
+    async fn new(extra: &[(&'static str, &str)]) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("t.db");
+        add_user_with_cli(&db, ADA);
+        let agent = FakeAgent::start().await;
+        let twilio = FakeTwilio::start().await;
+        let mut envs = vec![
+            ("SMS_ROUTER_AGENT_URL", agent.url.clone()),
+            ("SMS_ROUTER_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT.to_owned()),
+            ("SMS_ROUTER_TWILIO_AUTH_TOKEN", AUTH_TOKEN.to_owned()),
+            ("SMS_ROUTER_TWILIO_FROM_NUMBER", TWILIO_NUMBER.to_owned()),
+            ("SMS_ROUTER_TWILIO_API_BASE", twilio.base.clone()),
+            ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200".to_owned()),
+        ];
+        envs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        Setup {
+            _dir: dir,
+            db,
+            agent,
+            twilio,
+            envs,
+        }
+    }
+
+    fn serve(&self) -> RunningServer {
+        let envs: Vec<(&str, &str)> = self.envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        tokio::task::block_in_place(|| RunningServer::start(&self.db, &envs, &["serve", "--dev"]))
+    }
+}
+
+async fn post(server: &RunningServer, params: &[(String, String)]) -> (u16, String) {
+    let response = reqwest::Client::new()
+        .post(server.url(WEBHOOK_PATH))
+        .form(params)
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+fn inbound_outcome(db: &Path, sid: &str) -> Option<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    conn.query_row(
+        "SELECT outcome FROM sms_usage_logs WHERE message_sid = ?1 AND direction = 'inbound'",
+        [sid],
+        |r| r.get(0),
+    )
+    .ok()
+}
+
+fn bodies(twilio: &FakeTwilio) -> Vec<String> {
+    twilio
+        .received()
+        .iter()
+        .map(|r| r.field("Body").unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_waits_for_a_slow_agent_and_sends_its_reply_once_before_exiting_0() {
+    let setup = Setup::new(&[]).await;
+    setup
+        .agent
+        .set(Behaviour::Reply("worth the wait".into(), Duration::from_secs(2)));
+    let mut server = setup.serve();
+    let params = sms(ADA, "a hard question");
+
+    let (status, body) = post(&server, &params).await;
+    assert_eq!((status, body.contains("<Message>")), (200, false), "{body}");
+    server.signal("TERM");
+    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
+
+    assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+    assert_eq!(bodies(&setup.twilio), ["worth the wait"], "{}", server.logs());
+    assert_eq!(inbound_outcome(&setup.db, &sid_of(&params)).as_deref(), Some("routed"));
+    assert_eq!(setup.agent.calls(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_agent_cut_by_sigkill_gets_its_sender_error_reply_once_after_the_restart() {
+    let setup = Setup::new(&[]).await;
+    setup
+        .agent
+        .set(Behaviour::Reply("never heard".into(), Duration::from_secs(60)));
+    let mut server = setup.serve();
+    let params = sms(ADA, "a hard question");
+    let (status, body) = post(&server, &params).await;
+    assert_eq!((status, body.contains("<Message>")), (200, false), "{body}");
+
+    server.signal("KILL");
+    tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10))).expect("killed");
+    let restarted = setup.serve();
+    eventually("the error reply to go out", || !setup.twilio.received().is_empty()).await;
+    let retry = post(&restarted, &params).await;
+    let logs = restarted.stop();
+    let again = setup.serve();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    again.stop();
+
+    assert_eq!(bodies(&setup.twilio), [ERROR_REPLY], "{logs}");
+    assert_eq!(
+        inbound_outcome(&setup.db, &sid_of(&params)).as_deref(),
+        Some("interrupted")
+    );
+    assert_eq!(retry.0, 200);
+    assert!(!retry.1.contains("<Message>"), "told twice: {}", retry.1);
+    assert_eq!(setup.agent.calls(), 1);
+}
+
+/// SIGKILL while messages wait for the agent; then Twilio's retries of
+/// those messages: each claimed one is answered `error_reply`, none reaches
+/// the agent twice, none is answered empty. A second retry is a plain
+/// duplicate.
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_of_messages_cut_by_sigkill_get_error_reply_and_no_second_agent_call() {
+    // No Twilio settings: the webhook waits for the agent.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    let agent = FakeAgent::start().await;
+    agent.set(Behaviour::Reply("answered".into(), Duration::from_millis(300)));
+    let envs = [
+        ("SMS_ROUTER_AGENT_URL", agent.url.as_str()),
+        ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "1000000"),
+        ("SMS_ROUTER_LOG_LEVEL", "warn"),
+    ];
+    let mut server = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
+    let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
+    let mut load = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let (url, stop, answered) = (server.url(WEBHOOK_PATH), stop.clone(), answered.clone());
+        load.spawn(async move {
+            let client = reqwest::Client::new();
+            let mut cut = Vec::new();
+            while !stop.load(Ordering::SeqCst) {
+                let params = sms(ADA, "under load");
+                let answer = match client.post(&url).form(&params).send().await {
+                    Ok(response) => response.text().await.ok(),
+                    Err(_) => None,
+                };
+                if answer.is_none() {
+                    cut.push(params);
+                    break;
+                }
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            cut
+        });
+    }
+    let started = std::time::Instant::now();
+    while answered.load(Ordering::SeqCst) < 40 && started.elapsed() < Duration::from_secs(30) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    server.signal("KILL");
+    tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10))).expect("killed");
+    stop.store(true, Ordering::SeqCst);
+    let cut: Vec<Vec<(String, String)>> = load.join_all().await.into_iter().flatten().collect();
+
+    let restarted = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
+    let mut interrupted = 0;
+    for params in &cut {
+        let sid = sid_of(params);
+        let was_interrupted = inbound_outcome(&db, &sid).as_deref() == Some("interrupted");
+        let (status, body) = post(&restarted, params).await;
+        let (second_status, second) = post(&restarted, params).await;
+
+        assert_eq!((status, second_status), (200, 200), "{body}");
+        assert!(body.contains("<Message>"), "answered empty: {body}");
+        if was_interrupted {
+            interrupted += 1;
+            assert!(body.contains(ERROR_REPLY), "{body}");
+        }
+        assert!(
+            !second.contains("<Message>"),
+            "a later duplicate is told again: {second}"
+        );
+    }
+    restarted.stop();
+
+    assert!(interrupted > 0, "no message was cut while claimed: {} cut", cut.len());
+    let mut calls: HashMap<String, usize> = HashMap::new();
+    for (question, _) in agent.received() {
+        *calls
+            .entry(question["message_sid"].as_str().unwrap().to_owned())
+            .or_default() += 1;
+    }
+    let twice: Vec<_> = calls.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "asked the agent twice: {twice:?}");
+}

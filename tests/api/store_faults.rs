@@ -1,0 +1,111 @@
+//! Nothing is lost when the store fails mid-message: each step after the
+//! claim fails once, through a fault injector around the real store; the
+//! webhook answers 503, and Twilio's retry is answered as if nothing had
+//! failed, with one agent call and one inbound row in all.
+
+use crate::helpers::*;
+
+const ADA: &str = "+12015550123";
+
+/// Sends `body` from Ada with `faults` armed (each method failing once):
+/// the first delivery gets 503, the retry is answered. Answers the app,
+/// the message and the retry's answer.
+async fn fail_then_retry(faults: &[&'static str], body: &str) -> (TestApp, Vec<(String, String)>, Answer) {
+    let app = spawn_faulty_app(&[]).await;
+    app.add_user("Ada", ADA, true);
+    let armed = app.faults.clone().unwrap();
+    for method in faults {
+        armed.arm(method, 1);
+    }
+    let params = sms(ADA, body);
+
+    let first = app.post_sms(&params).await;
+
+    assert_eq!(first.status, 503, "{faults:?}: {}", first.body);
+    assert_eq!(first.json()["error"], "service_unavailable");
+    assert!(armed.all_used(), "{faults:?}: a fault was not reached");
+    let retry = app.post_sms(&params).await;
+    (app, params, retry)
+}
+
+#[tokio::test]
+async fn a_failure_at_any_step_is_answered_on_the_retry_with_one_agent_call() {
+    for faults in [
+        &["claim"][..],
+        &["current"],
+        &["is_opted_out"],
+        &["recipient"],
+        // The agent has answered: the answer is kept for the retry.
+        &["settle"],
+        // The claim cannot be released either (a full disk): the retry takes it over.
+        &["recipient", "release"],
+    ] {
+        let (app, params, retry) = fail_then_retry(faults, "hi").await;
+
+        assert_eq!(retry.messages(), ["hi from the agent"], "{faults:?}");
+        assert_eq!(app.agent.calls(), 1, "{faults:?}: the agent was asked again");
+        assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
+        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed", "{faults:?}");
+        assert_eq!(app.count_rows("outbound"), 1, "{faults:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_failure_before_the_agent_releases_the_claim_at_once() {
+    let app = spawn_faulty_app(&[]).await;
+    app.add_user("Ada", ADA, true);
+    app.faults.as_ref().unwrap().arm("recipient", 1);
+
+    let first = app.send(ADA, "hi").await;
+
+    assert_eq!(first.status, 503);
+    assert_eq!(app.count_rows("inbound"), 0, "the claim was kept");
+    assert_eq!(app.agent.calls(), 0);
+}
+
+#[tokio::test]
+async fn an_answer_that_cannot_be_recorded_waits_for_the_retry_however_long_the_store_fails() {
+    let app = spawn_faulty_app(&[]).await;
+    app.add_user("Ada", ADA, true);
+    app.faults.as_ref().unwrap().arm("settle", 3);
+    let params = sms(ADA, "hi");
+
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(app.post_sms(&params).await.status);
+    }
+    let answered = app.post_sms(&params).await;
+
+    assert_eq!(statuses, [503, 503, 503]);
+    assert_eq!(answered.messages(), ["hi from the agent"]);
+    assert_eq!(app.agent.calls(), 1);
+    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
+    assert_eq!(
+        app.post_sms(&params).await.messages(),
+        ["hi from the agent"],
+        "a duplicate gets the same reply"
+    );
+}
+
+#[tokio::test]
+async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
+    for faults in [&["opt_out"][..], &["settle"], &["opt_out", "release"]] {
+        let (app, params, retry) = fail_then_retry(faults, "STOP").await;
+
+        assert_eq!(retry.messages(), Vec::<String>::new(), "{faults:?}");
+        let recorded: i64 = app
+            .db()
+            .query_row(
+                "SELECT count(*) FROM sms_opt_outs WHERE phone_number = ?1",
+                [ADA],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(recorded, 1, "{faults:?}: the STOP was not recorded");
+        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "opted_out", "{faults:?}");
+        assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
+        assert_eq!(app.agent.calls(), 0);
+        let after = app.send(ADA, "hello?").await;
+        assert_eq!(after.messages(), Vec::<String>::new(), "{faults:?}: texted after STOP");
+    }
+}
