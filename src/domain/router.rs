@@ -130,15 +130,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             Some(Unfinished {
                 claim,
                 answer: Some(answer),
-            }) => {
-                tracing::info!("a retry finishes what its first delivery could not record");
-                let settings = self
-                    .store
-                    .current()
-                    .await
-                    .inspect_err(|_| lead.keep(claim, Some(answer.clone())))?;
-                return self.settle(lead, message, claim, answer, &settings, started).await;
-            }
+            }) => return self.finish(lead, message, claim, answer, started).await,
             Some(Unfinished { claim, answer: None }) => claim,
             None => match self.store.claim(&InboundClaim::of(message)).await? {
                 Claim::New(claim) => claim,
@@ -341,6 +333,27 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         );
         tracing::debug!(body = %message.body, "message text");
         Ok(reply)
+    }
+
+    /// A retry of a message whose answer could not be recorded: records and
+    /// sends that answer, asking the agent nothing.
+    async fn finish(
+        &self,
+        mut lead: Lead<'_>,
+        message: &InboundMessage,
+        claim: ClaimId,
+        answer: Answer,
+        started: Instant,
+    ) -> WebhookAnswer {
+        tracing::info!("a retry finishes what its first delivery could not record");
+        let settings = match self.store.current().await {
+            Ok(settings) => settings,
+            Err(e) => {
+                lead.keep(claim, Some(answer));
+                return Err(e);
+            }
+        };
+        self.settle(lead, message, claim, answer, &settings, started).await
     }
 
     /// Gives the claim up after a failure before the agent was asked; when

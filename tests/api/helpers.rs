@@ -696,6 +696,16 @@ impl RunningServer {
     }
 }
 
+impl Drop for RunningServer {
+    /// A test that fails midway leaves no server running.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Adds a user with this number through the command line, as a newcomer would.
 pub fn add_user_with_cli(db: &std::path::Path, phone: &str) {
     let added = sms_router(db)
