@@ -1,7 +1,7 @@
 //! Replies to recent messages, in process (tokio watch channels): a
 //! duplicate waits for the first delivery's reply instead of calling the
-//! agent again, and a delivery that failed leaves its claim (and its answer,
-//! if it had one) for the retry to finish.
+//! agent again. Apart from them, what a failed delivery left to finish (its
+//! claim, and its answer if it had one) is kept for the retry.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -11,21 +11,24 @@ use tokio::sync::watch;
 
 use crate::domain::message::MessageSid;
 use crate::domain::reply::Reply;
-use crate::ports::{Clock, Flight, RecentReplies, Settled, Unfinished};
+use crate::ports::{Clock, Flight, RecentReplies, Settled, Unfinished, Waited};
 
-/// How long a reply is kept for duplicates.
+/// How long a reply is kept for duplicates, and what a failed delivery
+/// left for its retry.
 const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
 /// The most replies kept, whatever the rate: past it the oldest go first
 /// (their duplicates then get an empty answer; the store's claim still
 /// stops a second agent call).
 const MAX_KEPT: usize = 50_000;
+/// The most bytes that failed deliveries may leave (only store failures
+/// make them); past it the oldest go first, and their rows wait for the
+/// next start, which marks them interrupted.
+const MAX_UNFINISHED_BYTES: usize = 16 * 1024 * 1024;
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 enum State {
     Pending,
     Settled(Reply),
-    /// The leader failed; the next delivery leads with this.
-    Unfinished(Unfinished),
 }
 
 struct Entry {
@@ -36,12 +39,12 @@ struct Entry {
 /// The entries, and their sids in the order they came, so that forgetting
 /// the old ones looks only at the oldest.
 #[derive(Default)]
-struct Entries {
+struct Replies {
     by_sid: HashMap<MessageSid, Entry>,
     order: VecDeque<(Instant, MessageSid)>,
 }
 
-impl Entries {
+impl Replies {
     fn forget_old(&mut self, now: Instant) {
         while let Some((started, _)) = self.order.front() {
             if now.saturating_duration_since(*started) < KEEP_FOR && self.by_sid.len() <= MAX_KEPT {
@@ -56,11 +59,70 @@ impl Entries {
             }
         }
     }
+
+    /// A new lead on `sid`, replacing whatever was there.
+    fn lead(&mut self, sid: &MessageSid, now: Instant) {
+        let (state, _) = watch::channel(State::Pending);
+        self.by_sid.insert(sid.clone(), Entry { started: now, state });
+        self.order.push_back((now, sid.clone()));
+    }
+}
+
+/// What failed deliveries left, by sid, oldest first.
+#[derive(Default)]
+struct Left {
+    by_sid: HashMap<MessageSid, (Instant, Unfinished)>,
+    order: VecDeque<(Instant, MessageSid)>,
+    bytes: usize,
+}
+
+impl Left {
+    fn size(unfinished: &Unfinished) -> usize {
+        let answer = unfinished
+            .answer
+            .as_ref()
+            .map_or(0, |a| a.text.len() + a.error.as_ref().map_or(0, String::len));
+        std::mem::size_of::<Unfinished>() + 64 + answer
+    }
+
+    fn put(&mut self, sid: &MessageSid, unfinished: Unfinished, now: Instant) {
+        self.take(sid);
+        self.bytes += Self::size(&unfinished);
+        self.by_sid.insert(sid.clone(), (now, unfinished));
+        self.order.push_back((now, sid.clone()));
+    }
+
+    fn take(&mut self, sid: &MessageSid) -> Option<Unfinished> {
+        let (_, unfinished) = self.by_sid.remove(sid)?;
+        self.bytes = self.bytes.saturating_sub(Self::size(&unfinished));
+        Some(unfinished)
+    }
+
+    fn forget_old(&mut self, now: Instant) {
+        while let Some((left_at, _)) = self.order.front() {
+            if now.saturating_duration_since(*left_at) < KEEP_FOR && self.bytes <= MAX_UNFINISHED_BYTES {
+                break;
+            }
+            let Some((left_at, sid)) = self.order.pop_front() else {
+                break;
+            };
+            if self.by_sid.get(&sid).is_some_and(|(at, _)| *at == left_at) {
+                self.take(&sid);
+                tracing::warn!(sid = %sid, "forgot what a failed delivery left: its retry is answered as a duplicate");
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Memory {
+    replies: Replies,
+    left: Left,
 }
 
 #[derive(Clone)]
 pub struct InProcessReplies {
-    entries: Arc<Mutex<Entries>>,
+    memory: Arc<Mutex<Memory>>,
     /// How long a duplicate waits for the first delivery to be answered.
     wait_limit: Duration,
     clock: Arc<dyn Clock>,
@@ -69,7 +131,7 @@ pub struct InProcessReplies {
 impl InProcessReplies {
     pub fn new(wait_limit: Duration, clock: Arc<dyn Clock>) -> Self {
         InProcessReplies {
-            entries: Arc::new(Mutex::new(Entries::default())),
+            memory: Arc::default(),
             wait_limit,
             clock,
         }
@@ -78,57 +140,55 @@ impl InProcessReplies {
 
 impl RecentReplies for InProcessReplies {
     fn join(&self, sid: &MessageSid) -> Flight {
-        let Ok(mut entries) = self.entries.lock() else {
+        let Ok(mut memory) = self.memory.lock() else {
             // A poisoned lock only means a panic elsewhere; leading is the
             // safe choice, the store's claim still stops a second agent call.
             return Flight::Lead(None);
         };
         let now = self.clock.instant();
-        entries.forget_old(now);
-        if let Some(entry) = entries.by_sid.get_mut(sid) {
-            let unfinished = match &*entry.state.borrow() {
-                State::Unfinished(unfinished) => Some(unfinished.clone()),
-                State::Pending | State::Settled(_) => None,
-            };
-            if let Some(unfinished) = unfinished {
-                // Its followers were woken when it failed; new ones wait on
-                // this delivery.
-                entry.state = watch::channel(State::Pending).0;
-                return Flight::Lead(Some(unfinished));
-            }
-            let mut state = entry.state.subscribe();
-            let limit = self.wait_limit;
-            return Flight::Follow(Box::pin(async move {
-                let settled = tokio::time::timeout(limit, state.wait_for(|s| !matches!(s, State::Pending))).await;
-                match settled {
-                    Ok(Ok(state)) => match &*state {
-                        State::Settled(reply) => Some(reply.clone()),
-                        State::Pending | State::Unfinished(_) => None,
-                    },
-                    // Timed out, or the leader abandoned the message.
-                    _ => None,
-                }
-            }));
+        memory.replies.forget_old(now);
+        memory.left.forget_old(now);
+        if let Some(unfinished) = memory.left.take(sid) {
+            memory.replies.lead(sid, now);
+            return Flight::Lead(Some(unfinished));
         }
-        let (state, _) = watch::channel(State::Pending);
-        entries.by_sid.insert(sid.clone(), Entry { started: now, state });
-        entries.order.push_back((now, sid.clone()));
-        Flight::Lead(None)
+        let Some(entry) = memory.replies.by_sid.get(sid) else {
+            memory.replies.lead(sid, now);
+            return Flight::Lead(None);
+        };
+        let mut state = entry.state.subscribe();
+        let limit = self.wait_limit;
+        Flight::Follow(Box::pin(async move {
+            let settled = tokio::time::timeout(limit, state.wait_for(|s| *s != State::Pending)).await;
+            match settled {
+                Ok(Ok(state)) => match &*state {
+                    State::Settled(reply) => Waited::Replied(reply.clone()),
+                    State::Pending => Waited::LeaderFailed,
+                },
+                // The leader dropped its entry: it failed.
+                Ok(Err(_)) => Waited::LeaderFailed,
+                Err(_) => Waited::TimedOut,
+            }
+        }))
     }
 
     fn settle(&self, sid: &MessageSid, settled: Settled) {
-        let Ok(mut entries) = self.entries.lock() else { return };
-        let state = match settled {
-            Settled::Replied(reply) => State::Settled(reply),
-            Settled::Unfinished(unfinished) => State::Unfinished(unfinished),
-            // Dropping the sender wakes followers with an error: abandoned.
-            Settled::Abandoned => {
-                entries.by_sid.remove(sid);
-                return;
+        let Ok(mut memory) = self.memory.lock() else { return };
+        match settled {
+            Settled::Replied(reply) => {
+                if let Some(entry) = memory.replies.by_sid.get(sid) {
+                    entry.state.send_replace(State::Settled(reply));
+                }
             }
-        };
-        if let Some(entry) = entries.by_sid.get(sid) {
-            entry.state.send_replace(state);
+            Settled::Unfinished(unfinished) => {
+                let now = self.clock.instant();
+                memory.left.put(sid, unfinished, now);
+                // Dropping the sender wakes the followers: the leader failed.
+                memory.replies.by_sid.remove(sid);
+            }
+            Settled::Abandoned => {
+                memory.replies.by_sid.remove(sid);
+            }
         }
     }
 }
@@ -201,12 +261,12 @@ mod tests {
         };
         let reply = Reply::compose("hello", 1);
         memo.settle(&sid("SM1"), Settled::Replied(reply.clone()));
-        assert_eq!(wait.await, Some(reply.clone()));
+        assert_eq!(wait.await, Waited::Replied(reply.clone()));
         clock.advance(KEEP_FOR - Duration::from_secs(1));
         let Flight::Follow(later) = memo.join(&sid("SM1")) else {
             panic!("late join led")
         };
-        assert_eq!(later.await, Some(reply));
+        assert_eq!(later.await, Waited::Replied(reply));
         clock.advance(Duration::from_secs(1));
         assert!(leads(&memo.join(&sid("SM1"))), "kept past ten minutes");
     }
@@ -218,10 +278,10 @@ mod tests {
             assert!(leads(&memo.join(&sid(&format!("SM{n}")))));
         }
         memo.join(&sid("SMlast"));
-        let entries = memo.entries.lock().unwrap();
-        assert!(entries.by_sid.len() <= MAX_KEPT + 1);
-        assert!(!entries.by_sid.contains_key(&sid("SM0")));
-        assert!(entries.by_sid.contains_key(&sid(&format!("SM{}", MAX_KEPT + 9))));
+        let memory = memo.memory.lock().unwrap();
+        assert!(memory.replies.by_sid.len() <= MAX_KEPT + 1);
+        assert!(!memory.replies.by_sid.contains_key(&sid("SM0")));
+        assert!(memory.replies.by_sid.contains_key(&sid(&format!("SM{}", MAX_KEPT + 9))));
     }
 
     #[tokio::test]
@@ -232,7 +292,7 @@ mod tests {
             panic!("second join led")
         };
         memo.settle(&sid("SM2"), Settled::Abandoned);
-        assert_eq!(wait.await, None);
+        assert_eq!(wait.await, Waited::LeaderFailed);
         assert!(leads(&memo.join(&sid("SM2"))));
     }
 
@@ -257,11 +317,48 @@ mod tests {
             }),
         );
 
-        assert_eq!(wait.await, None, "a follower of a failed leader is told so");
+        assert_eq!(
+            wait.await,
+            Waited::LeaderFailed,
+            "a follower of a failed leader is told so"
+        );
         let Flight::Lead(Some(unfinished)) = memo.join(&sid("SM3")) else {
             panic!("the retry did not take over")
         };
         assert_eq!((unfinished.claim, unfinished.answer), (ClaimId(7), Some(answer)));
         assert!(matches!(memo.join(&sid("SM3")), Flight::Follow(_)), "taken over twice");
+    }
+
+    #[test]
+    fn what_a_failed_leader_left_outlasts_a_flood_of_replies_but_not_ten_minutes() {
+        let (memo, clock) = memo();
+        let left = |n: i64| Unfinished {
+            claim: ClaimId(n),
+            answer: None,
+        };
+        for n in [1, 2] {
+            memo.join(&sid(&format!("SMleft{n}")));
+            memo.settle(&sid(&format!("SMleft{n}")), Settled::Unfinished(left(n)));
+        }
+        for n in 0..MAX_KEPT + 10 {
+            memo.join(&sid(&format!("SM{n}")));
+        }
+        clock.advance(KEEP_FOR - Duration::from_secs(1));
+
+        assert!(matches!(memo.join(&sid("SMleft1")), Flight::Lead(Some(u)) if u.claim == ClaimId(1)));
+        clock.advance(Duration::from_secs(1));
+        assert!(leads(&memo.join(&sid("SMleft2"))), "kept past ten minutes");
+        assert_eq!(memo.memory.lock().unwrap().left.bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_follower_past_the_wait_is_told_the_leader_is_still_at_it() {
+        let clock = ManualClock::new();
+        let memo = InProcessReplies::new(Duration::from_millis(20), Arc::new(clock));
+        assert!(leads(&memo.join(&sid("SM4"))));
+        let Flight::Follow(wait) = memo.join(&sid("SM4")) else {
+            panic!("second join led")
+        };
+        assert_eq!(wait.await, Waited::TimedOut);
     }
 }

@@ -45,8 +45,10 @@ pub struct Dispatcher<S, M> {
     pub policy: RetryPolicy,
 }
 
-/// How many messages one round takes at most.
-const BATCH: u32 = 20;
+/// How many messages one round takes: one, so that each is marked in flight
+/// just before its own send. A stop, a crash or a store error then leaves
+/// at most the message being sent in doubt, never others taken with it.
+const BATCH: u32 = 1;
 
 impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
     /// Sends the messages due now; answers how many were taken.

@@ -22,7 +22,7 @@ use super::user::{PhoneId, UserId};
 use super::verification::{Check, VerificationCode};
 use crate::ports::{
     Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, Flight, Interrupted, Metrics, NewOutboxItem, RateLimiter,
-    RecentReplies, RouterStore, Settled, StoreError, Unfinished,
+    RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
 };
 
 /// How long the agent may take.
@@ -46,6 +46,9 @@ pub struct Deferral {
 /// How often a late reply is tried into the outbox before it is left to
 /// the next start's notice of interruption.
 const LATE_REPLY_ATTEMPTS: u32 = 6;
+/// How many failed leaders a duplicate outlasts before it gets the empty
+/// answer: each takes a store failure, so more means the store is down.
+const MAX_TAKEOVERS: usize = 8;
 
 /// The store and the agent are what deployments and tests replace; the
 /// rest has one implementation each.
@@ -126,24 +129,27 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             Joined::Lead(lead) => lead,
             Joined::Duplicate(reply) => return Ok(self.duplicate(reply)),
         };
-        let claim = match lead.unfinished.take() {
+        // An interrupted message was claimed by a process that stopped
+        // before answering it: it is decided again, but never routed.
+        let (claim, interrupted) = match lead.unfinished.take() {
             Some(Unfinished {
                 claim,
                 answer: Some(answer),
             }) => return self.finish(lead, message, claim, answer, started).await,
-            Some(Unfinished { claim, answer: None }) => claim,
+            Some(Unfinished { claim, answer: None }) => (claim, false),
             None => match self.store.claim(&InboundClaim::of(message)).await? {
-                Claim::New(claim) => claim,
+                Claim::New(claim) => (claim, false),
+                Claim::Interrupted(claim) => (claim, true),
                 Claim::Seen => {
                     lead.settle(Settled::Replied(Reply::empty()));
                     tracing::info!("message claimed before this process last started");
                     return Ok(self.duplicate(Reply::empty()));
                 }
-                Claim::Interrupted(claim) => return self.tell_interrupted(lead, message, claim).await,
             },
         };
         let (settings, step) = match self.decide(message).await {
             Ok(decided) => decided,
+            Err(e) if interrupted => return Err(e),
             Err(e) => {
                 self.release(lead, claim).await;
                 return Err(e);
@@ -151,6 +157,8 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         };
         let answer = match step {
             Step::Answered(answer) => answer,
+            // The agent may have acted on it already.
+            Step::Ask(_) if interrupted => return self.tell_interrupted(lead, message, claim, &settings).await,
             Step::Ask(request) => match self.ask_agent(claim, request, &settings, &mut lead, respond).await {
                 Asked::InTime(answer) => answer,
                 Asked::Late(answer) => {
@@ -163,28 +171,29 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
     }
 
     /// Leads the message, or answers it as a duplicate: a follower gets the
-    /// leader's reply, and leads in its place when the leader failed.
+    /// leader's reply, and when the leader failed, leads in its place or
+    /// follows whoever does.
     async fn join<'a>(&'a self, sid: &'a MessageSid) -> Joined<'a> {
-        let lead = |unfinished| {
-            Joined::Lead(Lead {
-                recent: self.recent.as_ref(),
-                sid,
-                unfinished,
-                done: false,
-            })
-        };
-        let wait = match self.recent.join(sid) {
-            Flight::Lead(unfinished) => return lead(unfinished),
-            Flight::Follow(wait) => wait,
-        };
-        if let Some(reply) = wait.await {
-            return Joined::Duplicate(reply);
+        for _ in 0..MAX_TAKEOVERS {
+            let wait = match self.recent.join(sid) {
+                Flight::Lead(unfinished) => {
+                    return Joined::Lead(Lead {
+                        recent: self.recent.as_ref(),
+                        sid,
+                        unfinished,
+                        done: false,
+                    });
+                }
+                Flight::Follow(wait) => wait,
+            };
+            match wait.await {
+                Waited::Replied(reply) => return Joined::Duplicate(reply),
+                // Still being answered, past the wait: the empty answer.
+                Waited::TimedOut => return Joined::Duplicate(Reply::empty()),
+                Waited::LeaderFailed => {}
+            }
         }
-        match self.recent.join(sid) {
-            Flight::Lead(unfinished) => lead(unfinished),
-            // Still being answered, past the wait: the empty answer.
-            Flight::Follow(_) => Joined::Duplicate(Reply::empty()),
-        }
+        Joined::Duplicate(Reply::empty())
     }
 
     fn duplicate(&self, reply: Reply) -> Reply {
@@ -411,16 +420,24 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                     tracing::warn!(error = %e, attempt, "cannot queue a late reply yet");
                 }
             }
-            self.clock.sleep(pause).await;
-            pause = pause.saturating_mul(2);
+            if attempt < LATE_REPLY_ATTEMPTS {
+                self.clock.sleep(pause).await;
+                pause = pause.saturating_mul(2);
+            }
         }
         tracing::error!("cannot queue a late reply: its sender is told at the next start");
     }
 
-    /// A retry of a message whose process stopped before answering it:
-    /// `error_reply`, once, without asking the agent (it may have acted).
-    async fn tell_interrupted(&self, mut lead: Lead<'_>, message: &InboundMessage, claim: ClaimId) -> WebhookAnswer {
-        let settings = self.store.current().await?;
+    /// A retry of a message the policy routes, whose process stopped before
+    /// answering it: `error_reply`, once, without asking the agent (it may
+    /// have acted on the message).
+    async fn tell_interrupted(
+        &self,
+        mut lead: Lead<'_>,
+        message: &InboundMessage,
+        claim: ClaimId,
+        settings: &Settings,
+    ) -> WebhookAnswer {
         let notice = Reply::compose(&settings.error_reply, settings.max_reply_messages);
         let told = self
             .store

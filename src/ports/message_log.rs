@@ -18,8 +18,9 @@ pub enum Claim {
     /// The message was claimed before, by this process or an earlier one.
     Seen,
     /// A process stopped while answering the message, before its webhook
-    /// was answered, and its sender has not been told: the caller tells
-    /// them (`tell_interrupted`).
+    /// was answered, and its sender has not been told. The caller decides
+    /// it again; what would reach the agent, it must not ask again, and
+    /// tells the sender instead (`tell_interrupted`).
     Interrupted(ClaimId),
 }
 
@@ -55,8 +56,10 @@ pub trait MessageLog: Clone + Send + Sync + 'static {
     /// `StoreError` when the note cannot be written.
     fn defer(&self, id: ClaimId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Records what became of a claimed message and one outbound row per
-    /// reply message, in one transaction.
+    /// Records what became of a claimed message (being answered, or
+    /// interrupted and decided again) and one outbound row per reply
+    /// message, in one transaction. A message settled already is left as
+    /// it is.
     ///
     /// # Errors
     /// `StoreError` when the transaction cannot be committed; nothing of it
@@ -69,8 +72,9 @@ pub trait MessageLog: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Records what became of a deferred message and queues its reply in
-    /// the outbox, in one transaction: the reply is never both queued and
-    /// replaced by the notice of an interruption.
+    /// the outbox, in one transaction, only while the message is still
+    /// being answered: the reply is never queued twice, nor both queued
+    /// and replaced by the notice of an interruption.
     ///
     /// # Errors
     /// As `settle`.

@@ -33,7 +33,7 @@ pub use page::{Page, PageRequest};
 pub use random::Random;
 pub use rate_limiter::RateLimiter;
 pub use readiness::Readiness;
-pub use recent_replies::{Flight, RecentReplies, Settled, Unfinished, Wait};
+pub use recent_replies::{Flight, RecentReplies, Settled, Unfinished, Wait, Waited};
 pub use reply_writer::ReplyWriter;
 pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;

@@ -10,9 +10,19 @@ use crate::domain::message::MessageSid;
 use crate::domain::policy::Answer;
 use crate::domain::reply::Reply;
 
-/// The leader's reply, when it comes: `None` when the leader failed or
-/// took too long.
-pub type Wait = Pin<Box<dyn Future<Output = Option<Reply>> + Send>>;
+/// What a follower's wait for the leader came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Waited {
+    /// The leader's reply.
+    Replied(Reply),
+    /// The leader failed: the next to join leads in its place.
+    LeaderFailed,
+    /// The leader is still at it, past the wait's limit.
+    TimedOut,
+}
+
+/// A follower's wait for the leader.
+pub type Wait = Pin<Box<dyn Future<Output = Waited> + Send>>;
 
 /// The caller's part in answering a message.
 pub enum Flight {
@@ -40,7 +50,8 @@ pub enum Settled {
     Replied(Reply),
     /// Given up with nothing left to finish: the next delivery leads afresh.
     Abandoned,
-    /// Failed with something left to finish: the next delivery leads with it.
+    /// Failed with something left to finish: the next delivery leads with
+    /// it, for at least ten minutes, however many other messages come.
     Unfinished(Unfinished),
 }
 

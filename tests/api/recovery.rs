@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use sms_router::domain::settings::Settings;
+
 use crate::helpers::*;
 
 const ADA: &str = "+12015550123";
@@ -188,20 +190,25 @@ async fn retries_of_messages_cut_by_sigkill_get_error_reply_and_no_second_agent_
     let mut interrupted = 0;
     for params in &cut {
         let sid = sid_of(params);
-        let was_interrupted = inbound_outcome(&db, &sid).as_deref() == Some("interrupted");
+        let before = inbound_outcome(&db, &sid);
         let (status, body) = post(&restarted, params).await;
         let (second_status, second) = post(&restarted, params).await;
 
         assert_eq!((status, second_status), (200, 200), "{body}");
-        assert!(body.contains("<Message>"), "answered empty: {body}");
-        if was_interrupted {
-            interrupted += 1;
-            assert!(body.contains(ERROR_REPLY), "{body}");
+        match before.as_deref() {
+            Some("interrupted") => {
+                interrupted += 1;
+                assert!(body.contains(ERROR_REPLY), "{body}");
+                assert!(
+                    !second.contains("<Message>"),
+                    "a later duplicate is told again: {second}"
+                );
+            }
+            // Never claimed before the kill: a new message, answered now.
+            None => assert!(body.contains("answered"), "answered empty: {body}"),
+            // Settled, its answer lost with the connection: a duplicate.
+            Some(settled) => assert_eq!(settled, "routed"),
         }
-        assert!(
-            !second.contains("<Message>"),
-            "a later duplicate is told again: {second}"
-        );
     }
     restarted.stop();
 
@@ -214,4 +221,77 @@ async fn retries_of_messages_cut_by_sigkill_get_error_reply_and_no_second_agent_
     }
     let twice: Vec<_> = calls.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "asked the agent twice: {twice:?}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_agent_still_thinking_when_the_grace_ends_gets_its_sender_error_reply_at_the_next_start() {
+    let setup = Setup::new(&[("SMS_ROUTER_SHUTDOWN_GRACE_MS", "500")]).await;
+    setup
+        .agent
+        .set(Behaviour::Reply("never heard".into(), Duration::from_secs(60)));
+    let mut server = setup.serve();
+    let params = sms(ADA, "a hard question");
+    let (status, body) = post(&server, &params).await;
+    assert_eq!((status, body.contains("<Message>")), (200, false), "{body}");
+
+    server.signal("TERM");
+    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
+    assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+    assert!(setup.twilio.received().is_empty());
+    let restarted = setup.serve();
+    eventually("the error reply to go out", || !setup.twilio.received().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    restarted.stop();
+
+    assert_eq!(bodies(&setup.twilio), [ERROR_REPLY]);
+    assert_eq!(
+        inbound_outcome(&setup.db, &sid_of(&params)).as_deref(),
+        Some("interrupted")
+    );
+}
+
+/// A keyword, or a message nobody's agent would see, that a crash cut
+/// short is decided again on its retry: a STOP is recorded, HELP answered;
+/// only what would reach the agent gets `error_reply`.
+#[tokio::test]
+async fn an_interrupted_keyword_is_decided_again_on_its_retry() {
+    let mut app = spawn_app().await;
+    app.add_user("Ada", ADA, true);
+    let cut = |body: &str| sms(ADA, body);
+    let (stop, help, stranger, routed) = (cut("STOP"), cut("help"), sms("+12015550199", "hi"), cut("hi"));
+    for params in [&stop, &help, &stranger, &routed] {
+        // As a process killed mid-message leaves it.
+        app.db()
+            .execute(
+                "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid)
+                 VALUES (?1, 'inbound', 'processing', ?2)",
+                [&params.iter().find(|(k, _)| k == "From").unwrap().1, &sid_of(params)],
+            )
+            .unwrap();
+    }
+    app.restart().await;
+
+    assert_eq!(app.post_sms(&help).await.messages(), [Settings::default().help_reply]);
+    assert_eq!(
+        app.post_sms(&stranger).await.messages(),
+        [Settings::default().unknown_user_reply]
+    );
+    assert_eq!(app.post_sms(&routed).await.messages(), [ERROR_REPLY]);
+    assert_eq!(app.post_sms(&stop).await.messages(), Vec::<String>::new());
+
+    let opted_out: i64 = app
+        .db()
+        .query_row(
+            "SELECT count(*) FROM sms_opt_outs WHERE phone_number = ?1",
+            [ADA],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(opted_out, 1, "the STOP was not recorded");
+    let outcomes: Vec<String> = [&stop, &help, &stranger, &routed]
+        .iter()
+        .map(|p| app.inbound_row(&sid_of(p)).outcome)
+        .collect();
+    assert_eq!(outcomes, ["opted_out", "help", "unknown_user", "interrupted"]);
+    assert_eq!(app.agent.calls(), 0);
 }

@@ -3,6 +3,8 @@
 //! webhook answers 503, and Twilio's retry is answered as if nothing had
 //! failed, with one agent call and one inbound row in all.
 
+use sms_router::domain::settings::Settings;
+
 use crate::helpers::*;
 
 const ADA: &str = "+12015550123";
@@ -30,23 +32,32 @@ async fn fail_then_retry(faults: &[&'static str], body: &str) -> (TestApp, Vec<(
 
 #[tokio::test]
 async fn a_failure_at_any_step_is_answered_on_the_retry_with_one_agent_call() {
-    for faults in [
-        &["claim"][..],
-        &["current"],
-        &["is_opted_out"],
-        &["recipient"],
+    let agent = || vec!["hi from the agent".to_owned()];
+    for (faults, body, replies, outcome, calls) in [
+        (&["claim"][..], "hi", agent(), "routed", 1),
+        (&["current"], "hi", agent(), "routed", 1),
+        (&["is_opted_out"], "hi", agent(), "routed", 1),
+        (&["recipient"], "hi", agent(), "routed", 1),
+        // A text shaped like a verification code is looked up first.
+        (&["pending_for_number"], "123456", agent(), "routed", 1),
         // The agent has answered: the answer is kept for the retry.
-        &["settle"],
+        (&["settle"], "hi", agent(), "routed", 1),
         // The claim cannot be released either (a full disk): the retry takes it over.
-        &["recipient", "release"],
+        (&["recipient", "release"], "hi", agent(), "routed", 1),
+        (&["opt_in"], "START", vec![], "opted_in", 0),
+        (&["current"], "HELP", vec![Settings::default().help_reply], "help", 0),
     ] {
-        let (app, params, retry) = fail_then_retry(faults, "hi").await;
+        let (app, params, retry) = fail_then_retry(faults, body).await;
 
-        assert_eq!(retry.messages(), ["hi from the agent"], "{faults:?}");
-        assert_eq!(app.agent.calls(), 1, "{faults:?}: the agent was asked again");
+        assert_eq!(retry.messages(), replies, "{faults:?}");
+        assert_eq!(app.agent.calls(), calls, "{faults:?}: the agent was asked again");
         assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
-        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed", "{faults:?}");
-        assert_eq!(app.count_rows("outbound"), 1, "{faults:?}");
+        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, outcome, "{faults:?}");
+        assert_eq!(
+            app.count_rows("outbound"),
+            i64::try_from(replies.len()).unwrap(),
+            "{faults:?}"
+        );
     }
 }
 
@@ -64,7 +75,7 @@ async fn a_failure_before_the_agent_releases_the_claim_at_once() {
 }
 
 #[tokio::test]
-async fn an_answer_that_cannot_be_recorded_waits_for_the_retry_however_long_the_store_fails() {
+async fn an_answer_that_cannot_be_recorded_waits_for_the_retry_that_can() {
     let app = spawn_faulty_app(&[]).await;
     app.add_user("Ada", ADA, true);
     app.faults.as_ref().unwrap().arm("settle", 3);
@@ -108,4 +119,29 @@ async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
         let after = app.send(ADA, "hello?").await;
         assert_eq!(after.messages(), Vec::<String>::new(), "{faults:?}: texted after STOP");
     }
+}
+
+/// The same message twice at once, and the first delivery's answer cannot
+/// be recorded: the duplicate, waiting for it, takes over and records and
+/// sends that answer.
+#[tokio::test]
+async fn a_duplicate_waiting_for_a_failed_delivery_takes_it_over() {
+    let app = spawn_faulty_app(&[]).await;
+    app.add_user("Ada", ADA, true);
+    app.agent.set(Behaviour::Reply(
+        "thought it over".into(),
+        std::time::Duration::from_millis(300),
+    ));
+    app.faults.as_ref().unwrap().arm("settle", 1);
+    let params = sms(ADA, "hi");
+
+    let (first, second) = tokio::join!(app.post_sms(&params), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        app.post_sms(&params).await
+    });
+
+    assert_eq!(first.status, 503, "{}", first.body);
+    assert_eq!(second.messages(), ["thought it over"]);
+    assert_eq!(app.agent.calls(), 1);
+    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
 }

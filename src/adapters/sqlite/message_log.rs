@@ -48,8 +48,11 @@ fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
     Ok(untold.map_or(Claim::Seen, |id| Claim::Interrupted(ClaimId(id))))
 }
 
-/// Records what became of a claimed message.
-fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord) -> rusqlite::Result<()> {
+/// Records what became of a claimed message that is still open (being
+/// answered, or `interrupted` and being decided again); false when it is
+/// not, settled already by an earlier attempt whose commit was reported
+/// failed but landed.
+fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str) -> rusqlite::Result<bool> {
     let mut metadata = serde_json::json!({
         "to": record.to,
         "num_media": record.num_media,
@@ -58,24 +61,29 @@ fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord) -> rusqlit
     if record.deferred {
         metadata["deferred"] = serde_json::Value::Bool(true);
     }
-    conn.prepare_cached(
-        "UPDATE sms_usage_logs
-         SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7,
-             deferred = deferred OR ?8
-         WHERE id = ?1",
-    )?
-    .execute(params![
-        id.0,
-        record.outcome.name(),
-        record.user_id.map(|u| u.0),
-        record.outcome.is_success(),
-        record.error,
-        i64::try_from(record.processing_ms).unwrap_or(i64::MAX),
-        metadata.to_string(),
-        record.deferred,
-    ])?;
-    Ok(())
+    let changed = conn
+        .prepare_cached(&format!(
+            "UPDATE sms_usage_logs
+             SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7,
+                 deferred = deferred OR ?8
+             WHERE id = ?1 AND outcome IN ({open})"
+        ))?
+        .execute(params![
+            id.0,
+            record.outcome.name(),
+            record.user_id.map(|u| u.0),
+            record.outcome.is_success(),
+            record.error,
+            i64::try_from(record.processing_ms).unwrap_or(i64::MAX),
+            metadata.to_string(),
+            record.deferred,
+        ])?;
+    Ok(changed == 1)
 }
+
+/// What `settle` may settle: a message being answered, or an interrupted
+/// one being decided again.
+const SETTLEABLE: &str = "'processing', 'interrupted'";
 
 /// The outbound rows of the replies sent in the webhook's answer.
 fn log_replies(
@@ -136,8 +144,9 @@ impl MessageLog for SqliteStore {
     async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
         self.log_writer
             .write(move |conn| {
-                settle_row(conn, id, &record)?;
-                log_replies(conn, record.outcome, &replies, Some(&record.request_id.0))?;
+                if settle_row(conn, id, &record, SETTLEABLE)? {
+                    log_replies(conn, record.outcome, &replies, Some(&record.request_id.0))?;
+                }
                 Ok(())
             })
             .await
@@ -151,8 +160,12 @@ impl MessageLog for SqliteStore {
     ) -> Result<(), StoreError> {
         self.log_writer
             .write(move |conn| {
-                insert_items(conn, &replies).context("failed to queue a late reply")?;
-                settle_row(conn, id, &record)?;
+                // Only while still being answered: once the message is
+                // settled, or interrupted (its sender told so), the reply
+                // is not queued again.
+                if settle_row(conn, id, &record, "'processing'")? {
+                    insert_items(conn, &replies).context("failed to queue a late reply")?;
+                }
                 Ok(())
             })
             .await
@@ -177,50 +190,51 @@ impl MessageLog for SqliteStore {
     }
 
     async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
-        self.run(move |conn| {
-            let tx = conn.transaction()?;
-            let messages = tx.execute(
-                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
+        // Through the log writer, in its transaction and with its full sync:
+        // a notice queued is never queued again.
+        self.log_writer
+            .write(move |tx| {
+                let messages = tx.execute(
+                    "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
                         error_message = 'the process stopped before the message was answered'
                  WHERE outcome = 'processing'",
-                [],
-            )?;
-            let mut told = 0;
-            if !notice.is_empty() {
-                let senders = tx
-                    .prepare(
-                        "SELECT id, user_id, phone_number FROM sms_usage_logs
+                    [],
+                )?;
+                let mut told = 0;
+                if !notice.is_empty() {
+                    let senders = tx
+                        .prepare(
+                            "SELECT id, user_id, phone_number FROM sms_usage_logs
                          WHERE outcome = 'interrupted' AND sender_told = 0 AND deferred = 1 AND direction = 'inbound'",
-                    )?
-                    .query_map([], |row| {
-                        Ok((
-                            row.get::<_, i64>(0)?,
-                            row.get::<_, Option<i64>>(1)?,
-                            row.get::<_, Option<String>>(2)?,
-                        ))
-                    })?
-                    .collect::<Result<Vec<_>, _>>()?;
-                for (id, user_id, number) in senders {
-                    // Only a number can be texted; the row is stored in E.164.
-                    if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
-                        let items: Vec<NewOutboxItem> = notice
-                            .iter()
-                            .map(|body| NewOutboxItem {
-                                user_id: user_id.map(UserId),
-                                to: to.clone(),
-                                body: body.clone(),
-                                outcome: Outcome::Interrupted,
-                            })
-                            .collect();
-                        insert_items(&tx, &items)?;
-                        told += 1;
+                        )?
+                        .query_map([], |row| {
+                            Ok((
+                                row.get::<_, i64>(0)?,
+                                row.get::<_, Option<i64>>(1)?,
+                                row.get::<_, Option<String>>(2)?,
+                            ))
+                        })?
+                        .collect::<Result<Vec<_>, _>>()?;
+                    for (id, user_id, number) in senders {
+                        // Only a number can be texted; the row is stored in E.164.
+                        if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
+                            let items: Vec<NewOutboxItem> = notice
+                                .iter()
+                                .map(|body| NewOutboxItem {
+                                    user_id: user_id.map(UserId),
+                                    to: to.clone(),
+                                    body: body.clone(),
+                                    outcome: Outcome::Interrupted,
+                                })
+                                .collect();
+                            insert_items(tx, &items)?;
+                            told += 1;
+                        }
+                        tx.execute("UPDATE sms_usage_logs SET sender_told = 1 WHERE id = ?1", [id])?;
                     }
-                    tx.execute("UPDATE sms_usage_logs SET sender_told = 1 WHERE id = ?1", [id])?;
                 }
-            }
-            tx.commit().context("failed to mark interrupted messages")?;
-            Ok(Interrupted { messages, told })
-        })
-        .await
+                Ok(Interrupted { messages, told })
+            })
+            .await
     }
 }
