@@ -51,7 +51,7 @@ pub struct Dispatcher<S, M> {
 const BATCH: u32 = 1;
 
 impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
-    /// Sends the messages due now; answers how many were taken.
+    /// Sends the next message due, if one is; answers how many were taken.
     ///
     /// # Errors
     /// `StoreError` when the outbox cannot be read or written.
