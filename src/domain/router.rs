@@ -142,7 +142,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 Claim::Interrupted(claim) => (claim, true),
                 Claim::Seen => {
                     lead.settle(Settled::Replied(Reply::empty()));
-                    tracing::info!("message claimed before this process last started");
+                    tracing::info!("message claimed before, and answered or being answered");
                     return Ok(self.duplicate(Reply::empty()));
                 }
             },
