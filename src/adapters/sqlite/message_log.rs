@@ -193,8 +193,8 @@ impl MessageLog for SqliteStore {
         // Through the log writer, in its transaction and with its full sync:
         // a notice queued is never queued again.
         self.log_writer
-            .write(move |tx| {
-                let messages = tx.execute(
+            .write(move |conn| {
+                let messages = conn.execute(
                     "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
                         error_message = 'the process stopped before the message was answered'
                  WHERE outcome = 'processing'",
@@ -202,7 +202,7 @@ impl MessageLog for SqliteStore {
                 )?;
                 let mut told = 0;
                 if !notice.is_empty() {
-                    let senders = tx
+                    let senders = conn
                         .prepare(
                             "SELECT id, user_id, phone_number FROM sms_usage_logs
                          WHERE outcome = 'interrupted' AND sender_told = 0 AND deferred = 1 AND direction = 'inbound'",
@@ -227,10 +227,10 @@ impl MessageLog for SqliteStore {
                                     outcome: Outcome::Interrupted,
                                 })
                                 .collect();
-                            insert_items(tx, &items)?;
+                            insert_items(conn, &items)?;
                             told += 1;
                         }
-                        tx.execute("UPDATE sms_usage_logs SET sender_told = 1 WHERE id = ?1", [id])?;
+                        conn.execute("UPDATE sms_usage_logs SET sender_told = 1 WHERE id = ?1", [id])?;
                     }
                 }
                 Ok(Interrupted { messages, told })
