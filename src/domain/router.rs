@@ -18,7 +18,7 @@ use super::policy::{self, Answer, Facts, Verdict};
 use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
-use super::user::{PhoneId, UserId};
+use super::user::{NumberSource, PhoneId, UserId};
 use super::verification::{Check, VerificationCode};
 use crate::ports::{
     Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, Flight, Interrupted, Metrics, NewOutboxItem, RateLimiter,
@@ -211,23 +211,23 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
     async fn decide(&self, message: &InboundMessage) -> Result<(Settings, Step), StoreError> {
         let settings = self.store.current().await?;
         let number = message.from.number();
-        let (opted_out, recipient) = match number {
-            Some(number) => (
-                self.store.is_opted_out(number).await?,
-                self.store.recipient(number).await?,
-            ),
-            None => (false, None),
-        };
-        let code_for = match number {
-            Some(number) => self.code_for(number, &message.body).await?,
-            None => None,
-        };
-        let facts = Facts {
+        let mut facts = Facts {
             keyword: Keyword::of_message(&message.body, message.opt_out_type),
-            opted_out,
-            recipient,
-            code_for,
+            ..Facts::default()
         };
+        if let Some(number) = number {
+            facts.opted_out = self.store.is_opted_out(number).await?;
+            facts.recipient = self.store.recipient(number).await?;
+            // Only extra numbers have codes pending: no other sender's text
+            // costs a read of the store.
+            if facts
+                .recipient
+                .as_ref()
+                .is_some_and(|r| r.source == NumberSource::Mapping)
+            {
+                facts.code_for = self.code_for(number, &message.body).await?;
+            }
+        }
         let verdict = policy::decide(&facts, &settings, || !self.limiter.try_acquire(message.from.as_str()));
         let verdict = match (verdict, number) {
             (Verdict::OptOut, Some(number)) => {

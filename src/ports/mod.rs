@@ -42,10 +42,11 @@ pub use user_directory::UserDirectory;
 pub use user_registry::{RegistryError, UserRegistry};
 pub use verifications::Verifications;
 
-/// What the message path reads and writes: one store behind many ports.
-pub trait RouterStore: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox {}
+/// What the message path reads and writes: one store behind many ports. Its
+/// late replies reach the outbox through `MessageLog::settle_deferred`.
+pub trait RouterStore: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications {}
 
-impl<T> RouterStore for T where T: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Outbox {}
+impl<T> RouterStore for T where T: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications {}
 
 /// What administration reads and writes.
 pub trait AdminStore:

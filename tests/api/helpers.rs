@@ -460,6 +460,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Whether `number` is recorded as opted out.
+    pub fn is_opted_out(&self, number: &str) -> bool {
+        self.db()
+            .query_row(
+                "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE phone_number = ?1)",
+                [number],
+                |r| r.get(0),
+            )
+            .unwrap()
+    }
+
     pub fn count_rows(&self, direction: &str) -> i64 {
         self.db()
             .query_row(

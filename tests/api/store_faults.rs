@@ -8,18 +8,30 @@ use sms_router::domain::settings::Settings;
 use crate::helpers::*;
 
 const ADA: &str = "+12015550123";
+/// Ada's verified extra number.
+const ADAS_EXTRA: &str = "+12015550177";
 
-/// Sends `body` from Ada with `faults` armed (each method failing once):
-/// the first delivery gets 503, the retry is answered. Answers the app,
-/// the message and the retry's answer.
-async fn fail_then_retry(faults: &[&'static str], body: &str) -> (TestApp, Vec<(String, String)>, Answer) {
+/// Sends `body` from `from` (Ada's number or her extra one) with `faults`
+/// armed (each method failing once): the first delivery gets 503, the
+/// retry is answered. Answers the app, the message and the retry's answer.
+async fn fail_then_retry_from(
+    from: &str,
+    faults: &[&'static str],
+    body: &str,
+) -> (TestApp, Vec<(String, String)>, Answer) {
     let app = spawn_faulty_app(&[]).await;
-    app.add_user("Ada", ADA, true);
+    let ada = app.add_user("Ada", ADA, true);
+    app.db()
+        .execute(
+            "INSERT INTO user_phone_mappings (user_id, phone_number, is_verified) VALUES (?1, ?2, 1)",
+            rusqlite::params![ada, ADAS_EXTRA],
+        )
+        .unwrap();
     let armed = app.faults.clone().unwrap();
     for method in faults {
         armed.arm(method, 1);
     }
-    let params = sms(ADA, body);
+    let params = sms(from, body);
 
     let first = app.post_sms(&params).await;
 
@@ -30,24 +42,36 @@ async fn fail_then_retry(faults: &[&'static str], body: &str) -> (TestApp, Vec<(
     (app, params, retry)
 }
 
+async fn fail_then_retry(faults: &[&'static str], body: &str) -> (TestApp, Vec<(String, String)>, Answer) {
+    fail_then_retry_from(ADA, faults, body).await
+}
+
 #[tokio::test]
 async fn a_failure_at_any_step_is_answered_on_the_retry_with_one_agent_call() {
     let agent = || vec!["hi from the agent".to_owned()];
-    for (faults, body, replies, outcome, calls) in [
-        (&["claim"][..], "hi", agent(), "routed", 1),
-        (&["current"], "hi", agent(), "routed", 1),
-        (&["is_opted_out"], "hi", agent(), "routed", 1),
-        (&["recipient"], "hi", agent(), "routed", 1),
-        // A text shaped like a verification code is looked up first.
-        (&["pending_for_number"], "123456", agent(), "routed", 1),
+    for (from, faults, body, replies, outcome, calls) in [
+        (ADA, &["claim"][..], "hi", agent(), "routed", 1),
+        (ADA, &["current"], "hi", agent(), "routed", 1),
+        (ADA, &["is_opted_out"], "hi", agent(), "routed", 1),
+        (ADA, &["recipient"], "hi", agent(), "routed", 1),
+        // A text shaped like a verification code, from an extra number, is
+        // looked up first.
+        (ADAS_EXTRA, &["pending_for_number"], "123456", agent(), "routed", 1),
         // The agent has answered: the answer is kept for the retry.
-        (&["settle"], "hi", agent(), "routed", 1),
+        (ADA, &["settle"], "hi", agent(), "routed", 1),
         // The claim cannot be released either (a full disk): the retry takes it over.
-        (&["recipient", "release"], "hi", agent(), "routed", 1),
-        (&["opt_in"], "START", vec![], "opted_in", 0),
-        (&["current"], "HELP", vec![Settings::default().help_reply], "help", 0),
+        (ADA, &["recipient", "release"], "hi", agent(), "routed", 1),
+        (ADA, &["opt_in"], "START", vec![], "opted_in", 0),
+        (
+            ADA,
+            &["current"],
+            "HELP",
+            vec![Settings::default().help_reply],
+            "help",
+            0,
+        ),
     ] {
-        let (app, params, retry) = fail_then_retry(faults, body).await;
+        let (app, params, retry) = fail_then_retry_from(from, faults, body).await;
 
         assert_eq!(retry.messages(), replies, "{faults:?}");
         assert_eq!(app.agent.calls(), calls, "{faults:?}: the agent was asked again");
@@ -104,15 +128,7 @@ async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
         let (app, params, retry) = fail_then_retry(faults, "STOP").await;
 
         assert_eq!(retry.messages(), Vec::<String>::new(), "{faults:?}");
-        let recorded: i64 = app
-            .db()
-            .query_row(
-                "SELECT count(*) FROM sms_opt_outs WHERE phone_number = ?1",
-                [ADA],
-                |r| r.get(0),
-            )
-            .unwrap();
-        assert_eq!(recorded, 1, "{faults:?}: the STOP was not recorded");
+        assert!(app.is_opted_out(ADA), "{faults:?}: the STOP was not recorded");
         assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "opted_out", "{faults:?}");
         assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
         assert_eq!(app.agent.calls(), 0);
