@@ -67,8 +67,10 @@ pub struct Application {
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Messages being handled, late replies included: a stop waits for them.
     tasks: TaskTracker,
-    /// The outbox worker and how to tell it to drain, when sending is set up.
-    outbox: Option<(tokio::task::JoinHandle<()>, CancellationToken)>,
+    /// The outbox worker, when sending is set up.
+    outbox: Option<tokio::task::JoinHandle<()>>,
+    /// Tells the outbox worker to stop after its send in flight.
+    stop_sending: CancellationToken,
     grace: Duration,
 }
 
@@ -192,6 +194,7 @@ impl Application {
                 "messages were left unanswered by the last run"
             );
         }
+        let stop_sending = CancellationToken::new();
         let outbox = match messenger {
             Some(messenger) => {
                 let unknown = store.recover_interrupted().await?;
@@ -205,10 +208,10 @@ impl Application {
                     store: store.clone(),
                     messenger,
                     metrics: metrics.clone(),
+                    clock: clock.clone(),
                     policy: tuning.retry,
                 };
-                let drain = CancellationToken::new();
-                Some((outbox_worker::spawn(dispatcher, drain.clone()), drain))
+                Some(outbox_worker::spawn(dispatcher, stop_sending.clone()))
             }
             None => None,
         };
@@ -263,6 +266,7 @@ impl Application {
             background,
             tasks,
             outbox,
+            stop_sending,
             grace: config.shutdown_grace,
         })
     }
@@ -273,16 +277,18 @@ impl Application {
 
     /// Serves until `stop` completes. Then, within the grace period from
     /// that moment: lets in-flight requests finish, waits for the messages
-    /// still being answered (late replies queued), and lets the outbox send
-    /// what is due.
+    /// still being answered (late replies queued for the next start), and
+    /// for the outbox's send in flight; no other send starts.
     ///
     /// # Errors
     /// When the server fails.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let grace = self.grace;
         let (stopped, stopped_at) = tokio::sync::oneshot::channel();
+        let stop_sending = self.stop_sending.clone();
         let stop = async move {
             stop.await;
+            stop_sending.cancel();
             let _ = stopped.send(tokio::time::Instant::now());
         };
         let served = Server::new_with_acceptor(self.acceptor)
@@ -296,12 +302,11 @@ impl Application {
                 "stopped while agents were still thinking: their senders are told at the next start"
             );
         }
-        if let Some((mut worker, drain)) = self.outbox {
-            drain.cancel();
-            if tokio::time::timeout_at(deadline, &mut worker).await.is_err() {
-                worker.abort();
-                tracing::warn!("stopped with messages still to send: they are sent at the next start");
-            }
+        if let Some(mut worker) = self.outbox
+            && tokio::time::timeout_at(deadline, &mut worker).await.is_err()
+        {
+            worker.abort();
+            tracing::warn!("stopped while a message was being sent: marked unknown at the next start");
         }
         for task in self.background {
             task.abort();

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use mini_moka::sync::Cache;
 
 use crate::domain::delivery::{DeliveryReport, Recorded};
@@ -19,11 +20,11 @@ use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
-use crate::domain::verification::PendingVerification;
+use crate::domain::verification::{PendingVerification, VerificationCode};
 use crate::ports::{
-    Claim, ClaimId, DeliveryLog, Interrupted, MessageLog, Metrics, NewOutboxItem, OptOut, OptOutRegistry, Outbox,
-    OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness, RegistryError, SettingsStore, StoreError,
-    StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
+    Claim, ClaimId, CodeAttempt, DeliveryLog, Due, Interrupted, MessageLog, Metrics, NewOutboxItem, OptOut,
+    OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness, RegistryError,
+    SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
 };
 
 /// How long "nobody owns this number" is believed.
@@ -210,22 +211,21 @@ impl<D: UserDirectory + Verifications> Verifications for CachedStore<D> {
         self.inner.save(pending).await
     }
 
-    async fn pending(&self, phone: PhoneId) -> Result<Option<PendingVerification>, StoreError> {
-        self.inner.pending(phone).await
-    }
-
     async fn pending_for_number(&self, number: &PhoneNumber) -> Result<Option<PendingVerification>, StoreError> {
         self.inner.pending_for_number(number).await
     }
 
-    async fn count_attempt(&self, phone: PhoneId) -> Result<(), StoreError> {
-        self.inner.count_attempt(phone).await
-    }
-
-    async fn confirm(&self, phone: PhoneId) -> Result<Option<Phone>, StoreError> {
-        let confirmed = self.inner.confirm(phone).await;
-        self.invalidate_all();
-        confirmed
+    async fn try_code(
+        &self,
+        phone: PhoneId,
+        code: &VerificationCode,
+        now: DateTime<Utc>,
+    ) -> Result<CodeAttempt, StoreError> {
+        let attempt = self.inner.try_code(phone, code, now).await;
+        if matches!(attempt, Ok(CodeAttempt::Verified(_)) | Err(_)) {
+            self.invalidate_all();
+        }
+        attempt
     }
 }
 
@@ -334,8 +334,8 @@ impl<D: UserDirectory + Outbox> Outbox for CachedStore<D> {
         self.inner.enqueue(items).await
     }
 
-    async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        self.inner.take_due(limit).await
+    async fn take_next(&self) -> Result<Option<Due>, StoreError> {
+        self.inner.take_next().await
     }
 
     async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {

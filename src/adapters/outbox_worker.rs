@@ -1,5 +1,6 @@
-//! The task that drains the outbox (tokio): a round of sends, then a short
-//! sleep when nothing was due. Told to drain, it sends what is due and ends.
+//! The task that works the outbox (tokio): one message after another, a
+//! short sleep when nothing is due. Told to stop, it finishes the send in
+//! flight and ends, leaving every other message pending for the next start.
 
 use std::time::Duration;
 
@@ -11,32 +12,26 @@ use crate::ports::{Messenger, OptOutRegistry, Outbox};
 /// How long the worker sleeps when the outbox had nothing due.
 const IDLE: Duration = Duration::from_millis(200);
 
-/// Starts the worker; once `drain` is cancelled it ends as soon as nothing
-/// is due (or the store fails).
-pub fn spawn<S, M>(dispatcher: Dispatcher<S, M>, drain: CancellationToken) -> tokio::task::JoinHandle<()>
+/// Starts the worker; once `stop` is cancelled it ends as soon as the send
+/// in flight, if any, is recorded.
+pub fn spawn<S, M>(dispatcher: Dispatcher<S, M>, stop: CancellationToken) -> tokio::task::JoinHandle<()>
 where
     S: Outbox + OptOutRegistry,
     M: Messenger,
 {
     tokio::spawn(async move {
-        loop {
-            let pause = match dispatcher.dispatch_due().await {
-                Ok(0) => IDLE,
-                Ok(_) => Duration::ZERO,
+        while !stop.is_cancelled() {
+            let pause = match dispatcher.dispatch_next().await {
+                Ok(true) => continue,
+                Ok(false) => IDLE,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read or write the outbox");
+                    tracing::error!(error = %e, "cannot take a message from the outbox");
                     Duration::from_secs(1)
                 }
             };
-            if pause.is_zero() {
-                continue;
-            }
-            if drain.is_cancelled() {
-                return;
-            }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                () = drain.cancelled() => {}
+                () = stop.cancelled() => {}
             }
         }
     })

@@ -1,7 +1,7 @@
 //! Twilio's Messages API (reqwest): send a message, and read Twilio's error
 //! bodies into the messenger's typed errors.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
@@ -58,8 +58,19 @@ impl TwilioMessenger {
     }
 }
 
+/// The wait a `Retry-After` header asks for: seconds, or a date (HTTP's
+/// two forms); a date past is no wait.
+fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or_default())
+}
+
 /// Reads a refusal: Twilio's code decides where it names one.
-fn classify(status: u16, body: &[u8]) -> SendError {
+fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> SendError {
     let parsed: Option<TwilioError> = serde_json::from_slice(body).ok();
     let code = parsed.as_ref().and_then(|e| e.code);
     let message = parsed
@@ -68,7 +79,7 @@ fn classify(status: u16, body: &[u8]) -> SendError {
     match (status, code) {
         (_, Some(21610)) => SendError::OptedOut,
         (_, Some(21211)) => SendError::InvalidNumber,
-        (429, _) | (_, Some(20429)) => SendError::TooManyRequests,
+        (429, _) | (_, Some(20429)) => SendError::TooManyRequests { retry_after },
         (500..=599, _) => SendError::Unavailable(format!("HTTP {status}: {message}")),
         _ => SendError::Rejected { status, code, message },
     }
@@ -97,9 +108,14 @@ impl Messenger for TwilioMessenger {
                 }
             })?;
         let status = response.status().as_u16();
+        let wait = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| retry_after(v, SystemTime::now()));
         let body = response.bytes().await.map_err(|e| SendError::Unknown(e.to_string()))?;
         if !(200..300).contains(&status) {
-            return Err(classify(status, &body));
+            return Err(classify(status, wait, &body));
         }
         serde_json::from_slice::<Created>(&body)
             .map(|created| created.sid)
@@ -114,14 +130,34 @@ mod tests {
     #[test]
     fn twilio_errors_are_typed() {
         let body = |code: i64| format!(r#"{{"code": {code}, "message": "m", "status": 400}}"#).into_bytes();
-        assert_eq!(classify(400, &body(21610)), SendError::OptedOut);
-        assert_eq!(classify(400, &body(21211)), SendError::InvalidNumber);
-        assert_eq!(classify(429, &body(20429)), SendError::TooManyRequests);
-        assert_eq!(classify(429, b"not json"), SendError::TooManyRequests);
-        assert!(matches!(classify(503, b""), SendError::Unavailable(_)));
+        assert_eq!(classify(400, None, &body(21610)), SendError::OptedOut);
+        assert_eq!(classify(400, None, &body(21211)), SendError::InvalidNumber);
+        assert_eq!(
+            classify(429, None, &body(20429)),
+            SendError::TooManyRequests { retry_after: None }
+        );
+        let three = Some(Duration::from_secs(3));
+        assert_eq!(
+            classify(429, three, b"not json"),
+            SendError::TooManyRequests { retry_after: three }
+        );
+        assert!(matches!(classify(503, None, b""), SendError::Unavailable(_)));
         assert!(matches!(
-            classify(400, &body(21602)),
+            classify(400, None, &body(21602)),
             SendError::Rejected { code: Some(21602), .. }
         ));
+    }
+
+    #[test]
+    fn retry_after_in_both_of_its_forms() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        assert_eq!(
+            retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
     }
 }

@@ -12,10 +12,10 @@ use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
 use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
-use super::verification::{CODE_LIFETIME, Check, PendingVerification, VerificationCode};
+use super::verification::{CODE_LIFETIME, PendingVerification, VerificationCode};
 use crate::ports::{
-    AdminStore, Clock, NewOutboxItem, OptOut, OutboxEntry, Page, PageRequest, Random, RateLimiter, RegistryError,
-    StoreError,
+    AdminStore, Clock, CodeAttempt, NewOutboxItem, OptOut, OutboxEntry, Page, PageRequest, Random, RateLimiter,
+    RegistryError, StoreError,
 };
 
 /// The store is what deployments and tests replace; the rest has one
@@ -265,17 +265,12 @@ impl<S: AdminStore> Admin<S> {
             field: "code",
             why: why.to_owned(),
         };
-        let Some(pending) = self.store.pending(id).await? else {
-            return Err(wrong("has not been sent to this number, or was used"));
-        };
-        match pending.check(&code, self.clock.now()) {
-            Check::Confirmed => self.store.confirm(id).await?.ok_or(AdminError::NotFound("phone")),
-            Check::Wrong => {
-                self.store.count_attempt(id).await?;
-                Err(wrong("is wrong"))
-            }
-            Check::Expired => Err(wrong("has expired: start a new verification")),
-            Check::TooManyAttempts => Err(AdminError::TooManyAttempts(
+        match self.store.try_code(id, &code, self.clock.now()).await? {
+            CodeAttempt::Verified(phone) => Ok(phone),
+            CodeAttempt::NotPending => Err(wrong("has not been sent to this number, or was used")),
+            CodeAttempt::Wrong => Err(wrong("is wrong")),
+            CodeAttempt::Expired => Err(wrong("has expired: start a new verification")),
+            CodeAttempt::TooManyAttempts => Err(AdminError::TooManyAttempts(
                 "too many wrong codes: start a new verification",
             )),
         }

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::ports::{Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError};
+use super::usage::Outcome;
+use crate::ports::{
+    Clock, Due, Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError,
+};
 
 /// How often and how long to retry a send that may succeed later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,81 +30,181 @@ impl Default for RetryPolicy {
 
 impl RetryPolicy {
     /// The wait before the next attempt once `attempts` have failed;
-    /// `None` when no attempt is left. Doubles each time, up to `max_delay`.
-    pub fn delay_after(&self, attempts: u32) -> Option<Duration> {
+    /// `None` when no attempt is left. Doubles each time, up to `max_delay`;
+    /// longer when the provider `asked` for a longer wait, but never past
+    /// `max_delay`.
+    pub fn delay_after(&self, attempts: u32, asked: Option<Duration>) -> Option<Duration> {
         if attempts >= self.max_attempts {
             return None;
         }
         let factor = 2u32.saturating_pow(attempts.saturating_sub(1));
-        Some(self.first_delay.saturating_mul(factor).min(self.max_delay))
+        let backoff = self.first_delay.saturating_mul(factor).min(self.max_delay);
+        Some(asked.map_or(backoff, |asked| backoff.max(asked.min(self.max_delay))))
     }
 }
 
-/// The store and the messenger are what deployments and tests replace.
+/// The store, the messenger and the clock are what deployments and tests
+/// replace.
 pub struct Dispatcher<S, M> {
     pub store: S,
     pub messenger: M,
     pub metrics: Arc<dyn Metrics>,
+    pub clock: Arc<dyn Clock>,
     pub policy: RetryPolicy,
 }
 
-/// How many messages one round takes: one, so that each is marked in flight
-/// just before its own send. A stop, a crash or a store error then leaves
-/// at most the message being sent in doubt, never others taken with it.
-const BATCH: u32 = 1;
+/// The pauses before writing a send's result again when the store fails
+/// to: the send itself is never repeated. A result still unwritten after
+/// them leaves its message in flight, `unknown` at the next start.
+const WRITE_AGAIN_AFTER: [Duration; 3] = [
+    Duration::from_millis(250),
+    Duration::from_secs(1),
+    Duration::from_secs(4),
+];
+
+/// What becomes of a message once it was tried, or found not to be sent.
+#[derive(Debug)]
+enum Fate {
+    Sent(String),
+    RetryLater { delay: Duration, error: String },
+    Closed(Closing),
+}
+
+/// A message not to be tried again, and why.
+#[derive(Debug)]
+struct Closing {
+    status: OutboxStatus,
+    /// The outcome its outbound log row carries.
+    outcome: Outcome,
+    error: String,
+    code: Option<i64>,
+    /// Whether the recipient's opt-out is to be recorded.
+    record_opt_out: bool,
+}
 
 impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
-    /// Sends the next message due, if one is; answers how many were taken.
+    /// Sends the message due first, if one is, and records what came of
+    /// it; answers whether there was one. Each message is marked in flight
+    /// in its own write just before its own send, so a failure, a stop or
+    /// a crash leaves every other message pending.
     ///
     /// # Errors
-    /// `StoreError` when the outbox cannot be read or written.
-    pub async fn dispatch_due(&self) -> Result<usize, StoreError> {
-        let items = self.store.take_due(BATCH).await?;
-        for item in &items {
-            self.dispatch(item).await?;
-        }
-        Ok(items.len())
+    /// `StoreError` when no message could be taken.
+    pub async fn dispatch_next(&self) -> Result<bool, StoreError> {
+        let Some(due) = self.store.take_next().await? else {
+            return Ok(false);
+        };
+        self.dispatch(due).await;
+        Ok(true)
     }
 
-    #[tracing::instrument(skip_all, fields(outbox_id = item.id.0, to = %item.to.masked(), attempt = item.attempts + 1))]
-    async fn dispatch(&self, item: &OutboxItem) -> Result<(), StoreError> {
+    #[tracing::instrument(skip_all, fields(outbox_id = due.item.id.0, to = %due.item.to.masked(), attempt = due.item.attempts + 1))]
+    async fn dispatch(&self, due: Due) {
+        let result = if due.recipient_opted_out {
+            tracing::info!("the recipient opted out before the message was sent: not sent");
+            Fate::Closed(Closing {
+                status: OutboxStatus::Failed,
+                outcome: Outcome::OptedOut,
+                error: "the recipient opted out before it was sent".to_owned(),
+                code: None,
+                record_opt_out: false,
+            })
+        } else {
+            self.send(&due.item).await
+        };
+        self.write(&due.item, result).await;
+    }
+
+    /// Sends a message once and reads what came of it.
+    async fn send(&self, item: &OutboxItem) -> Fate {
         let error = match self.messenger.send(&item.to, &item.body).await {
             Ok(sid) => {
                 tracing::info!(message_sid = %sid, "message sent");
-                return self.store.mark_sent(item, &sid).await;
+                return Fate::Sent(sid);
             }
             Err(error) => error,
         };
         let reason = error.to_string();
+        let closing = |status, outcome| Closing {
+            status,
+            outcome,
+            error: reason.clone(),
+            code: error.code(),
+            record_opt_out: false,
+        };
         match &error {
-            SendError::TooManyRequests | SendError::Unavailable(_) => {
-                if let Some(delay) = self.policy.delay_after(item.attempts + 1) {
+            SendError::TooManyRequests { .. } | SendError::Unavailable(_) => {
+                let asked = match &error {
+                    SendError::TooManyRequests { retry_after } => *retry_after,
+                    _ => None,
+                };
+                if let Some(delay) = self.policy.delay_after(item.attempts + 1, asked) {
                     tracing::warn!(error = %reason, retry_in_ms = delay.as_millis() as u64, "send failed; will retry");
-                    return self.store.retry_later(item, delay, &reason).await;
+                    return Fate::RetryLater { delay, error: reason };
                 }
                 self.metrics.error("send_failed");
                 tracing::error!(error = %reason, "send failed; no attempt left");
-                let why = format!("{reason}; gave up after {} attempts", item.attempts + 1);
-                self.store.give_up(item, OutboxStatus::Failed, &why, error.code()).await
+                Fate::Closed(Closing {
+                    error: format!("{reason}; gave up after {} attempts", item.attempts + 1),
+                    ..closing(OutboxStatus::Failed, item.outcome)
+                })
             }
             SendError::OptedOut => {
                 tracing::warn!("the recipient opted out: recorded, not retried");
-                self.store.opt_out(&item.to).await?;
-                self.store
-                    .give_up(item, OutboxStatus::Failed, &reason, error.code())
-                    .await
+                Fate::Closed(Closing {
+                    record_opt_out: true,
+                    ..closing(OutboxStatus::Failed, Outcome::OptedOut)
+                })
             }
             SendError::InvalidNumber | SendError::Rejected { .. } => {
                 self.metrics.error("send_rejected");
                 tracing::error!(error = %reason, "send refused");
-                self.store
-                    .give_up(item, OutboxStatus::Failed, &reason, error.code())
-                    .await
+                Fate::Closed(closing(OutboxStatus::Failed, item.outcome))
             }
             SendError::Unknown(_) => {
                 self.metrics.error("send_unknown");
                 tracing::error!(error = %reason, "send outcome unknown: not repeated");
-                self.store.give_up(item, OutboxStatus::Unknown, &reason, None).await
+                Fate::Closed(Closing {
+                    code: None,
+                    ..closing(OutboxStatus::Unknown, item.outcome)
+                })
+            }
+        }
+    }
+
+    /// Writes what came of a message, again after a pause when the store
+    /// fails; never sends again.
+    async fn write(&self, item: &OutboxItem, result: Fate) {
+        let mut pauses = WRITE_AGAIN_AFTER.iter();
+        loop {
+            let Err(e) = self.write_once(item, &result).await else {
+                return;
+            };
+            let Some(pause) = pauses.next() else {
+                self.metrics.error("send_unrecorded");
+                tracing::error!(error = %e, "cannot record what came of a send: left in flight, marked unknown at the next start");
+                return;
+            };
+            tracing::warn!(error = %e, "cannot record what came of a send; trying again");
+            self.clock.sleep(*pause).await;
+        }
+    }
+
+    async fn write_once(&self, item: &OutboxItem, result: &Fate) -> Result<(), StoreError> {
+        match result {
+            Fate::Sent(sid) => self.store.mark_sent(item, sid).await,
+            Fate::RetryLater { delay, error } => self.store.retry_later(item, *delay, error).await,
+            Fate::Closed(closing) => {
+                if closing.record_opt_out {
+                    self.store.opt_out(&item.to).await?;
+                }
+                let item = OutboxItem {
+                    outcome: closing.outcome,
+                    ..item.clone()
+                };
+                self.store
+                    .give_up(&item, closing.status, &closing.error, closing.code)
+                    .await
             }
         }
     }
@@ -118,7 +221,27 @@ mod tests {
             max_delay: Duration::from_secs(5),
             max_attempts: 5,
         };
-        let delays: Vec<_> = (1..=5).map(|a| policy.delay_after(a).map(|d| d.as_secs())).collect();
+        let delays: Vec<_> = (1..=5)
+            .map(|a| policy.delay_after(a, None).map(|d| d.as_secs()))
+            .collect();
         assert_eq!(delays, [Some(1), Some(2), Some(4), Some(5), None]);
+    }
+
+    #[test]
+    fn a_wait_the_provider_asks_for_is_kept_up_to_the_cap() {
+        let policy = RetryPolicy {
+            first_delay: Duration::from_secs(1),
+            max_delay: Duration::from_secs(60),
+            max_attempts: 5,
+        };
+        let secs = |attempts, asked: u64| {
+            policy
+                .delay_after(attempts, Some(Duration::from_secs(asked)))
+                .map(|d| d.as_secs())
+        };
+        assert_eq!(secs(1, 3), Some(3), "longer than the backoff: asked");
+        assert_eq!(secs(4, 3), Some(8), "shorter than the backoff: the backoff");
+        assert_eq!(secs(1, 3600), Some(60), "capped");
+        assert_eq!(secs(5, 3), None, "no attempt left");
     }
 }

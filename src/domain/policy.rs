@@ -21,8 +21,9 @@ pub struct Facts {
     /// Who owns the sender's number: `None` for nobody, and for a sender
     /// that is not a number.
     pub recipient: Option<Recipient>,
-    /// The number whose pending verification code the text is, if it is
-    /// one (unexpired, not locked).
+    /// The extra number the text came from, when the text is a 6-digit
+    /// code and a code is pending for that number; whether it is the right
+    /// one is decided when it is tried.
     pub code_for: Option<PhoneId>,
 }
 
@@ -39,7 +40,9 @@ pub enum Verdict {
     RateLimited,
     UnknownUser,
     InactiveUser(UserId),
-    /// Mark the extra number verified: the text was its code.
+    /// Try the text as the extra number's code. When it verifies the
+    /// number, this is the verdict; when not, the message is decided again
+    /// as an ordinary one.
     Verify {
         user: UserId,
         phone: PhoneId,

@@ -19,10 +19,10 @@ use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
 use super::user::{NumberSource, PhoneId, UserId};
-use super::verification::{Check, VerificationCode};
+use super::verification::VerificationCode;
 use crate::ports::{
-    Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, Flight, Interrupted, Metrics, NewOutboxItem, RateLimiter,
-    RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
+    Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, Metrics, NewOutboxItem,
+    RateLimiter, RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
 };
 
 /// How long the agent may take.
@@ -228,7 +228,15 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 facts.code_for = self.code_for(number, &message.body).await?;
             }
         }
-        let verdict = policy::decide(&facts, &settings, || !self.limiter.try_acquire(message.from.as_str()));
+        let mut verdict = policy::decide(&facts, &settings, || !self.limiter.try_acquire(message.from.as_str()));
+        if let Verdict::Verify { phone, .. } = verdict
+            && !self.try_code(phone, &message.body).await?
+        {
+            // Not the right code, or no longer good: an ordinary message,
+            // whose rate-limit token is already taken.
+            facts.code_for = None;
+            verdict = policy::decide(&facts, &settings, || false);
+        }
         let verdict = match (verdict, number) {
             (Verdict::OptOut, Some(number)) => {
                 self.store.opt_out(number).await?;
@@ -238,11 +246,6 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 self.store.opt_in(number).await?;
                 verdict
             }
-            (Verdict::Verify { phone, .. }, _) => match self.store.confirm(phone).await? {
-                Some(_) => verdict,
-                // The number went between reading and confirming.
-                None => Verdict::UnknownUser,
-            },
             (Verdict::Route(user_id), Some(number)) => {
                 return Ok((settings, Step::Ask(agent_request(message, user_id, number))));
             }
@@ -254,15 +257,25 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         Ok((settings, Step::Answered(answer)))
     }
 
-    /// The extra number whose pending code the text is, if it is one.
+    /// The extra number with a code pending, when the text is a code: the
+    /// policy then decides whether it is tried.
     async fn code_for(&self, number: &PhoneNumber, text: &str) -> Result<Option<PhoneId>, StoreError> {
-        let Ok(code) = VerificationCode::parse(text) else {
+        if VerificationCode::parse(text).is_err() {
             return Ok(None);
-        };
+        }
         let pending = self.store.pending_for_number(number).await?;
-        Ok(pending
-            .filter(|pending| pending.check(&code, self.clock.now()) == Check::Confirmed)
-            .map(|pending| pending.phone_id))
+        Ok(pending.map(|pending| pending.phone_id))
+    }
+
+    /// Tries the text as the number's code; answers whether it verified
+    /// the number. A wrong code counts as one attempt.
+    async fn try_code(&self, phone: PhoneId, text: &str) -> Result<bool, StoreError> {
+        let Ok(code) = VerificationCode::parse(text) else {
+            return Ok(false);
+        };
+        let attempt = self.store.try_code(phone, &code, self.clock.now()).await?;
+        tracing::info!(attempt = attempt.name(), "a verification code was texted");
+        Ok(matches!(attempt, CodeAttempt::Verified(_)))
     }
 
     /// Asks the agent. With deferral, once the budget is spent the webhook

@@ -1,6 +1,7 @@
 //! Sending a text message through the messaging provider's API.
 
 use std::future::Future;
+use std::time::Duration;
 
 use crate::domain::phone::PhoneNumber;
 
@@ -13,9 +14,10 @@ pub enum SendError {
     /// The number cannot receive messages.
     #[error("the number is not valid for messaging (21211)")]
     InvalidNumber,
-    /// Too many requests: worth retrying later.
+    /// Too many requests: worth retrying later, no sooner than the
+    /// provider asked when it did.
     #[error("too many requests")]
-    TooManyRequests,
+    TooManyRequests { retry_after: Option<Duration> },
     /// The provider failed (5xx) or could not be reached: worth retrying.
     #[error("the provider is unavailable: {0}")]
     Unavailable(String),

@@ -28,7 +28,7 @@ pub use message_log::{Claim, ClaimId, Interrupted, MessageLog};
 pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};
-pub use outbox::{NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
+pub use outbox::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
 pub use page::{Page, PageRequest};
 pub use random::Random;
 pub use rate_limiter::RateLimiter;
@@ -40,7 +40,7 @@ pub use store_error::StoreError;
 pub use usage_reports::UsageReports;
 pub use user_directory::UserDirectory;
 pub use user_registry::{RegistryError, UserRegistry};
-pub use verifications::Verifications;
+pub use verifications::{CodeAttempt, Verifications};
 
 /// What the message path reads and writes: one store behind many ports. Its
 /// late replies reach the outbox through `MessageLog::settle_deferred`.

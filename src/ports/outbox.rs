@@ -33,6 +33,14 @@ pub struct OutboxItem {
     pub attempts: u32,
 }
 
+/// A message taken for sending, with its recipient's opt-out as it stood
+/// when the message was taken.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub item: OutboxItem,
+    pub recipient_opted_out: bool,
+}
+
 /// Where a message stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutboxStatus {
@@ -64,13 +72,18 @@ pub trait Outbox: Clone + Send + Sync + 'static {
     /// `StoreError`: nothing was stored.
     fn enqueue(&self, items: Vec<NewOutboxItem>) -> impl Future<Output = Result<Vec<OutboxEntry>, StoreError>> + Send;
 
-    /// Takes up to `limit` messages due now, marking them as being sent.
+    /// Takes the message due first, if one is: marks it as being sent in
+    /// its own write, durable before this answers, and reads in the same
+    /// transaction whether its recipient opted out. Every other message
+    /// stays pending.
     ///
     /// # Errors
-    /// `StoreError`.
-    fn take_due(&self, limit: u32) -> impl Future<Output = Result<Vec<OutboxItem>, StoreError>> + Send;
+    /// `StoreError`: nothing was taken.
+    fn take_next(&self) -> impl Future<Output = Result<Option<Due>, StoreError>> + Send;
 
     /// Records a sent message and its outbound log row; clears its text.
+    /// Only a message being sent is recorded, so writing it again after a
+    /// failed answer adds nothing.
     ///
     /// # Errors
     /// `StoreError`.
@@ -88,7 +101,8 @@ pub trait Outbox: Clone + Send + Sync + 'static {
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Gives a message up as `Failed` or `Unknown`, with a failed outbound
-    /// log row saying why; clears its text.
+    /// log row (of the item's outcome) saying why; clears its text. Only a
+    /// message being sent is given up, as with `mark_sent`.
     ///
     /// # Errors
     /// `StoreError`.

@@ -2,10 +2,40 @@
 
 use std::future::Future;
 
+use chrono::{DateTime, Utc};
+
 use super::StoreError;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{Phone, PhoneId};
-use crate::domain::verification::PendingVerification;
+use crate::domain::verification::{PendingVerification, VerificationCode};
+
+/// What a code offered for a number came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeAttempt {
+    /// The right code: the number is verified by SMS (as it is now), and
+    /// its code is used up.
+    Verified(Phone),
+    /// A wrong code, counted.
+    Wrong,
+    Expired,
+    /// The code died of too many wrong attempts.
+    TooManyAttempts,
+    /// No code is pending for the number.
+    NotPending,
+}
+
+impl CodeAttempt {
+    /// Its name, for logs: never the number.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CodeAttempt::Verified(_) => "verified",
+            CodeAttempt::Wrong => "wrong",
+            CodeAttempt::Expired => "expired",
+            CodeAttempt::TooManyAttempts => "too_many_attempts",
+            CodeAttempt::NotPending => "not_pending",
+        }
+    }
+}
 
 /// Every method answers `StoreError` when the store fails.
 pub trait Verifications: Clone + Send + Sync + 'static {
@@ -14,10 +44,6 @@ pub trait Verifications: Clone + Send + Sync + 'static {
     /// # Errors
     /// `StoreError`.
     fn save(&self, pending: &PendingVerification) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// # Errors
-    /// `StoreError`.
-    fn pending(&self, phone: PhoneId) -> impl Future<Output = Result<Option<PendingVerification>, StoreError>> + Send;
 
     /// The pending verification of the extra number `number`, if any.
     ///
@@ -28,16 +54,17 @@ pub trait Verifications: Clone + Send + Sync + 'static {
         number: &PhoneNumber,
     ) -> impl Future<Output = Result<Option<PendingVerification>, StoreError>> + Send;
 
-    /// Counts a wrong code.
+    /// Checks `code` against the number's pending code at `now` (the
+    /// domain's `PendingVerification::check`) and records what that comes
+    /// to, in one step that no other attempt can interleave with: a wrong
+    /// code is counted, the right one verifies the number and is used up.
     ///
     /// # Errors
-    /// `StoreError`.
-    fn count_attempt(&self, phone: PhoneId) -> impl Future<Output = Result<(), StoreError>> + Send;
-
-    /// Marks the number verified by SMS and drops its pending code, in one
-    /// transaction; `None` when the number is gone.
-    ///
-    /// # Errors
-    /// `StoreError`.
-    fn confirm(&self, phone: PhoneId) -> impl Future<Output = Result<Option<Phone>, StoreError>> + Send;
+    /// `StoreError`: nothing was counted or verified.
+    fn try_code(
+        &self,
+        phone: PhoneId,
+        code: &VerificationCode,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<CodeAttempt, StoreError>> + Send;
 }

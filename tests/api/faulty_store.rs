@@ -16,25 +16,41 @@ use sms_router::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 use sms_router::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
-use sms_router::domain::verification::PendingVerification;
+use sms_router::domain::verification::{PendingVerification, VerificationCode};
 use sms_router::ports::*;
 
 /// Which methods fail, and how many more times each.
 #[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<HashMap<&'static str, u32>>>);
+pub struct Faults(Arc<Mutex<HashMap<&'static str, Armed>>>);
+
+/// Calls to let through, then calls to fail.
+#[derive(Clone, Copy, Default)]
+struct Armed {
+    pass: u32,
+    fail: u32,
+}
 
 impl Faults {
     /// The next `times` calls of `method` fail.
     pub fn arm(&self, method: &'static str, times: u32) {
-        self.0.lock().unwrap().insert(method, times);
+        self.arm_after(method, 0, times);
+    }
+
+    /// After `pass` more calls of `method` succeed, the next `times` fail.
+    pub fn arm_after(&self, method: &'static str, pass: u32, times: u32) {
+        self.0.lock().unwrap().insert(method, Armed { pass, fail: times });
     }
 
     /// Fails when a fault is armed for `method`, using it up.
     fn check(&self, method: &'static str) -> Result<(), StoreError> {
         let mut armed = self.0.lock().unwrap();
         match armed.get_mut(method) {
-            Some(left) if *left > 0 => {
-                *left -= 1;
+            Some(armed) if armed.pass > 0 => {
+                armed.pass -= 1;
+                Ok(())
+            }
+            Some(armed) if armed.fail > 0 => {
+                armed.fail -= 1;
                 Err(StoreError(anyhow::anyhow!("injected fault in {method}")))
             }
             _ => Ok(()),
@@ -43,7 +59,7 @@ impl Faults {
 
     /// Whether every armed fault was used.
     pub fn all_used(&self) -> bool {
-        self.0.lock().unwrap().values().all(|left| *left == 0)
+        self.0.lock().unwrap().values().all(|armed| armed.fail == 0)
     }
 }
 
@@ -150,37 +166,34 @@ impl Verifications for FaultyStore {
         self.inner.save(pending).await
     }
 
-    async fn pending(&self, phone: PhoneId) -> Result<Option<PendingVerification>, StoreError> {
-        self.inner.pending(phone).await
-    }
-
     async fn pending_for_number(&self, number: &PhoneNumber) -> Result<Option<PendingVerification>, StoreError> {
         self.faults.check("pending_for_number")?;
         self.inner.pending_for_number(number).await
     }
 
-    async fn count_attempt(&self, phone: PhoneId) -> Result<(), StoreError> {
-        self.inner.count_attempt(phone).await
-    }
-
-    async fn confirm(&self, phone: PhoneId) -> Result<Option<Phone>, StoreError> {
-        self.faults.check("confirm")?;
-        self.inner.confirm(phone).await
+    async fn try_code(
+        &self,
+        phone: PhoneId,
+        code: &VerificationCode,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<CodeAttempt, StoreError> {
+        self.faults.check("try_code")?;
+        self.inner.try_code(phone, code, now).await
     }
 }
-
-// What the message path does not touch passes through untouched.
 
 impl Outbox for FaultyStore {
     async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
         self.inner.enqueue(items).await
     }
 
-    async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        self.inner.take_due(limit).await
+    async fn take_next(&self) -> Result<Option<Due>, StoreError> {
+        self.faults.check("take_next")?;
+        self.inner.take_next().await
     }
 
     async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {
+        self.faults.check("mark_sent")?;
         self.inner.mark_sent(item, message_sid).await
     }
 
@@ -203,6 +216,7 @@ impl Outbox for FaultyStore {
     }
 }
 
+// What neither the message path nor the outbox touches passes through untouched.
 impl UserRegistry for FaultyStore {
     async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
         self.inner.create_user(user).await

@@ -206,6 +206,13 @@ pub async fn spawn_faulty_app(extra: &[(&str, &str)]) -> TestApp {
     spawn(extra, Tuning::default(), Some(Faults::default())).await
 }
 
+/// `spawn_app_with_twilio` with a fault injector before the store.
+pub async fn spawn_faulty_app_with_twilio(tuning: Tuning) -> (TestApp, FakeTwilio) {
+    let twilio = FakeTwilio::start().await;
+    let vars = twilio.vars();
+    (spawn(&vars, tuning, Some(Faults::default())).await, twilio)
+}
+
 async fn spawn(extra: &[(&str, &str)], tuning: Tuning, faults: Option<Faults>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
         sms_router::telemetry::init("debug", sms_router::config::LogFormat::Text);
@@ -504,6 +511,10 @@ pub fn sid_of(params: &[(String, String)]) -> String {
 pub enum TwilioAnswer {
     Created,
     Error(u16, Option<i64>),
+    /// 201, after holding the request this long.
+    Slow(Duration),
+    /// 429 with this `Retry-After` header.
+    TooManyRetryAfter(&'static str),
 }
 
 /// A request the fake Twilio received.
@@ -514,6 +525,8 @@ pub struct TwilioRequest {
     pub form: Vec<(String, String)>,
     /// Whether it was answered 201.
     pub created: bool,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
 impl TwilioRequest {
@@ -540,16 +553,23 @@ async fn twilio_endpoint(req: &Request, body: poem::Body, twilio: Data<&FakeTwil
         .unwrap()
         .pop_front()
         .unwrap_or(TwilioAnswer::Created);
-    let mut received = twilio.received.lock().unwrap();
-    received.push(TwilioRequest {
-        path: req.uri().path().to_owned(),
-        authorization: req.header("authorization").map(str::to_owned),
-        form,
-        created: matches!(answer, TwilioAnswer::Created),
-    });
+    let count = {
+        let mut received = twilio.received.lock().unwrap();
+        received.push(TwilioRequest {
+            path: req.uri().path().to_owned(),
+            authorization: req.header("authorization").map(str::to_owned),
+            form,
+            created: matches!(answer, TwilioAnswer::Created | TwilioAnswer::Slow(_)),
+            at: std::time::Instant::now(),
+        });
+        received.len()
+    };
     match answer {
-        TwilioAnswer::Created => {
-            let sid = format!("SMfake{:026}", received.len());
+        TwilioAnswer::Created | TwilioAnswer::Slow(_) => {
+            if let TwilioAnswer::Slow(delay) = answer {
+                tokio::time::sleep(delay).await;
+            }
+            let sid = format!("SMfake{count:026}");
             Response::builder()
                 .status(poem::http::StatusCode::CREATED)
                 .content_type("application/json")
@@ -559,6 +579,11 @@ async fn twilio_endpoint(req: &Request, body: poem::Body, twilio: Data<&FakeTwil
             .status(poem::http::StatusCode::from_u16(status).unwrap())
             .content_type("application/json")
             .body(serde_json::json!({ "code": code, "message": "scripted failure", "status": status }).to_string()),
+        TwilioAnswer::TooManyRetryAfter(after) => Response::builder()
+            .status(poem::http::StatusCode::TOO_MANY_REQUESTS)
+            .header("retry-after", after)
+            .content_type("application/json")
+            .body(serde_json::json!({ "code": 20429, "message": "Too Many Requests", "status": 429 }).to_string()),
     }
 }
 
@@ -593,14 +618,21 @@ impl FakeTwilio {
 pub const TWILIO_ACCOUNT: &str = "AC0123456789abcdef0123456789abcdef";
 pub const TWILIO_NUMBER: &str = "+15005550006";
 
+impl FakeTwilio {
+    /// The variables that point sms-router's REST settings at this fake.
+    pub fn vars(&self) -> Vec<(&str, &str)> {
+        vec![
+            ("SMS_ROUTER_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT),
+            ("SMS_ROUTER_TWILIO_FROM_NUMBER", TWILIO_NUMBER),
+            ("SMS_ROUTER_TWILIO_API_BASE", self.base.as_str()),
+        ]
+    }
+}
+
 /// The app with Twilio's REST settings pointed at a fake Twilio.
 pub async fn spawn_app_with_twilio(extra: &[(&str, &str)], tuning: Tuning) -> (TestApp, FakeTwilio) {
     let twilio = FakeTwilio::start().await;
-    let mut vars = vec![
-        ("SMS_ROUTER_TWILIO_ACCOUNT_SID", TWILIO_ACCOUNT),
-        ("SMS_ROUTER_TWILIO_FROM_NUMBER", TWILIO_NUMBER),
-        ("SMS_ROUTER_TWILIO_API_BASE", twilio.base.as_str()),
-    ];
+    let mut vars = twilio.vars();
     vars.extend_from_slice(extra);
     (spawn_app_tuned(&vars, tuning).await, twilio)
 }

@@ -9,11 +9,12 @@ use sms_router::domain::outbound::RetryPolicy;
 use sms_router::startup::Tuning;
 
 use crate::helpers::{
-    AUTH_TOKEN, Behaviour, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app,
-    spawn_app_with_twilio,
+    AUTH_TOKEN, Behaviour, FakeTwilio, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app,
+    spawn_app_with_twilio, spawn_faulty_app_with_twilio,
 };
 
 const ADA: &str = "+12015550123";
+const EXTRA: &str = "+12015550177";
 
 fn quick_retries(max_attempts: u32) -> Tuning {
     Tuning {
@@ -433,9 +434,152 @@ async fn an_undelivered_status_keeps_its_error_code_and_21610_records_an_opt_out
 
     assert_eq!(answer.status, 204);
     assert_eq!(delivery(&app, &sid), (Some("undelivered".to_owned()), Some(21610)));
-    let opted: i64 = app
-        .db()
-        .query_row("SELECT count(*) FROM sms_opt_outs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(opted, 1);
+    let (status, opt_outs) = app.admin("GET", "/opt-outs", None).await;
+    assert_eq!(status, 200);
+    let numbers: Vec<_> = opt_outs["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["phone_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(numbers, [ADA]);
+    let user: i64 = app.db().query_row("SELECT id FROM users", [], |r| r.get(0)).unwrap();
+    let (status, _) = send(&app, user, "are you there?").await;
+    assert_eq!(status, 409, "the number opted out at the carrier: not texted again");
+}
+
+/// How many times Twilio was asked to send each text.
+fn sends_by_body(twilio: &FakeTwilio) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for request in twilio.received() {
+        *counts.entry(request.field("Body").unwrap().to_owned()).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test]
+async fn a_store_fault_on_one_item_leaves_every_other_item_to_be_sent_once() {
+    let (app, twilio) = spawn_faulty_app_with_twilio(quick_retries(5)).await;
+    let user = ada(&app);
+    let faults = app.faults.clone().unwrap();
+    // Recording the fifth send fails; the first is held while the rest queue.
+    faults.arm_after("mark_sent", 4, 1);
+    twilio.script(&[TwilioAnswer::Slow(Duration::from_millis(500))]);
+
+    let mut items = Vec::new();
+    for n in 0..20 {
+        let (status, item) = send(&app, user, &format!("message {n:02}")).await;
+        assert_eq!(status, 202, "{item}");
+        items.push(item);
+    }
+
+    eventually("twenty sends", || twilio.received().len() >= 20).await;
+    for item in &items {
+        wait_for_outbox(&app, item, "sent").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(faults.all_used(), "the fault was not met");
+    let counts = sends_by_body(&twilio);
+    assert_eq!(counts.len(), 20, "{counts:?}");
+    assert!(counts.values().all(|n| *n == 1), "sent twice: {counts:?}");
+    assert_eq!(outbound_rows(&app).len(), 20, "one outbound row each");
+}
+
+#[tokio::test]
+async fn a_stop_texted_while_a_slow_agents_reply_is_pending_keeps_the_reply_from_being_sent() {
+    let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
+    ada(&app);
+    app.agent.set(Behaviour::Reply(
+        "here is what I found".into(),
+        Duration::from_millis(1500),
+    ));
+
+    let question = app.send(ADA, "a hard question").await;
+    assert!(question.messages().is_empty(), "answered later");
+    app.send(ADA, "STOP").await;
+
+    eventually("the late reply to be closed", || outbound_rows(&app).len() == 1).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(twilio.received().is_empty(), "texted after STOP");
+    let rows = outbound_rows(&app);
+    assert_eq!(
+        (rows[0].0.as_deref(), rows[0].1, rows[0].4.as_str()),
+        (None, false, "opted_out")
+    );
+    assert_eq!(app.agent.calls(), 1);
+}
+
+#[tokio::test]
+async fn a_message_or_code_refused_with_429_is_not_retried_after_its_recipient_says_stop() {
+    let slow_retry = Tuning {
+        retry: RetryPolicy {
+            first_delay: Duration::from_millis(1500),
+            max_delay: Duration::from_millis(1500),
+            max_attempts: 5,
+        },
+    };
+    let (app, twilio) = spawn_app_with_twilio(&[], slow_retry).await;
+    let user = ada(&app);
+    let (status, phone) = app
+        .admin(
+            "POST",
+            &format!("/users/{user}/phones"),
+            Some(json!({ "phone_number": EXTRA })),
+        )
+        .await;
+    assert_eq!(status, 201, "{phone}");
+    twilio.script(&[
+        TwilioAnswer::Error(429, Some(20429)),
+        TwilioAnswer::Error(429, Some(20429)),
+    ]);
+
+    let (status, _) = send(&app, user, "your report is ready").await;
+    assert_eq!(status, 202);
+    let (status, _) = app
+        .admin("POST", &format!("/phones/{}/verification", phone["id"]), None)
+        .await;
+    assert_eq!(status, 202);
+    eventually("both first tries", || twilio.received().len() == 2).await;
+    app.send(ADA, "STOP").await;
+    app.send(EXTRA, "stop").await;
+
+    eventually("both to be closed", || outbound_rows(&app).len() == 2).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(twilio.received().len(), 2, "retried after STOP");
+    for row in outbound_rows(&app) {
+        assert_eq!((row.1, row.4.as_str()), (false, "opted_out"), "{row:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_429s_retry_after_is_honoured_up_to_the_backoffs_maximum() {
+    let tuning = Tuning {
+        retry: RetryPolicy {
+            first_delay: Duration::from_millis(50),
+            max_delay: Duration::from_secs(4),
+            max_attempts: 5,
+        },
+    };
+    let (app, twilio) = spawn_app_with_twilio(&[], tuning).await;
+    let user = ada(&app);
+    let waited = |twilio: &FakeTwilio| {
+        let received = twilio.received();
+        let n = received.len();
+        received[n - 1].at - received[n - 2].at
+    };
+
+    twilio.script(&[TwilioAnswer::TooManyRetryAfter("3")]);
+    let (_, item) = send(&app, user, "in three seconds").await;
+    wait_for_outbox(&app, &item, "sent").await;
+    let first = waited(&twilio);
+    assert!(first >= Duration::from_millis(2950), "retried after {first:?}");
+
+    twilio.script(&[TwilioAnswer::TooManyRetryAfter("3600")]);
+    let (_, item) = send(&app, user, "not in an hour").await;
+    wait_for_outbox(&app, &item, "sent").await;
+    let capped = waited(&twilio);
+    assert!(
+        (Duration::from_millis(3950)..Duration::from_secs(6)).contains(&capped),
+        "retried after {capped:?}"
+    );
 }

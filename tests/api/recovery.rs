@@ -97,16 +97,118 @@ fn bodies(twilio: &FakeTwilio) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stop_waits_for_a_slow_agent_and_sends_its_reply_once_before_exiting_0() {
+async fn a_stop_waits_for_a_slow_agent_queues_its_reply_and_the_next_start_sends_it_once() {
     let setup = Setup::new(&[]).await;
     let (mut server, params) = setup.ask_slow_agent("worth the wait", Duration::from_secs(2)).await;
     server.signal("TERM");
     let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
 
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
-    assert_eq!(bodies(&setup.twilio), ["worth the wait"], "{}", server.logs());
     assert_eq!(inbound_outcome(&setup.db, &sid_of(&params)).as_deref(), Some("routed"));
+    assert_eq!(
+        outbox_statuses(&setup.db),
+        ["pending"],
+        "queued, not sent by a stopping server"
+    );
+    let restarted = setup.serve();
+    eventually("the reply to go out", || !setup.twilio.received().is_empty()).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    restarted.stop();
+    assert_eq!(bodies(&setup.twilio), ["worth the wait"]);
     assert_eq!(setup.agent.calls(), 1);
+}
+
+/// The statuses of the outbox's items, oldest first.
+fn outbox_statuses(db: &Path) -> Vec<String> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare("SELECT status FROM sms_outbox ORDER BY id").unwrap();
+    stmt.query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Queues `count` messages to Ada through the admin API; answers their texts.
+async fn queue_messages(server: &RunningServer, count: usize) -> Vec<String> {
+    let client = reqwest::Client::new();
+    let mut texts = Vec::new();
+    for n in 0..count {
+        let text = format!("news {n:02}");
+        let response = client
+            .post(server.url("/sms-router/admin/users/1/messages"))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&serde_json::json!({ "body": text }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 202);
+        texts.push(text);
+    }
+    texts
+}
+
+/// Each text's number of sends.
+fn sends(twilio: &FakeTwilio) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for body in bodies(twilio) {
+        *counts.entry(body).or_default() += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_during_a_hung_send_finishes_it_and_the_next_start_sends_every_other_message_once() {
+    let setup = Setup::new(&[("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
+    setup.twilio.script(&[TwilioAnswer::Slow(Duration::from_secs(3))]);
+    let mut server = setup.serve();
+    let texts = queue_messages(&server, 20).await;
+    eventually("the first send", || !setup.twilio.received().is_empty()).await;
+
+    server.signal("TERM");
+    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
+    assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+    assert_eq!(setup.twilio.received().len(), 1, "a stopping server starts no new send");
+    let statuses = outbox_statuses(&setup.db);
+    assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| *s == "pending").count(), 19, "{statuses:?}");
+
+    let restarted = setup.serve();
+    eventually("every message to go out", || setup.twilio.received().len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    restarted.stop();
+    let counts = sends(&setup.twilio);
+    assert!(texts.iter().all(|t| counts.get(t) == Some(&1)), "{counts:?}");
+    assert!(outbox_statuses(&setup.db).iter().all(|s| s == "sent"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_still_hung_when_the_grace_ends_is_marked_unknown_and_every_other_message_is_sent_once() {
+    let setup = Setup::new(&[
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "500"),
+    ])
+    .await;
+    setup.twilio.script(&[TwilioAnswer::Slow(Duration::from_secs(4))]);
+    let mut server = setup.serve();
+    let texts = queue_messages(&server, 20).await;
+    eventually("the first send", || !setup.twilio.received().is_empty()).await;
+
+    server.signal("TERM");
+    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
+    assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+    let restarted = setup.serve();
+    eventually("every other message to go out", || setup.twilio.received().len() >= 20).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    restarted.stop();
+
+    let counts = sends(&setup.twilio);
+    assert!(texts.iter().all(|t| counts.get(t) == Some(&1)), "{counts:?}");
+    let statuses = outbox_statuses(&setup.db);
+    assert_eq!(
+        statuses[0], "unknown",
+        "the send cut short is not repeated: {statuses:?}"
+    );
+    assert!(statuses[1..].iter().all(|s| s == "sent"), "{statuses:?}");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -132,6 +132,85 @@ async fn wrong_expired_and_too_many_codes_are_refused() {
     assert_eq!(status, 404);
 }
 
+/// A code that is not `code`.
+fn other_than(code: &str) -> &'static str {
+    if code == "000000" { "111111" } else { "000000" }
+}
+
+async fn is_verified(app: &TestApp, phone: i64) -> bool {
+    let user: i64 = app
+        .db()
+        .query_row("SELECT user_id FROM user_phone_mappings WHERE id = ?1", [phone], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let (_, phones) = app.admin("GET", &format!("/users/{user}/phones"), None).await;
+    phones["items"][0]["is_verified"].as_bool().unwrap()
+}
+
+#[tokio::test]
+async fn five_wrong_codes_texted_from_the_number_kill_the_code() {
+    let (app, twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let phone = user_with_extra_number(&app).await;
+    let code = start(&app, &twilio, phone).await;
+
+    for _ in 0..5 {
+        let wrong = app.send(EXTRA, other_than(&code)).await;
+        assert_eq!(
+            wrong.messages(),
+            ["hi from the agent"],
+            "a wrong code goes on to the agent"
+        );
+    }
+    let right = sms(EXTRA, &code);
+    let answer = app.post_sms(&right).await;
+
+    assert_eq!(
+        answer.messages(),
+        ["hi from the agent"],
+        "a dead code is an ordinary message"
+    );
+    assert_eq!(app.inbound_row(&sid_of(&right)).outcome, "routed");
+    assert!(!is_verified(&app, phone).await);
+    let (status, _) = confirm(&app, phone, &code).await;
+    assert_eq!(status, 429, "the texted wrong codes counted");
+}
+
+#[tokio::test]
+async fn wrong_codes_by_text_and_by_the_api_count_together() {
+    let (app, twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let phone = user_with_extra_number(&app).await;
+    let code = start(&app, &twilio, phone).await;
+
+    for _ in 0..3 {
+        app.send(EXTRA, other_than(&code)).await;
+    }
+    for _ in 0..2 {
+        let (status, _) = confirm(&app, phone, other_than(&code)).await;
+        assert_eq!(status, 422);
+    }
+
+    let (status, _) = confirm(&app, phone, &code).await;
+    assert_eq!(status, 429);
+    assert!(!is_verified(&app, phone).await);
+}
+
+#[tokio::test]
+async fn concurrent_wrong_confirms_cannot_together_pass_five() {
+    let (app, twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let phone = user_with_extra_number(&app).await;
+    let code = start(&app, &twilio, phone).await;
+
+    let answers = futures_util::future::join_all((0..10).map(|_| confirm(&app, phone, other_than(&code)))).await;
+
+    let statuses: Vec<u16> = answers.iter().map(|(status, _)| *status).collect();
+    let weighed = statuses.iter().filter(|s| **s == 422).count();
+    let locked = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((weighed, locked), (5, 5), "{statuses:?}");
+    let (status, _) = confirm(&app, phone, &code).await;
+    assert_eq!(status, 429);
+}
+
 #[tokio::test]
 async fn with_require_verified_numbers_an_unverified_extra_number_is_unknown() {
     let (app, twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;

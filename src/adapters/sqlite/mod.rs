@@ -126,6 +126,27 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// `run` for a write whose loss on power failure would double a send
+    /// or forget an opt-out: committed with a full sync of the log, where
+    /// the pool's other writes only sync at checkpoints.
+    async fn run_synced<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> anyhow::Result<T> + Send + 'static,
+    {
+        self.run(|conn| {
+            conn.execute_batch("PRAGMA synchronous = FULL")?;
+            let done = work(conn);
+            // Back to the pool's setting whatever happened: the connection
+            // is reused.
+            conn.execute_batch("PRAGMA synchronous = NORMAL")?;
+            done
+        })
+        .await
+    }
+}
+
 /// Whether an error is a broken uniqueness rule: a unique index (2067), a
 /// primary key (1555) or one of our triggers (1811).
 fn is_conflict(err: &rusqlite::Error) -> bool {

@@ -17,7 +17,7 @@ impl OptOutRegistry for SqliteStore {
 
     async fn opt_out(&self, number: &PhoneNumber) -> Result<(), StoreError> {
         let number = number.to_string();
-        self.run(move |conn| {
+        self.run_synced(move |conn| {
             conn.prepare_cached("INSERT INTO sms_opt_outs (phone_number) VALUES (?1) ON CONFLICT DO NOTHING")?
                 .execute([number])?;
             Ok(())

@@ -1,16 +1,17 @@
 //! The outbox in SQLite. A message is taken for sending by marking it
 //! `sending` in the same statement that reads it, so two workers never send
-//! one twice; its outbound log row is written with its final status.
+//! one twice, and that mark is synced before the send; its outbound log row
+//! is written with its final status, once.
 
 use std::time::Duration;
 
-use rusqlite::{Connection, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::SqliteStore;
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
-use crate::ports::{NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -128,17 +129,29 @@ impl Outbox for SqliteStore {
         .await
     }
 
-    async fn take_due(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
-        self.run(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
-                "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
-                 WHERE id IN (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
-                              ORDER BY next_attempt_at, id LIMIT ?1)
-                 RETURNING id, user_id, to_number, body, outcome, attempts"
-            ))?;
-            let mut items = stmt.query_map([limit], item_from_row)?.collect::<Result<Vec<_>, _>>()?;
-            items.sort_by_key(|i| i.id.0);
-            Ok(items)
+    async fn take_next(&self) -> Result<Option<Due>, StoreError> {
+        self.run_synced(move |conn| {
+            let tx = conn.transaction()?;
+            let item = tx
+                .prepare_cached(&format!(
+                    "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
+                     WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
+                                 ORDER BY next_attempt_at, id LIMIT 1)
+                     RETURNING id, user_id, to_number, body, outcome, attempts"
+                ))?
+                .query_row([], item_from_row)
+                .optional()?;
+            let Some(item) = item else {
+                return Ok(None);
+            };
+            let recipient_opted_out = tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE phone_number = ?1)")?
+                .query_row([item.to.to_string()], |row| row.get(0))?;
+            tx.commit()?;
+            Ok(Some(Due {
+                item,
+                recipient_opted_out,
+            }))
         })
         .await
     }
@@ -147,14 +160,16 @@ impl Outbox for SqliteStore {
         let (item, sid) = (item.clone(), message_sid.to_owned());
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            tx.execute(
+            let taken = tx.execute(
                 &format!(
                     "UPDATE sms_outbox SET status = 'sent', body = '', message_sid = ?2, attempts = attempts + 1,
-                            error_message = NULL, updated_at = {NOW} WHERE id = ?1"
+                            error_message = NULL, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
                 ),
                 params![item.id.0, sid],
             )?;
-            log_outbound(&tx, &item, Some(&sid), None, None)?;
+            if taken == 1 {
+                log_outbound(&tx, &item, Some(&sid), None, None)?;
+            }
             tx.commit()?;
             Ok(())
         })
@@ -169,7 +184,7 @@ impl Outbox for SqliteStore {
                 &format!(
                     "UPDATE sms_outbox SET status = 'pending', attempts = attempts + 1, error_message = ?2,
                             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), updated_at = {NOW}
-                     WHERE id = ?1"
+                     WHERE id = ?1 AND status = 'sending'"
                 ),
                 params![id, error, seconds],
             )?;
@@ -188,14 +203,16 @@ impl Outbox for SqliteStore {
         let (item, error) = (item.clone(), error.to_owned());
         self.run(move |conn| {
             let tx = conn.transaction()?;
-            tx.execute(
+            let taken = tx.execute(
                 &format!(
                     "UPDATE sms_outbox SET status = ?2, body = '', attempts = attempts + 1, error_message = ?3,
-                            error_code = ?4, updated_at = {NOW} WHERE id = ?1"
+                            error_code = ?4, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
                 ),
                 params![item.id.0, status_name(status), error, code],
             )?;
-            log_outbound(&tx, &item, None, Some(&error), code)?;
+            if taken == 1 {
+                log_outbound(&tx, &item, None, Some(&error), code)?;
+            }
             tx.commit()?;
             Ok(())
         })

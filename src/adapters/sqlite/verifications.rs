@@ -6,9 +6,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::SqliteStore;
 use super::registry::{PHONE_COLUMNS, phone_from_row};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{Phone, PhoneId};
-use crate::domain::verification::PendingVerification;
-use crate::ports::{StoreError, Verifications};
+use crate::domain::user::PhoneId;
+use crate::domain::verification::{Check, PendingVerification, VerificationCode};
+use crate::ports::{CodeAttempt, StoreError, Verifications};
 
 fn pending_from_row(row: &Row<'_>) -> rusqlite::Result<PendingVerification> {
     let expires_at: String = row.get(2)?;
@@ -38,19 +38,6 @@ impl Verifications for SqliteStore {
         .await
     }
 
-    async fn pending(&self, phone: PhoneId) -> Result<Option<PendingVerification>, StoreError> {
-        self.run(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT phone_id, code_hash, expires_at, attempts FROM sms_phone_verifications WHERE phone_id = ?1",
-                    [phone.0],
-                    pending_from_row,
-                )
-                .optional()?)
-        })
-        .await
-    }
-
     async fn pending_for_number(&self, number: &PhoneNumber) -> Result<Option<PendingVerification>, StoreError> {
         let number = number.to_string();
         self.read("pending_verification", move |conn| {
@@ -67,34 +54,55 @@ impl Verifications for SqliteStore {
         .await
     }
 
-    async fn count_attempt(&self, phone: PhoneId) -> Result<(), StoreError> {
+    async fn try_code(
+        &self,
+        phone: PhoneId,
+        code: &VerificationCode,
+        now: DateTime<Utc>,
+    ) -> Result<CodeAttempt, StoreError> {
+        let code = code.clone();
         self.run(move |conn| {
-            conn.execute(
-                "UPDATE sms_phone_verifications SET attempts = attempts + 1 WHERE phone_id = ?1",
-                [phone.0],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn confirm(&self, phone: PhoneId) -> Result<Option<Phone>, StoreError> {
-        self.run(move |conn| {
+            // Begun IMMEDIATE (the pool's setting): concurrent attempts
+            // are weighed one after another, each against the count the
+            // previous one left.
             let tx = conn.transaction()?;
-            tx.execute("DELETE FROM sms_phone_verifications WHERE phone_id = ?1", [phone.0])?;
-            let confirmed = tx
+            let pending = tx
                 .query_row(
-                    &format!(
-                        "UPDATE user_phone_mappings SET is_verified = 1, verification_method = 'sms',
-                                updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
-                         WHERE id = ?1 RETURNING {PHONE_COLUMNS}"
-                    ),
+                    "SELECT phone_id, code_hash, expires_at, attempts FROM sms_phone_verifications WHERE phone_id = ?1",
                     [phone.0],
-                    phone_from_row,
+                    pending_from_row,
                 )
                 .optional()?;
+            let Some(pending) = pending else {
+                return Ok(CodeAttempt::NotPending);
+            };
+            let attempt = match pending.check(&code, now) {
+                Check::Confirmed => {
+                    tx.execute("DELETE FROM sms_phone_verifications WHERE phone_id = ?1", [phone.0])?;
+                    tx.query_row(
+                        &format!(
+                            "UPDATE user_phone_mappings SET is_verified = 1, verification_method = 'sms',
+                                    updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+                             WHERE id = ?1 RETURNING {PHONE_COLUMNS}"
+                        ),
+                        [phone.0],
+                        phone_from_row,
+                    )
+                    .optional()?
+                    .map_or(CodeAttempt::NotPending, CodeAttempt::Verified)
+                }
+                Check::Wrong => {
+                    tx.execute(
+                        "UPDATE sms_phone_verifications SET attempts = attempts + 1 WHERE phone_id = ?1",
+                        [phone.0],
+                    )?;
+                    CodeAttempt::Wrong
+                }
+                Check::Expired => CodeAttempt::Expired,
+                Check::TooManyAttempts => CodeAttempt::TooManyAttempts,
+            };
             tx.commit()?;
-            Ok(confirmed)
+            Ok(attempt)
         })
         .await
     }
