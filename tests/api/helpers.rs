@@ -651,7 +651,20 @@ pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
 /// The binary with a clean environment, a database, and a working directory
 /// without `.env`.
 pub fn sms_router(db_path: &Path) -> std::process::Command {
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sms-router"));
+    sms_router_under(&[], db_path)
+}
+
+/// `sms_router`, run by a program that runs others (`strace …`, say).
+pub fn sms_router_under(runner: &[&str], db_path: &Path) -> std::process::Command {
+    let bin = env!("CARGO_BIN_EXE_sms-router");
+    let mut command = match runner.split_first() {
+        None => std::process::Command::new(bin),
+        Some((program, args)) => {
+            let mut command = std::process::Command::new(program);
+            command.args(args).arg(bin);
+            command
+        }
+    };
     for (key, _) in std::env::vars() {
         if key.starts_with("SMS_ROUTER_") || key == "RUST_LOG" {
             command.env_remove(key);
@@ -672,6 +685,11 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts `sms-router <args>` with `envs` and waits until it listens.
     pub fn start(db: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
+        Self::start_under(&[], db, envs, args)
+    }
+
+    /// `start`, run by `runner` (see `sms_router_under`).
+    pub fn start_under(runner: &[&str], db: &Path, envs: &[(&str, &str)], args: &[&str]) -> Self {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -679,7 +697,7 @@ impl RunningServer {
             .port();
         let bind = format!("127.0.0.1:{port}");
         let log = db.with_extension(format!("{port}.log"));
-        let mut command = sms_router(db);
+        let mut command = sms_router_under(runner, db);
         command
             .env("SMS_ROUTER_BIND", &bind)
             .args(args)
