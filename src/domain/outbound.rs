@@ -100,7 +100,7 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
 
     #[tracing::instrument(skip_all, fields(outbox_id = due.item.id.0, to = %due.item.to.masked(), attempt = due.item.attempts + 1))]
     async fn dispatch(&self, due: Due) {
-        let result = if due.recipient_opted_out {
+        let fate = if due.recipient_opted_out {
             tracing::info!("the recipient opted out before the message was sent: not sent");
             Fate::Closed(Closing {
                 status: OutboxStatus::Failed,
@@ -112,7 +112,7 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
         } else {
             self.send(&due.item).await
         };
-        self.write(&due.item, result).await;
+        self.write(&due.item, fate).await;
     }
 
     /// Sends a message once and reads what came of it.
@@ -174,10 +174,10 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
 
     /// Writes what came of a message, again after a pause when the store
     /// fails; never sends again.
-    async fn write(&self, item: &OutboxItem, result: Fate) {
+    async fn write(&self, item: &OutboxItem, fate: Fate) {
         let mut pauses = WRITE_AGAIN_AFTER.iter();
         loop {
-            let Err(e) = self.write_once(item, &result).await else {
+            let Err(e) = self.write_once(item, &fate).await else {
                 return;
             };
             let Some(pause) = pauses.next() else {
@@ -190,8 +190,8 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
         }
     }
 
-    async fn write_once(&self, item: &OutboxItem, result: &Fate) -> Result<(), StoreError> {
-        match result {
+    async fn write_once(&self, item: &OutboxItem, fate: &Fate) -> Result<(), StoreError> {
+        match fate {
             Fate::Sent(sid) => self.store.mark_sent(item, sid).await,
             Fate::RetryLater { delay, error } => self.store.retry_later(item, *delay, error).await,
             Fate::Closed(closing) => {
