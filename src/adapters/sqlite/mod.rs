@@ -124,9 +124,7 @@ impl SqliteStore {
         .and_then(|r| r)
         .map_err(StoreError)
     }
-}
 
-impl SqliteStore {
     /// `run` for a write whose loss on power failure would double a send
     /// or forget an opt-out: committed with a full sync of the log, where
     /// the pool's other writes only sync at checkpoints.
