@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -52,6 +53,13 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub rate_limit_per_minute: NonZeroU32,
     pub cache_ttl: Duration,
+    /// How long a client may take to send its request line and headers.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle.
+    pub idle_timeout: Duration,
+    /// Open client connections at most; `None`: what the open-file limit
+    /// allows, less a reserve.
+    pub max_connections: Option<NonZeroU32>,
     pub default_region: Region,
     /// A tracing filter directive, from `SMS_ROUTER_LOG_LEVEL`, else `RUST_LOG`.
     pub log_filter: String,
@@ -73,8 +81,19 @@ fn invalid(variable: &str, why: impl Into<String>) -> ConfigError {
     }
 }
 
-/// The longest a stop may wait.
-const MAX_SHUTDOWN_GRACE: Duration = Duration::from_secs(3600);
+/// Every numeric variable: its default and the range it must be in. The
+/// README and DESIGN list the same.
+pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 9] = [
+    ("SMS_ROUTER_AGENT_TIMEOUT_MS", Some(10_000), 1..=600_000),
+    ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", Some(8_000), 1..=14_000),
+    ("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", Some(120_000), 1..=3_600_000),
+    ("SMS_ROUTER_SHUTDOWN_GRACE_MS", Some(30_000), 1..=3_600_000),
+    ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", Some(60), 1..=100_000),
+    ("SMS_ROUTER_CACHE_TTL_SECS", Some(3_600), 1..=86_400),
+    ("SMS_ROUTER_HEADER_TIMEOUT_MS", Some(10_000), 1..=600_000),
+    ("SMS_ROUTER_IDLE_TIMEOUT_MS", Some(60_000), 1..=3_600_000),
+    ("SMS_ROUTER_MAX_CONNECTIONS", None, 1..=1_000_000),
+];
 
 /// The shortest admin token accepted: anything shorter is guessable.
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
@@ -103,17 +122,27 @@ impl Config {
     /// A `ConfigError` naming the first variable with a bad value.
     pub fn from_vars(vars: &HashMap<String, String>) -> Result<Self, ConfigError> {
         let get = |name: &str| vars.get(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let parse_ms = |name: &str, default: u64| -> Result<Duration, ConfigError> {
-            match get(name) {
-                None => Ok(Duration::from_millis(default)),
-                Some(v) => v
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|&ms| ms > 0)
-                    .map(Duration::from_millis)
-                    .ok_or_else(|| invalid(name, format!("`{v}` is not a positive whole number of milliseconds"))),
-            }
+        // A numeric variable, checked against its range in `NUMBERS`.
+        let number = |name: &str| -> Result<Option<u64>, ConfigError> {
+            let (_, default, range) = NUMBERS
+                .iter()
+                .find(|(n, _, _)| *n == name)
+                .ok_or_else(|| invalid(name, "is not a numeric variable"))?;
+            let Some(v) = get(name) else {
+                return Ok(*default);
+            };
+            v.parse::<u64>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .map(Some)
+                .ok_or_else(|| {
+                    invalid(
+                        name,
+                        format!("`{v}` is not a whole number from {} to {}", range.start(), range.end()),
+                    )
+                })
         };
+        let millis = |name: &str| Ok::<_, ConfigError>(Duration::from_millis(number(name)?.unwrap_or_default()));
         let parse_url = |name: &str| -> Result<Option<reqwest::Url>, ConfigError> {
             get(name)
                 .map(|v| {
@@ -159,32 +188,14 @@ impl Config {
                 format!("must be at least {MIN_ADMIN_TOKEN_LEN} characters"),
             ));
         }
-        let rate = get("SMS_ROUTER_RATE_LIMIT_PER_MINUTE").unwrap_or_else(|| "60".to_owned());
-        let rate_limit_per_minute = rate.parse().map_err(|_| {
-            invalid(
-                "SMS_ROUTER_RATE_LIMIT_PER_MINUTE",
-                format!("`{rate}` is not a whole number from 1"),
-            )
-        })?;
-        let ttl = get("SMS_ROUTER_CACHE_TTL_SECS").unwrap_or_else(|| "3600".to_owned());
-        let cache_ttl = ttl
-            .parse::<u64>()
-            .ok()
-            .filter(|&s| s > 0)
-            .map(Duration::from_secs)
-            .ok_or_else(|| {
-                invalid(
-                    "SMS_ROUTER_CACHE_TTL_SECS",
-                    format!("`{ttl}` is not a whole number of seconds from 1"),
-                )
-            })?;
-        let shutdown_grace = parse_ms("SMS_ROUTER_SHUTDOWN_GRACE_MS", 30_000)?;
-        if shutdown_grace > MAX_SHUTDOWN_GRACE {
-            return Err(invalid(
-                "SMS_ROUTER_SHUTDOWN_GRACE_MS",
-                "must be at most 3600000 (an hour)",
-            ));
-        }
+        let rate_limit_per_minute = number("SMS_ROUTER_RATE_LIMIT_PER_MINUTE")?
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(NonZeroU32::new)
+            .unwrap_or(NonZeroU32::MIN);
+        let cache_ttl = Duration::from_secs(number("SMS_ROUTER_CACHE_TTL_SECS")?.unwrap_or_default());
+        let max_connections = number("SMS_ROUTER_MAX_CONNECTIONS")?
+            .and_then(|n| u32::try_from(n).ok())
+            .and_then(NonZeroU32::new);
         let log_filter = get("SMS_ROUTER_LOG_LEVEL")
             .or_else(|| get("RUST_LOG"))
             .unwrap_or_else(|| "info".to_owned());
@@ -215,13 +226,16 @@ impl Config {
             public_url,
             agent_url: parse_url("SMS_ROUTER_AGENT_URL")?,
             agent_token: secret("SMS_ROUTER_AGENT_TOKEN"),
-            agent_timeout: parse_ms("SMS_ROUTER_AGENT_TIMEOUT_MS", 10_000)?,
+            agent_timeout: millis("SMS_ROUTER_AGENT_TIMEOUT_MS")?,
             admin_token,
-            sync_reply_budget: parse_ms("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", 8_000)?,
-            async_agent_timeout: parse_ms("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", 120_000)?,
-            shutdown_grace,
+            sync_reply_budget: millis("SMS_ROUTER_SYNC_REPLY_BUDGET_MS")?,
+            async_agent_timeout: millis("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS")?,
+            shutdown_grace: millis("SMS_ROUTER_SHUTDOWN_GRACE_MS")?,
             rate_limit_per_minute,
             cache_ttl,
+            header_timeout: millis("SMS_ROUTER_HEADER_TIMEOUT_MS")?,
+            idle_timeout: millis("SMS_ROUTER_IDLE_TIMEOUT_MS")?,
+            max_connections,
             default_region,
             log_filter,
             log_format,
@@ -266,9 +280,22 @@ mod tests {
             ("SMS_ROUTER_TWILIO_FROM_NUMBER", "12"),
             ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "0"),
             ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "3600001"),
+            ("SMS_ROUTER_CACHE_TTL_SECS", "99999999999"),
+            ("SMS_ROUTER_MAX_CONNECTIONS", "1000001"),
         ] {
             let err = Config::from_vars(&vars(&[(name, value)])).unwrap_err();
             assert_eq!(err.variable, name, "{err}");
+        }
+    }
+
+    #[test]
+    fn every_numeric_default_is_in_its_range_and_both_ends_are_accepted() {
+        for (name, default, range) in NUMBERS {
+            assert!(default.is_none_or(|d| range.contains(&d)), "{name}");
+            for end in [range.start(), range.end()] {
+                let config = Config::from_vars(&vars(&[(name, &end.to_string())]));
+                assert!(config.is_ok(), "{name}={end}: {config:?}");
+            }
         }
     }
 

@@ -104,6 +104,16 @@ impl Application {
         tuning: Tuning,
         wrap: impl FnOnce(SqliteStore) -> S,
     ) -> anyhow::Result<Self> {
+        if dev && !config.bind.ip().is_loopback() {
+            return Err(ConfigError {
+                variable: "SMS_ROUTER_BIND".into(),
+                why: format!(
+                    "{} is not a loopback address: `serve --dev` checks no signatures, so it serves this machine only (127.0.0.1 or [::1])",
+                    config.bind
+                ),
+            }
+            .into());
+        }
         if !dev && config.twilio_auth_token.is_none() {
             return Err(ConfigError {
                 variable: "SMS_ROUTER_TWILIO_AUTH_TOKEN".into(),

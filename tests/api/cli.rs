@@ -13,6 +13,27 @@ fn output(command: &mut Command) -> (i32, String, String) {
     )
 }
 
+/// `output` of a command that should exit at once: one still running after
+/// ten seconds is killed, and its code is -1.
+fn output_soon(command: &mut Command) -> (i32, String, String) {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(10) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn migrate_twice_is_fine() {
     let dir = tempfile::tempdir().unwrap();
@@ -98,6 +119,51 @@ fn bad_configuration_exits_2_naming_the_variable() {
     assert_eq!(no_token.0, 2);
     assert!(no_token.2.contains("SMS_ROUTER_TWILIO_AUTH_TOKEN"), "{}", no_token.2);
     assert_eq!(usage.0, 2);
+}
+
+#[test]
+fn every_numeric_variable_out_of_its_range_exits_2_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    for (variable, value) in [
+        ("SMS_ROUTER_AGENT_TIMEOUT_MS", "0"),
+        ("SMS_ROUTER_AGENT_TIMEOUT_MS", "600001"),
+        ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "14001"),
+        ("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", "3600001"),
+        ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "99999999999999999999"),
+        ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "100001"),
+        ("SMS_ROUTER_CACHE_TTL_SECS", "99999999999"),
+        ("SMS_ROUTER_CACHE_TTL_SECS", "0"),
+        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "600001"),
+        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "0"),
+        ("SMS_ROUTER_MAX_CONNECTIONS", "0"),
+        ("SMS_ROUTER_MAX_CONNECTIONS", "-5"),
+    ] {
+        let (code, _, stderr) = output_soon(
+            sms_router(&db)
+                .env("SMS_ROUTER_BIND", "127.0.0.1:0")
+                .env(variable, value)
+                .args(["serve", "--dev"]),
+        );
+        assert_eq!(code, 2, "{variable}={value}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}={value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+}
+
+#[test]
+fn dev_mode_refuses_to_listen_beyond_this_machine() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+
+    for bind in ["0.0.0.0:0", "[::]:0"] {
+        let (code, _, stderr) = output_soon(sms_router(&db).env("SMS_ROUTER_BIND", bind).args(["serve", "--dev"]));
+        assert_eq!(code, 2, "{bind}: {stderr}");
+        assert!(
+            stderr.contains("SMS_ROUTER_BIND") && stderr.contains("loopback"),
+            "{stderr}"
+        );
+    }
 }
 
 #[test]
