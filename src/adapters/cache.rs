@@ -46,7 +46,13 @@ pub struct CachedStore<D> {
     /// Bumped by every invalidation, so that a lookup that raced with one
     /// does not put what it read before it into the cache.
     generation: Arc<AtomicU64>,
+    /// The last readiness probe: when, and what it found.
+    probe: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
 }
+
+/// How long a readiness probe's finding stands: however many ask, the
+/// store is probed (written) at most once in this time.
+const PROBE_STANDS: Duration = Duration::from_secs(1);
 
 impl<D: UserDirectory> CachedStore<D> {
     pub fn new(inner: D, metrics: Arc<dyn Metrics>, ttl: Duration) -> Self {
@@ -62,6 +68,7 @@ impl<D: UserDirectory> CachedStore<D> {
             settings: Arc::new(RwLock::new(None)),
             seen_version: Arc::new(AtomicI64::new(i64::MIN)),
             generation: Arc::new(AtomicU64::new(0)),
+            probe: Arc::default(),
         }
     }
 
@@ -377,9 +384,20 @@ impl<D: UserDirectory + DeliveryLog> DeliveryLog for CachedStore<D> {
     }
 }
 
+/// Concurrent callers wait for one probe and share its finding, which
+/// stands for `PROBE_STANDS`: a flood of `/readyz` writes a few rows.
 impl<D: UserDirectory + Readiness> Readiness for CachedStore<D> {
     async fn check(&self) -> Result<(), StoreError> {
-        self.inner.check().await
+        let mut last = self.probe.lock().await;
+        let found = match last.as_ref() {
+            Some((at, found)) if at.elapsed() < PROBE_STANDS => found.clone(),
+            _ => {
+                let found = self.inner.check().await.map_err(|e| format!("{e:#}"));
+                *last = Some((std::time::Instant::now(), found.clone()));
+                found
+            }
+        };
+        found.map_err(|e| StoreError(anyhow::anyhow!(e)))
     }
 }
 
