@@ -46,9 +46,12 @@ pub struct CachedStore<D> {
     /// Bumped by every invalidation, so that a lookup that raced with one
     /// does not put what it read before it into the cache.
     generation: Arc<AtomicU64>,
-    /// The last readiness probe: when, and what it found.
-    probe: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>>,
+    /// The last readiness probe.
+    probe: Arc<tokio::sync::Mutex<Option<Probe>>>,
 }
+
+/// A readiness probe: when it ran, and what it found.
+type Probe = (std::time::Instant, Result<(), String>);
 
 /// How long a readiness probe's finding stands: however many ask, the
 /// store is probed (written) at most once in this time.
