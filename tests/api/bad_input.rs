@@ -341,3 +341,42 @@ async fn absurd_webhook_fields_are_answered_or_refused_by_name() {
     }
     assert_whole(&app).await;
 }
+
+/// Sends the head of a request that declares a body of `declared` bytes and
+/// sends ten of them; answers the status line the server writes within two
+/// seconds, if it writes one without waiting for the rest.
+async fn answer_before_the_body(app: &TestApp, head: &str, declared: usize) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(app.address).await.unwrap();
+    let request = format!(
+        "{head}\r\nHost: {}\r\nContent-Type: application/json\r\nContent-Length: {declared}\r\n\r\n{{\"full_na",
+        app.address
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = vec![0u8; 1024];
+    let read = tokio::time::timeout(std::time::Duration::from_secs(2), stream.read(&mut answer)).await;
+    let n = read.ok()?.ok()?;
+    String::from_utf8_lossy(&answer[..n]).lines().next().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn no_body_is_read_before_its_route_authenticates_it() {
+    let app = spawn_app().await;
+
+    for (head, status) in [
+        ("POST /sms-router/admin/users HTTP/1.1", "401"),
+        (
+            "POST /sms-router/admin/users HTTP/1.1\r\nAuthorization: Bearer wrong-token-0123456789",
+            "401",
+        ),
+        ("PATCH /sms-router/admin/configs/error_reply HTTP/1.1", "401"),
+        ("POST /healthz HTTP/1.1", "405"),
+        ("POST /nowhere HTTP/1.1", "404"),
+    ] {
+        let answer = answer_before_the_body(&app, head, 200_000).await;
+        assert!(
+            answer.as_deref().is_some_and(|line| line.contains(status)),
+            "{head}: {answer:?}"
+        );
+    }
+}

@@ -1,13 +1,18 @@
-//! A size limit on every request body the webhooks do not limit themselves
-//! (they check their content type first, as Twilio's contract orders).
+//! What a request body may cost before its route has said who may send it.
+//! The webhooks read theirs themselves (their signature covers it; they
+//! check its type and size first, as Twilio's contract orders). An admin
+//! body is read, up to a limit, only once the admin token is accepted.
+//! No other route reads a body, so none is read for them.
 
 use poem::http::StatusCode;
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response};
 
+use super::admin::AdminToken;
+
 /// The largest admin request body: ten times the longest setting value.
 pub const MAX_ADMIN_BODY_BYTES: usize = 256 * 1024;
 
-const SELF_LIMITED: &str = "/sms-router/webhook/";
+const ADMIN: &str = "/sms-router/admin/";
 
 pub struct BodyLimit;
 
@@ -32,7 +37,13 @@ impl<E: Endpoint> Endpoint for BodyLimitEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
-        if !req.uri().path().starts_with(SELF_LIMITED) {
+        if req.uri().path().starts_with(ADMIN) {
+            let accepted = req
+                .data::<AdminToken>()
+                .is_some_and(|token| token.accepts(req.header(poem::http::header::AUTHORIZATION)));
+            if !accepted {
+                return Err(poem::Error::from_status(StatusCode::UNAUTHORIZED));
+            }
             let declared = req
                 .header(poem::http::header::CONTENT_LENGTH)
                 .and_then(|v| v.parse::<usize>().ok());

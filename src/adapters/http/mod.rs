@@ -102,6 +102,8 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
+        // Within the data, so that it can read the admin token.
+        .with(body_limit::BodyLimit)
         .data(state.webhook.default_region)
         .data(state.router)
         .data(state.admin)
@@ -112,7 +114,6 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
         .data(state.deliveries)
         .data(state.webhook)
         .data(state.tasks)
-        .with(body_limit::BodyLimit)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)
 }

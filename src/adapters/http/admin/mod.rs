@@ -33,14 +33,31 @@ pub use verification::VerificationApi;
 #[derive(Clone)]
 pub struct AdminToken(pub Option<String>);
 
+impl AdminToken {
+    /// Whether `token` is the admin token, compared in constant time.
+    fn is(&self, token: &str) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|expected| bool::from(expected.as_bytes().ct_eq(token.as_bytes())))
+    }
+
+    /// Whether an `Authorization` header value carries the admin token as
+    /// a bearer token.
+    pub fn accepts(&self, authorization: Option<&str>) -> bool {
+        let Some((scheme, token)) = authorization.and_then(|v| v.trim().split_once(' ')) else {
+            return false;
+        };
+        scheme.eq_ignore_ascii_case("bearer") && self.is(token.trim())
+    }
+}
+
 /// `Authorization: Bearer <SMS_ROUTER_ADMIN_TOKEN>`
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check_admin_token")]
 pub struct AdminAuth(());
 
 async fn check_admin_token(req: &Request, bearer: Bearer) -> Option<()> {
-    let expected = req.data::<AdminToken>()?.0.as_ref()?;
-    bool::from(expected.as_bytes().ct_eq(bearer.token.as_bytes())).then_some(())
+    req.data::<AdminToken>()?.is(&bearer.token).then_some(())
 }
 
 #[derive(ApiResponse)]
