@@ -9,6 +9,8 @@ use crate::ports::{Agent, AgentError, AgentRequest};
 
 /// The largest answer read from an agent.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
+// The error text below names it.
+const _: () = assert!(MAX_ANSWER_BYTES == 65536);
 
 #[derive(Clone)]
 pub struct HttpAgent {
@@ -47,10 +49,8 @@ impl HttpAgent {
 fn transport_error(e: &reqwest::Error) -> AgentError {
     if e.is_timeout() {
         AgentError::Timeout
-    } else if e.is_connect() {
-        AgentError::Unreachable("connection failed".to_owned())
     } else {
-        AgentError::Unreachable(e.to_string())
+        AgentError::Unreachable(super::http_client::failure(e))
     }
 }
 
@@ -74,14 +74,21 @@ impl Agent for HttpAgent {
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(|e| transport_error(&e))? {
             if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(AgentError::InvalidReply(format!(
-                    "the answer is over {MAX_ANSWER_BYTES} bytes"
-                )));
+                return Err(AgentError::InvalidReply {
+                    why: "over its limit of 65536 bytes",
+                    bytes: body.len() + chunk.len(),
+                });
             }
             body.extend_from_slice(&chunk);
         }
-        let answer: Answer = serde_json::from_slice(&body)
-            .map_err(|e| AgentError::InvalidReply(format!("not JSON with a string `reply`: {e}")))?;
+        // serde's message would quote the answer: only its category is kept.
+        let answer: Answer = serde_json::from_slice(&body).map_err(|e| AgentError::InvalidReply {
+            why: match e.classify() {
+                serde_json::error::Category::Data => "JSON, but not an object with a string `reply`",
+                _ => "not JSON",
+            },
+            bytes: body.len(),
+        })?;
         Ok(answer.reply)
     }
 }

@@ -5,6 +5,7 @@ pub mod agent_echo;
 pub mod agent_http;
 pub mod cache;
 pub mod http;
+pub mod http_client;
 pub mod metrics;
 pub mod outbox_worker;
 pub mod rate_limit;

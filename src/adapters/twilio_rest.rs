@@ -23,10 +23,10 @@ struct Created {
     sid: String,
 }
 
+/// Twilio's error body; its message is not kept (it quotes numbers).
 #[derive(Deserialize)]
 struct TwilioError {
     code: Option<i64>,
-    message: Option<String>,
 }
 
 impl TwilioMessenger {
@@ -71,17 +71,13 @@ fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 
 /// Reads a refusal: Twilio's code decides where it names one.
 fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> SendError {
-    let parsed: Option<TwilioError> = serde_json::from_slice(body).ok();
-    let code = parsed.as_ref().and_then(|e| e.code);
-    let message = parsed
-        .and_then(|e| e.message)
-        .unwrap_or_else(|| format!("HTTP {status}"));
+    let code = serde_json::from_slice::<TwilioError>(body).ok().and_then(|e| e.code);
     match (status, code) {
         (_, Some(21610)) => SendError::OptedOut,
         (_, Some(21211)) => SendError::InvalidNumber,
         (429, _) | (_, Some(20429)) => SendError::TooManyRequests { retry_after },
-        (500..=599, _) => SendError::Unavailable(format!("HTTP {status}: {message}")),
-        _ => SendError::Rejected { status, code, message },
+        (500..=599, _) => SendError::Unavailable("Twilio answered a server error"),
+        _ => SendError::Rejected { status, code },
     }
 }
 
@@ -102,9 +98,9 @@ impl Messenger for TwilioMessenger {
                 // Refused before anything was sent: safe to try again. Any
                 // other failure may come after Twilio took the message.
                 if e.is_connect() {
-                    SendError::Unavailable("Twilio could not be reached".to_owned())
+                    SendError::Unavailable("Twilio could not be reached")
                 } else {
-                    SendError::Unknown(e.to_string())
+                    SendError::Unknown(super::http_client::failure(&e))
                 }
             })?;
         let status = response.status().as_u16();
@@ -113,13 +109,16 @@ impl Messenger for TwilioMessenger {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| retry_after(v, SystemTime::now()));
-        let body = response.bytes().await.map_err(|e| SendError::Unknown(e.to_string()))?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| SendError::Unknown(super::http_client::failure(&e)))?;
         if !(200..300).contains(&status) {
             return Err(classify(status, wait, &body));
         }
         serde_json::from_slice::<Created>(&body)
             .map(|created| created.sid)
-            .map_err(|e| SendError::Unknown(format!("Twilio accepted the message but its answer is unreadable: {e}")))
+            .map_err(|_| SendError::Unknown("Twilio accepted the message but its answer is unreadable"))
     }
 }
 

@@ -320,7 +320,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 AgentError::Timeout => "agent_timeout",
                 AgentError::Unreachable(_) => "agent_unreachable",
                 AgentError::Status(_) => "agent_status",
-                AgentError::InvalidReply(_) => "agent_invalid_reply",
+                AgentError::InvalidReply { .. } => "agent_invalid_reply",
             });
         }
         answer

@@ -17,17 +17,19 @@ pub struct AgentRequest {
     pub request_id: RequestId,
 }
 
-/// Why the agent gave no usable reply.
+/// Why the agent gave no usable reply. Its texts are ours: a category and
+/// sizes, never the agent's words or its URL, since they are logged and
+/// stored.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AgentError {
     #[error("the agent did not answer within its deadline")]
     Timeout,
     #[error("the agent could not be reached: {0}")]
-    Unreachable(String),
+    Unreachable(&'static str),
     #[error("the agent answered HTTP {0}")]
     Status(u16),
-    #[error("the agent's answer is not usable: {0}")]
-    InvalidReply(String),
+    #[error("the agent's answer is not usable: {why} ({bytes} bytes)")]
+    InvalidReply { why: &'static str, bytes: usize },
 }
 
 pub trait Agent: Clone + Send + Sync + 'static {

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::domain::phone::PhoneNumber;
 
-/// Why a message was not sent, as far as the sender can tell.
+/// Why a message was not sent, as far as the sender can tell. Its texts
+/// are ours: a category, a status, a code; never the provider's message,
+/// which may quote numbers.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// The recipient opted out of messages from our number.
@@ -20,18 +22,14 @@ pub enum SendError {
     TooManyRequests { retry_after: Option<Duration> },
     /// The provider failed (5xx) or could not be reached: worth retrying.
     #[error("the provider is unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(&'static str),
     /// Refused for another reason: not worth retrying.
-    #[error("refused (HTTP {status}, code {code:?}): {message}")]
-    Rejected {
-        status: u16,
-        code: Option<i64>,
-        message: String,
-    },
+    #[error("refused (HTTP {status}, code {})", code.map_or_else(|| "none".to_owned(), |c| c.to_string()))]
+    Rejected { status: u16, code: Option<i64> },
     /// The request may or may not have been taken: sending it again could
     /// send the message twice.
     #[error("outcome unknown: {0}")]
-    Unknown(String),
+    Unknown(&'static str),
 }
 
 impl SendError {

@@ -31,6 +31,10 @@ pub enum Behaviour {
     NotJson,
     /// `{"reply": …}` of this many bytes, streamed.
     Huge(usize),
+    /// A bare JSON string, not an object.
+    JsonString(String),
+    /// A redirect to the agent's own URL with this query, for ever.
+    RedirectLoop(String),
 }
 
 /// A request's JSON body and its `Authorization` header.
@@ -63,6 +67,11 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
             .status(poem::http::StatusCode::from_u16(code).unwrap())
             .body("agent failure"),
         Behaviour::NotJson => Response::builder().content_type("text/html").body("<html>oops</html>"),
+        Behaviour::JsonString(text) => Json(serde_json::json!(text)).into_response(),
+        Behaviour::RedirectLoop(query) => Response::builder()
+            .status(poem::http::StatusCode::TEMPORARY_REDIRECT)
+            .header("location", format!("/agent?{query}"))
+            .finish(),
         Behaviour::Huge(bytes) => {
             let chunks = std::iter::once(b"{\"reply\": \"".to_vec())
                 .chain(std::iter::repeat_n(vec![b'x'; 1024], bytes / 1024))
@@ -515,6 +524,8 @@ pub enum TwilioAnswer {
     Slow(Duration),
     /// 429 with this `Retry-After` header.
     TooManyRetryAfter(&'static str),
+    /// A refusal with this status, code and message.
+    Refused(u16, i64, &'static str),
 }
 
 /// A request the fake Twilio received.
@@ -579,6 +590,10 @@ async fn twilio_endpoint(req: &Request, body: poem::Body, twilio: Data<&FakeTwil
             .status(poem::http::StatusCode::from_u16(status).unwrap())
             .content_type("application/json")
             .body(serde_json::json!({ "code": code, "message": "scripted failure", "status": status }).to_string()),
+        TwilioAnswer::Refused(status, code, message) => Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .content_type("application/json")
+            .body(serde_json::json!({ "code": code, "message": message, "status": status }).to_string()),
         TwilioAnswer::TooManyRetryAfter(after) => Response::builder()
             .status(poem::http::StatusCode::TOO_MANY_REQUESTS)
             .header("retry-after", after)

@@ -13,6 +13,7 @@ mod lookup;
 mod ops;
 mod outbound;
 mod outcomes;
+mod privacy;
 mod recovery;
 mod replies;
 mod reports;

@@ -339,5 +339,5 @@ async fn an_empty_agent_reply_gives_the_error_reply() {
 
 #[tokio::test]
 async fn an_agent_answering_over_64_kib_gives_the_error_reply() {
-    assert_agent_error(Behaviour::Huge(1024 * 1024), &[], "over 65536 bytes").await;
+    assert_agent_error(Behaviour::Huge(1024 * 1024), &[], "over its limit of 65536 bytes").await;
 }
