@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Server};
+use poem::EndpointExt;
 
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,13 +14,14 @@ use tokio_util::task::TaskTracker;
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::HttpAgent;
 use crate::adapters::cache::CachedStore;
+use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
-use crate::adapters::system::{SystemClock, SystemRandom};
+use crate::adapters::system::{self, SystemClock, SystemRandom};
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
 use crate::config::{Config, ConfigError};
@@ -60,9 +60,10 @@ pub fn openapi_spec() -> String {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: tokio::net::TcpListener,
     port: u16,
-    endpoint: poem::endpoint::BoxEndpoint<'static>,
+    endpoint: Arc<poem::endpoint::BoxEndpoint<'static>>,
+    limits: Limits,
     /// Pollers and cleaners: stopped with the server.
     background: Vec<tokio::task::JoinHandle<()>>,
     /// Messages being handled, late replies included: a stop waits for them.
@@ -256,23 +257,35 @@ impl Application {
             metrics,
             webhook,
             tasks: tasks.clone(),
+            body_timeout: config.header_timeout,
         };
-        let endpoint = http::app(state).map_to_response().boxed();
+        let endpoint = Arc::new(http::app(state).map_to_response().boxed());
 
-        let acceptor = TcpListener::bind(config.bind)
-            .into_acceptor()
+        let open_files = system::raise_open_file_limit();
+        let limits = Limits {
+            header_timeout: config.header_timeout,
+            idle_timeout: config.idle_timeout,
+            max_connections: config.max_connections.map_or_else(
+                || server::default_max_connections(open_files),
+                |n| usize::try_from(n.get()).unwrap_or(usize::MAX),
+            ),
+        };
+        let listener = tokio::net::TcpListener::bind(config.bind)
             .await
             .with_context(|| format!("failed to listen on {}", config.bind))?;
-        let port = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().map(|s| s.port()))
-            .context("the listener has no address")?;
-        tracing::info!(address = %config.bind, port, "listening");
+        let port = listener.local_addr().context("the listener has no address")?.port();
+        tracing::info!(
+            address = %config.bind,
+            port,
+            max_connections = limits.max_connections,
+            open_files,
+            "listening"
+        );
         Ok(Application {
-            acceptor,
+            listener,
             port,
             endpoint,
+            limits,
             background,
             tasks,
             outbox,
@@ -291,7 +304,8 @@ impl Application {
     /// for the outbox's send in flight; no other send starts.
     ///
     /// # Errors
-    /// When the server fails.
+    /// None so far: a listener that fails to accept is waited on, not given
+    /// up.
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let grace = self.grace;
         let (stopped, stopped_at) = tokio::sync::oneshot::channel();
@@ -301,10 +315,27 @@ impl Application {
             stop_sending.cancel();
             let _ = stopped.send(tokio::time::Instant::now());
         };
-        let served = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.endpoint, stop, Some(grace))
-            .await;
+        let (stop_serving, abort) = (CancellationToken::new(), CancellationToken::new());
+        let connections = TaskTracker::new();
+        let serving = server::serve(
+            self.listener,
+            self.endpoint,
+            self.limits,
+            stop_serving.clone(),
+            abort.clone(),
+            connections.clone(),
+        );
+        tokio::join!(serving, async move {
+            stop.await;
+            stop_serving.cancel();
+        });
         let deadline = stopped_at.await.unwrap_or_else(|_| tokio::time::Instant::now()) + grace;
+        // Requests in flight finish within the grace; then every connection closes.
+        connections.close();
+        if tokio::time::timeout_at(deadline, connections.wait()).await.is_err() {
+            tracing::warn!("stopped with requests still in flight");
+        }
+        abort.cancel();
         self.tasks.close();
         if tokio::time::timeout_at(deadline, self.tasks.wait()).await.is_err() {
             tracing::warn!(
@@ -321,6 +352,6 @@ impl Application {
         for task in self.background {
             task.abort();
         }
-        served.context("the server failed")
+        Ok(())
     }
 }

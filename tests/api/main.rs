@@ -9,6 +9,7 @@ mod durability;
 mod faults;
 mod faulty_store;
 mod helpers;
+mod hostile;
 mod lookup;
 mod ops;
 mod outbound;

@@ -7,6 +7,7 @@ mod errors;
 pub mod form;
 mod ops;
 mod request_id;
+pub mod server;
 pub mod signature;
 mod status;
 mod webhook;
@@ -93,17 +94,25 @@ pub struct AppState<S, A> {
     /// Where messages are handled, so that a stop can wait for them, their
     /// late replies included.
     pub tasks: TaskTracker,
+    /// How long a request body may take to arrive once its route reads it.
+    pub body_timeout: std::time::Duration,
 }
 
 /// Every route, with the state the handlers read.
 pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
     let api = api_service::<S, A>();
+    let body_timeout = state.body_timeout;
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .nest("/", api)
         // Within the data, so that it can read the admin token.
         .with(body_limit::BodyLimit)
+        .around(move |ep, mut req| async move {
+            let body = req.take_body();
+            req.set_body(server::deadline_body(body, body_timeout));
+            ep.call(req).await
+        })
         .data(state.webhook.default_region)
         .data(state.router)
         .data(state.admin)

@@ -1,0 +1,153 @@
+//! Clients that never finish their requests, or never leave: what they can
+//! hold is bounded by the header and idle timeouts and the connection cap.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::*;
+
+const ADA: &str = "+12015550123";
+
+/// Reads until the server closes the connection or `limit` passes;
+/// answers what was read and whether it closed.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return (seen, false),
+            Ok(Ok(0) | Err(_)) => return (seen, true),
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// CPU time the process has used, user and system, in seconds.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command's closing parenthesis; utime and stime
+    // are the 14th and 15th of the line.
+    let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    // SAFETY: sysconf reads a constant.
+    ticks / unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_of_unfinished_requests_holds_the_webhook_up_no_longer_than_the_header_timeout() {
+    raise_open_file_limit();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    let agent = FakeAgent::start().await;
+    let envs = [
+        ("SMS_ROUTER_TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("SMS_ROUTER_AGENT_URL", agent.url.as_str()),
+    ];
+    // The usual open-file limit, which the server cannot raise.
+    let server = tokio::task::block_in_place(|| {
+        RunningServer::start_under(&["prlimit", "--nofile=1024:1024"], &db, &envs, &["serve"])
+    });
+    let pid = server.child.id();
+    let cpu_before = cpu_seconds(pid);
+    let started = Instant::now();
+
+    let mut unfinished = Vec::new();
+    for _ in 0..1100 {
+        let mut stream = TcpStream::connect(&server.bind).await.unwrap();
+        stream
+            .write_all(b"POST /sms-router/webhook/sms HTTP/1.1\r\nHost: x\r\nContent-Ty")
+            .await
+            .unwrap();
+        unfinished.push(stream);
+    }
+    let webhook = server.url(WEBHOOK_PATH);
+    let params = sms(ADA, "are you there?");
+    let signature = twilio_signature(AUTH_TOKEN, &webhook, &params);
+    let answer = reqwest::Client::new()
+        .post(&webhook)
+        .header("X-Twilio-Signature", signature)
+        .form(&params)
+        .timeout(Duration::from_secs(15))
+        .send()
+        .await;
+    let answered_after = started.elapsed();
+
+    let answer = answer.unwrap_or_else(|e| panic!("no answer within 15 s: {e}\n{}", server.logs()));
+    assert_eq!(answer.status(), 200);
+    let deadline = started + Duration::from_secs(30);
+    let mut still_open = 0;
+    for stream in &mut unfinished {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if !read_until_closed(stream, left).await.1 {
+            still_open += 1;
+        }
+    }
+    let cpu = cpu_seconds(pid) - cpu_before;
+    let logs = server.stop();
+    assert_eq!(still_open, 0, "connections still open after 30 s\n{logs}");
+    assert!(cpu < 5.0, "the server spent {cpu:.1} s of CPU in {answered_after:?}");
+}
+
+#[tokio::test]
+async fn an_idle_connection_and_one_that_sends_nothing_are_closed_after_their_timeouts() {
+    let app = spawn_app_with(&[
+        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "700"),
+        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "1500"),
+    ])
+    .await;
+
+    let mut idle = TcpStream::connect(app.address).await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut silent = TcpStream::connect(app.address).await.unwrap();
+    let opened = Instant::now();
+    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    let idle_for = opened.elapsed();
+    let (_, silent_closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
+    let silent_for = opened.elapsed();
+
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
+    assert!(closed, "an idle keep-alive connection stayed open");
+    assert!(idle_for < Duration::from_millis(1400), "idle closed after {idle_for:?}");
+    assert!(silent_closed, "a connection that sent nothing stayed open");
+    assert!(
+        (Duration::from_millis(1400)..Duration::from_secs(3)).contains(&silent_for),
+        "a new connection owes its headers within the header timeout, not the idle one: {silent_for:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_body_that_stops_arriving_is_cut_at_the_header_timeout() {
+    let app = spawn_app_with(&[("SMS_ROUTER_HEADER_TIMEOUT_MS", "500")]).await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    let head = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: x\r\nContent-Length: 100\r\n\r\nFrom=%2B1"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(closed || answer.starts_with("HTTP/1.1 4"), "still waiting: {answer:?}");
+}
+
+#[tokio::test]
+async fn cleartext_http2_is_not_spoken() {
+    let app = spawn_app().await;
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    // The HTTP/2 preface, then an empty SETTINGS frame.
+    let mut hello = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
+    stream.write_all(&hello).await.unwrap();
+
+    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+
+    let is_settings_frame = answer.len() >= 9 && answer[3] == 4;
+    assert!(!is_settings_frame, "the server answered HTTP/2: {answer:?}");
+    assert!(closed, "an HTTP/2 preface left the connection open");
+}
