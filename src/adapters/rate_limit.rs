@@ -1,11 +1,13 @@
-//! A token bucket per sender (governor), with idle senders forgotten so
-//! memory stays bounded however many numbers write. Governor cannot be
-//! asked without taking a token, so the limiter also remembers until when
-//! each emptied bucket stays empty, for `is_limited`.
+//! A token bucket per sender (governor), with idle senders forgotten, and
+//! at most `MAX_SENDERS` remembered however many write: past it, after idle
+//! ones are forgotten, every sender starts afresh. Governor cannot be asked
+//! without taking a token, so the limiter also remembers until when each
+//! emptied bucket stays empty, for `is_limited`.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
@@ -17,9 +19,20 @@ use crate::ports::RateLimiter;
 
 type Buckets = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
+/// The most senders remembered. A key is a number (at most 16 bytes) or a
+/// sender that is not one (at most 64 characters): with a bucket's state,
+/// under 400 bytes each, so under 40 MB in all.
+pub const MAX_SENDERS: usize = 100_000;
+
+/// How many messages pass between two counts of the senders remembered.
+const COUNT_EVERY: u64 = 1024;
+
 #[derive(Clone)]
 pub struct SenderRateLimiter {
-    buckets: Arc<Buckets>,
+    buckets: Arc<RwLock<Arc<Buckets>>>,
+    quota: Quota,
+    /// Messages seen, for `COUNT_EVERY`.
+    seen: Arc<AtomicU64>,
     clock: DefaultClock,
     /// Senders whose bucket is empty, and until when it stays so at most.
     empty_until: Arc<Mutex<HashMap<String, Instant>>>,
@@ -35,10 +48,44 @@ impl SenderRateLimiter {
     fn with_quota(quota: Quota) -> Self {
         let clock = DefaultClock::default();
         SenderRateLimiter {
-            buckets: Arc::new(Governor::keyed(quota).with_middleware::<StateInformationMiddleware>()),
+            buckets: Arc::new(RwLock::new(Self::fresh(quota))),
+            quota,
+            seen: Arc::default(),
             clock,
             empty_until: Arc::default(),
             refill: quota.replenish_interval(),
+        }
+    }
+
+    fn fresh(quota: Quota) -> Arc<Buckets> {
+        Arc::new(Governor::keyed(quota).with_middleware::<StateInformationMiddleware>())
+    }
+
+    fn buckets(&self) -> Arc<Buckets> {
+        match self.buckets.read() {
+            Ok(buckets) => buckets.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Keeps at most `MAX_SENDERS`: forgets the idle ones, and when that is
+    /// not enough, all of them.
+    fn bound(&self) {
+        if self.buckets().len() <= MAX_SENDERS {
+            return;
+        }
+        self.forget_idle();
+        if self.buckets().len() > MAX_SENDERS {
+            tracing::warn!(
+                senders = MAX_SENDERS,
+                "too many senders to remember: every one starts afresh"
+            );
+            if let Ok(mut buckets) = self.buckets.write() {
+                *buckets = Self::fresh(self.quota);
+            }
+            if let Ok(mut empty) = self.empty_until.lock() {
+                empty.clear();
+            }
         }
     }
 
@@ -56,8 +103,9 @@ impl SenderRateLimiter {
 
     /// Forgets senders whose bucket is full again: they would start afresh.
     fn forget_idle(&self) {
-        self.buckets.retain_recent();
-        self.buckets.shrink_to_fit();
+        let buckets = self.buckets();
+        buckets.retain_recent();
+        buckets.shrink_to_fit();
         if let Ok(mut empty) = self.empty_until.lock() {
             let now = Instant::now();
             empty.retain(|_, until| *until > now);
@@ -67,7 +115,7 @@ impl SenderRateLimiter {
     /// How many senders the limiter remembers.
     #[cfg(test)]
     fn remembered(&self) -> usize {
-        self.buckets.len() + self.empty_until.lock().map_or(0, |empty| empty.len())
+        self.buckets().len() + self.empty_until.lock().map_or(0, |empty| empty.len())
     }
 
     fn note(&self, sender: &str, empty_until: Option<Instant>) {
@@ -85,7 +133,10 @@ impl SenderRateLimiter {
 
 impl RateLimiter for SenderRateLimiter {
     fn try_acquire(&self, sender: &str) -> bool {
-        match self.buckets.check_key(&sender.to_owned()) {
+        if self.seen.fetch_add(1, Ordering::Relaxed) % COUNT_EVERY == COUNT_EVERY - 1 {
+            self.bound();
+        }
+        match self.buckets().check_key(&sender.to_owned()) {
             Ok(state) => {
                 let empty = (state.remaining_burst_capacity() == 0).then(|| Instant::now() + self.refill);
                 self.note(sender, empty);
@@ -139,6 +190,19 @@ mod tests {
         assert!(
             limiter.try_acquire("+12015550000"),
             "a forgotten sender starts with a full bucket"
+        );
+    }
+
+    #[test]
+    fn at_most_max_senders_are_remembered() {
+        let limiter = SenderRateLimiter::per_minute(NonZeroU32::new(60).unwrap());
+        for n in 0..MAX_SENDERS + 2 * COUNT_EVERY as usize {
+            limiter.try_acquire(&format!("+1{n:010}"));
+        }
+        assert!(
+            limiter.remembered() <= MAX_SENDERS + COUNT_EVERY as usize,
+            "{}",
+            limiter.remembered()
         );
     }
 

@@ -16,10 +16,14 @@ use crate::ports::{Clock, Flight, RecentReplies, Settled, Unfinished, Waited};
 /// How long a reply is kept for duplicates, and what a failed delivery
 /// left for its retry.
 const KEEP_FOR: Duration = Duration::from_secs(10 * 60);
-/// The most replies kept, whatever the rate: past it the oldest go first
-/// (their duplicates then get an empty answer; the store's claim still
-/// stops a second agent call).
+/// The most replies kept, and the most bytes they may hold, whatever the
+/// rate: past either the oldest go first (their duplicates then get an
+/// empty answer; the store's claim still stops a second agent call).
 const MAX_KEPT: usize = 50_000;
+pub const MAX_REPLY_BYTES: usize = 16 * 1024 * 1024;
+/// What an entry costs besides its reply's text: its sid (at most 64
+/// bytes), its place in the order, the channel.
+const ENTRY_BYTES: usize = 256;
 /// The most bytes that failed deliveries may leave (only store failures
 /// make them); past it the oldest go first, and their rows wait for the
 /// next start, which marks them interrupted.
@@ -34,6 +38,8 @@ enum State {
 struct Entry {
     started: Instant,
     state: watch::Sender<State>,
+    /// What it holds, `ENTRY_BYTES` and its reply's text.
+    bytes: usize,
 }
 
 /// The entries, and their sids in the order they came, so that forgetting
@@ -42,12 +48,15 @@ struct Entry {
 struct Replies {
     by_sid: HashMap<MessageSid, Entry>,
     order: VecDeque<(Instant, MessageSid)>,
+    /// The bytes of every entry in `by_sid`.
+    bytes: usize,
 }
 
 impl Replies {
     fn forget_old(&mut self, now: Instant) {
         while let Some((started, _)) = self.order.front() {
-            if now.saturating_duration_since(*started) < KEEP_FOR && self.by_sid.len() <= MAX_KEPT {
+            let over = self.by_sid.len() > MAX_KEPT || self.bytes > MAX_REPLY_BYTES;
+            if now.saturating_duration_since(*started) < KEEP_FOR && !over {
                 break;
             }
             let Some((started, sid)) = self.order.pop_front() else {
@@ -55,16 +64,41 @@ impl Replies {
             };
             // The sid may have been abandoned and led again since.
             if self.by_sid.get(&sid).is_some_and(|e| e.started == started) {
-                self.by_sid.remove(&sid);
+                self.remove(&sid);
             }
         }
     }
 
     /// A new lead on `sid`, replacing whatever was there.
     fn lead(&mut self, sid: &MessageSid, now: Instant) {
+        self.remove(sid);
         let (state, _) = watch::channel(State::Pending);
-        self.by_sid.insert(sid.clone(), Entry { started: now, state });
+        self.by_sid.insert(
+            sid.clone(),
+            Entry {
+                started: now,
+                state,
+                bytes: ENTRY_BYTES,
+            },
+        );
+        self.bytes += ENTRY_BYTES;
         self.order.push_back((now, sid.clone()));
+    }
+
+    fn settle(&mut self, sid: &MessageSid, reply: Reply) {
+        let Some(entry) = self.by_sid.get_mut(sid) else {
+            return;
+        };
+        let text: usize = reply.messages().iter().map(String::len).sum();
+        self.bytes = self.bytes - entry.bytes + ENTRY_BYTES + text;
+        entry.bytes = ENTRY_BYTES + text;
+        entry.state.send_replace(State::Settled(reply));
+    }
+
+    fn remove(&mut self, sid: &MessageSid) {
+        if let Some(entry) = self.by_sid.remove(sid) {
+            self.bytes -= entry.bytes;
+        }
     }
 }
 
@@ -176,18 +210,18 @@ impl RecentReplies for InProcessReplies {
         let Ok(mut memory) = self.memory.lock() else { return };
         match settled {
             Settled::Replied(reply) => {
-                if let Some(entry) = memory.replies.by_sid.get(sid) {
-                    entry.state.send_replace(State::Settled(reply));
-                }
+                memory.replies.settle(sid, reply);
+                // A reply's bytes count at once, not at the next message.
+                memory.replies.forget_old(self.clock.instant());
             }
             Settled::Unfinished(unfinished) => {
                 let now = self.clock.instant();
                 memory.left.put(sid, unfinished, now);
                 // Dropping the sender wakes the followers: the leader failed.
-                memory.replies.by_sid.remove(sid);
+                memory.replies.remove(sid);
             }
             Settled::Abandoned => {
-                memory.replies.by_sid.remove(sid);
+                memory.replies.remove(sid);
             }
         }
     }
@@ -269,6 +303,24 @@ mod tests {
         assert_eq!(later.await, Waited::Replied(reply));
         clock.advance(Duration::from_secs(1));
         assert!(leads(&memo.join(&sid("SM1"))), "kept past ten minutes");
+    }
+
+    #[test]
+    fn replies_hold_at_most_max_reply_bytes_the_oldest_forgotten_first() {
+        let (memo, _) = memo();
+        let long = Reply::compose(&"x".repeat(16_000), 10);
+        let count = MAX_REPLY_BYTES / 16_000 + 100;
+        for n in 0..count {
+            let sid = sid(&format!("SM{n}"));
+            assert!(leads(&memo.join(&sid)));
+            memo.settle(&sid, Settled::Replied(long.clone()));
+        }
+        let memory = memo.memory.lock().unwrap();
+        assert!(memory.replies.bytes <= MAX_REPLY_BYTES, "{}", memory.replies.bytes);
+        let counted: usize = memory.replies.by_sid.values().map(|e| e.bytes).sum();
+        assert_eq!(counted, memory.replies.bytes);
+        assert!(!memory.replies.by_sid.contains_key(&sid("SM0")));
+        assert!(memory.replies.by_sid.contains_key(&sid(&format!("SM{}", count - 1))));
     }
 
     #[test]

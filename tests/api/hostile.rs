@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -150,4 +151,81 @@ async fn cleartext_http2_is_not_spoken() {
     let is_settings_frame = answer.len() >= 9 && answer[3] == 4;
     assert!(!is_settings_frame, "the server answered HTTP/2: {answer:?}");
     assert!(closed, "an HTTP/2 preface left the connection open");
+}
+
+/// The peak resident memory of a process, in bytes.
+fn peak_rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+/// README's bound on the server's peak resident memory under this load.
+const PEAK_RSS_BOUND: u64 = 128 * 1024 * 1024;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn many_senders_with_the_longest_replies_stay_under_the_memory_bound() {
+    const SENDERS: usize = 8_000;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    {
+        let mut conn = rusqlite::Connection::open(&db).unwrap();
+        let tx = conn.transaction().unwrap();
+        for n in 0..SENDERS {
+            tx.execute(
+                "INSERT INTO users (full_name, phone_number) VALUES ('Someone', ?1)",
+                [format!("+1202555{n:04}")],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let envs = [
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "1000000"),
+    ];
+    let server = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
+    let client = reqwest::Client::new();
+    let set = client
+        .put(server.url("/sms-router/admin/configs/max_reply_messages"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&serde_json::json!({ "value": "10" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status(), 200);
+    let webhook = server.url(WEBHOOK_PATH);
+    // The echo agent answers the text back: ten messages of 1600 characters.
+    let text = "x".repeat(16_000);
+
+    let senders = futures_util::stream::iter(0..SENDERS).map(|n| {
+        let (client, webhook, text) = (&client, &webhook, &text);
+        async move {
+            let answer = client
+                .post(webhook)
+                .form(&sms(&format!("+1202555{n:04}"), text))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.text().await.unwrap().len()
+        }
+    });
+    let answered: Vec<usize> = senders.buffer_unordered(8).collect().await;
+
+    let peak = peak_rss(server.child.id());
+    let logs = server.stop();
+    assert!(
+        answered.iter().all(|len| *len > 16_000),
+        "{:?}\n{logs}",
+        answered.first()
+    );
+    assert!(
+        peak < PEAK_RSS_BOUND,
+        "peak RSS {} MiB over {} MiB",
+        peak >> 20,
+        PEAK_RSS_BOUND >> 20
+    );
 }

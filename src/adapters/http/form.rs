@@ -56,6 +56,9 @@ pub struct SenderNumbers {
 impl SenderNumbers {
     /// How many senders' readings are kept.
     const CAPACITY: u64 = 10_000;
+    /// The longest `From` text remembered: a number however written is
+    /// shorter; a longer text is read each time, never kept.
+    const MAX_KEY_BYTES: usize = 32;
 
     /// Numbers written without a country code are read in `region`.
     pub fn new(region: Region) -> Self {
@@ -67,12 +70,16 @@ impl SenderNumbers {
 
     /// Who `from` is: a number, or a sender that has none.
     fn sender(&self, from: &str) -> Sender {
-        let key = from.to_owned();
-        let number = self.known.get(&key).unwrap_or_else(|| {
-            let number = PhoneNumber::parse(from, self.region).ok();
-            self.known.insert(key, number.clone());
-            number
-        });
+        let number = if from.len() > Self::MAX_KEY_BYTES {
+            PhoneNumber::parse(from, self.region).ok()
+        } else {
+            let key = from.to_owned();
+            self.known.get(&key).unwrap_or_else(|| {
+                let number = PhoneNumber::parse(from, self.region).ok();
+                self.known.insert(key, number.clone());
+                number
+            })
+        };
         number.map_or_else(|| Sender::other(from), Sender::Number)
     }
 }
