@@ -80,6 +80,19 @@ pub fn spec_json<S: Store, A: Agent>() -> String {
     api_service::<S, A>().spec()
 }
 
+/// The longest text taken from a request into a log line.
+const MAX_LOGGED_CHARS: usize = 100;
+
+/// Text a client sent (a path, a URL rebuilt from its headers), as a log
+/// line may show it: at most `MAX_LOGGED_CHARS` characters.
+fn clipped(text: &str) -> String {
+    let mut shown: String = text.chars().take(MAX_LOGGED_CHARS).collect();
+    if shown.len() < text.len() {
+        shown.push('…');
+    }
+    shown
+}
+
 /// What the handlers read besides the request.
 pub struct AppState<S, A> {
     pub router: Router<S, A>,
@@ -125,4 +138,17 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
         .data(state.tasks)
         .with(errors::JsonErrors)
         .with(request_id::RequestTracing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_text_in_logs_is_cut_at_a_hundred_characters() {
+        assert_eq!(clipped("/sms-router/webhook/sms"), "/sms-router/webhook/sms");
+        let shown = clipped(&"h".repeat(5000));
+        assert_eq!(shown.chars().count(), MAX_LOGGED_CHARS + 1);
+        assert!(shown.ends_with('…'));
+    }
 }

@@ -25,7 +25,8 @@ impl<E: Endpoint> Endpoint for RequestTracingEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> poem::Result<Response> {
         let id = uuid::Uuid::new_v4().to_string();
-        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path());
+        let path = super::clipped(req.uri().path());
+        let span = tracing::info_span!("request", request_id = %id, method = %req.method(), path = %path);
         req.set_data(RequestId(id.clone()));
         let started = Instant::now();
         async move {

@@ -133,20 +133,6 @@ impl<S: RouterStore, A: Agent> WebhookApi<S, A> {
     }
 }
 
-/// The longest text taken from a request into a log line.
-const MAX_LOGGED_CHARS: usize = 100;
-
-/// A URL built from what a client sent, as a log may show it: without its
-/// query, at most `MAX_LOGGED_CHARS` characters.
-fn loggable(url: &str) -> String {
-    let bare = url.split(['?', '#']).next().unwrap_or_default();
-    let mut shown: String = bare.chars().take(MAX_LOGGED_CHARS).collect();
-    if shown.len() < bare.len() {
-        shown.push('…');
-    }
-    shown
-}
-
 /// Whether the request carries Twilio's signature, or signatures are not
 /// checked (`--dev`). A failure is logged without the body.
 pub(super) fn twilio_signed(
@@ -161,7 +147,7 @@ pub(super) fn twilio_signed(
     let url = signed_url(req, settings.public_url.as_deref());
     let valid = signature.is_some_and(|s| signature::is_valid(token, &url, &form.0, s));
     if !valid {
-        tracing::warn!(signed_url = %loggable(&url), present = signature.is_some(), "rejected a webhook: bad signature");
+        tracing::warn!(signed_url = %super::clipped(url.split(['?', '#']).next().unwrap_or_default()), present = signature.is_some(), "rejected a webhook: bad signature");
     }
     valid
 }
@@ -190,19 +176,5 @@ fn signed_url(req: &Request, public_url: Option<&str>) -> String {
     match req.uri().query() {
         Some(query) => format!("{base}{}?{query}", req.uri().path()),
         None => format!("{base}{}", req.uri().path()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_logged_url_has_no_query_and_at_most_a_hundred_characters() {
-        assert_eq!(loggable("https://h.example/p?token=secret#x"), "https://h.example/p");
-        let long = format!("https://{}/p", "h".repeat(5000));
-        let shown = loggable(&long);
-        assert_eq!(shown.chars().count(), MAX_LOGGED_CHARS + 1);
-        assert!(shown.ends_with('…'));
     }
 }
