@@ -380,3 +380,88 @@ async fn no_body_is_read_before_its_route_authenticates_it() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_json_value_of_the_wrong_type_is_400_naming_its_field_and_writes_nothing() {
+    let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
+    let user = app.add_user("Ada", "+12015550123", true);
+    let phone: i64 = app
+        .db()
+        .query_row(
+            "INSERT INTO user_phone_mappings (user_id, phone_number) VALUES (?1, '+12015550177') RETURNING id",
+            [user],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let before = census(&app);
+
+    let cases: Vec<(&str, String, Value, &str)> = vec![
+        (
+            "POST",
+            "/users".into(),
+            serde_json::json!({ "full_name": 42 }),
+            "full_name",
+        ),
+        (
+            "POST",
+            "/users".into(),
+            serde_json::json!({ "full_name": "Bo", "email": true }),
+            "email",
+        ),
+        (
+            "POST",
+            "/users".into(),
+            serde_json::json!({ "full_name": "Bo", "phone_number": 12015550124_i64 }),
+            "phone_number",
+        ),
+        (
+            "PATCH",
+            format!("/users/{user}"),
+            serde_json::json!({ "full_name": 7 }),
+            "full_name",
+        ),
+        (
+            "PATCH",
+            format!("/users/{user}"),
+            serde_json::json!({ "email": 7 }),
+            "email",
+        ),
+        (
+            "POST",
+            format!("/users/{user}/phones"),
+            serde_json::json!({ "phone_number": 12015550125_i64 }),
+            "phone_number",
+        ),
+        (
+            "PUT",
+            "/configs/error_reply".into(),
+            serde_json::json!({ "value": 3 }),
+            "value",
+        ),
+        (
+            "PUT",
+            "/configs/error_reply".into(),
+            serde_json::json!({ "value": "x", "description": false }),
+            "description",
+        ),
+        (
+            "POST",
+            format!("/users/{user}/messages"),
+            serde_json::json!({ "body": 5 }),
+            "body",
+        ),
+        (
+            "POST",
+            format!("/phones/{phone}/verification/confirm"),
+            serde_json::json!({ "code": 123456 }),
+            "code",
+        ),
+    ];
+    for (method, path, body, field) in cases {
+        let (status, error) = app.admin(method, &path, Some(body.clone())).await;
+        assert_eq!(status, 400, "{method} {path} {body}: {error}");
+        let message = error["message"].as_str().unwrap_or_default();
+        assert!(message.contains(field), "{method} {path} {body}: {message}");
+    }
+    assert_eq!(census(&app), before, "a refused body wrote something");
+}

@@ -10,6 +10,7 @@ mod request_id;
 pub mod server;
 pub mod signature;
 mod status;
+mod text;
 mod webhook;
 
 use std::sync::Arc;

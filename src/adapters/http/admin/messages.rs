@@ -1,5 +1,6 @@
 //! `POST /users/{id}/messages`: a message to a user, through the outbox.
 
+use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -18,7 +19,7 @@ use crate::ports::{OutboxEntry, OutboxStatus};
 #[derive(Object)]
 pub struct SendMessageRequest {
     /// The text: 1 to 1600 characters.
-    pub body: String,
+    pub body: Text<field::Body>,
 }
 
 #[derive(Enum, Clone, Copy)]

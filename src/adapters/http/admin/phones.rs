@@ -1,5 +1,6 @@
 //! A user's extra numbers: `/users/{id}/phones` and `/phones/{id}`.
 
+use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -78,7 +79,7 @@ impl From<Phone> for PhoneDto {
 #[oai(example)]
 pub struct AddPhoneRequest {
     /// Any common format; stored in E.164. Unique across all users' numbers.
-    pub phone_number: String,
+    pub phone_number: Text<field::PhoneNumber>,
     /// Default false; true demotes the user's other primary extra number.
     pub is_primary: Option<bool>,
     /// Default false.

@@ -1,5 +1,6 @@
 //! `/sms-router/admin/configs`: the run-time settings.
 
+use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -42,8 +43,8 @@ impl From<SettingView> for ConfigDto {
 #[oai(example)]
 pub struct PutConfigRequest {
     /// Text; `max_reply_messages` takes an integer 1–10, `help_reply` may not be empty.
-    pub value: String,
-    pub description: Option<String>,
+    pub value: Text<field::Value>,
+    pub description: Option<Text<field::Description>>,
 }
 
 #[derive(Object)]

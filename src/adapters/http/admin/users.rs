@@ -1,5 +1,6 @@
 //! `/sms-router/admin/users`: create, list, get, update, delete.
 
+use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -48,12 +49,12 @@ impl From<User> for UserDto {
 #[oai(example)]
 pub struct CreateUserRequest {
     /// 1 to 200 characters.
-    pub full_name: String,
+    pub full_name: Text<field::FullName>,
     /// Unique among users.
-    pub email: Option<String>,
+    pub email: Option<Text<field::Email>>,
     /// Any common format; stored in E.164. Unique across users' primary and
     /// extra numbers.
-    pub phone_number: Option<String>,
+    pub phone_number: Option<Text<field::PhoneNumber>>,
     /// Default true.
     pub is_active: Option<bool>,
 }
@@ -62,9 +63,9 @@ pub struct CreateUserRequest {
 /// `email` or `phone_number`.
 #[derive(Object)]
 pub struct UpdateUserRequest {
-    pub full_name: Option<String>,
-    pub email: MaybeUndefined<String>,
-    pub phone_number: MaybeUndefined<String>,
+    pub full_name: Option<Text<field::FullName>>,
+    pub email: MaybeUndefined<Text<field::Email>>,
+    pub phone_number: MaybeUndefined<Text<field::PhoneNumber>>,
     pub is_active: Option<bool>,
 }
 
@@ -268,12 +269,12 @@ impl<AP: AdminStore> UsersApi<AP> {
 
 /// Absent: `None`; `null` or empty: `Some(None)`; a value: `Some(Some(value))`.
 /// Empty clears too because many generated clients cannot send `null`.
-fn optional(value: &MaybeUndefined<String>) -> Option<Option<&str>> {
+fn optional<F>(value: &MaybeUndefined<Text<F>>) -> Option<Option<&str>> {
     match value {
         MaybeUndefined::Undefined => None,
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) if v.trim().is_empty() => Some(None),
-        MaybeUndefined::Value(v) => Some(Some(v.as_str())),
+        MaybeUndefined::Value(v) => Some(Some(v)),
     }
 }
 

@@ -1,5 +1,6 @@
 //! Number verification: `POST /phones/{id}/verification` and `…/confirm`.
 
+use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
@@ -26,7 +27,7 @@ pub struct VerificationStarted {
 #[derive(Object)]
 pub struct ConfirmVerificationRequest {
     /// The 6-digit code texted to the number.
-    pub code: String,
+    pub code: Text<field::Code>,
 }
 
 #[derive(ApiResponse)]
