@@ -6,6 +6,7 @@ mod body_limit;
 mod errors;
 pub mod form;
 mod ops;
+mod or_null;
 mod request_id;
 pub mod server;
 pub mod signature;

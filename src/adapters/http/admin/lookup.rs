@@ -11,6 +11,7 @@ use super::users::{UserDto, parse_number};
 use super::{AdminAuth, PageError, error_body, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
+use crate::adapters::http::or_null::OrNull;
 use crate::domain::admin::{Admin, AdminError};
 use crate::domain::phone::Region;
 use crate::domain::usage::Outcome;
@@ -43,9 +44,9 @@ pub struct LookupResult {
     /// The number in E.164.
     pub phone_number: String,
     /// The user who owns it; null when nobody does.
-    pub user: Option<UserDto>,
+    pub user: OrNull<UserDto>,
     /// Where the number was found; null when nobody owns it.
-    pub source: Option<NumberSourceDto>,
+    pub source: OrNull<NumberSourceDto>,
     /// Whether the next ordinary message would reach the user's agent.
     pub would_route: bool,
     pub reason: LookupReason,
@@ -61,6 +62,7 @@ pub struct OptOutDto {
 pub struct OptOutPage {
     pub items: Vec<OptOutDto>,
     /// Pass as `after` for the next page; null on the last.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -157,8 +159,8 @@ impl<AP: AdminStore> LookupApi<AP> {
         };
         Ok(LookupOk::Found(Json(LookupResult {
             phone_number: lookup.phone_number.to_string(),
-            user,
-            source,
+            user: OrNull(user),
+            source: OrNull(source),
             would_route,
             reason,
         })))

@@ -37,12 +37,14 @@ pub enum OutboxStatusDto {
 #[derive(Object)]
 pub struct OutboxMessageDto {
     pub id: i64,
+    #[oai(nullable)]
     pub user_id: Option<i64>,
     /// E.164.
     pub to: String,
     pub status: OutboxStatusDto,
     pub attempts: u32,
     /// Twilio's id, once sent.
+    #[oai(nullable)]
     pub message_sid: Option<String>,
     pub created_at: String,
 }

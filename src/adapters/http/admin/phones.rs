@@ -1,5 +1,6 @@
 //! A user's extra numbers: `/users/{id}/phones` and `/phones/{id}`.
 
+use crate::adapters::http::or_null::OrNull;
 use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
@@ -55,7 +56,7 @@ pub struct PhoneDto {
     pub phone_number: String,
     pub is_primary: bool,
     pub is_verified: bool,
-    pub verification_method: Option<VerificationMethodDto>,
+    pub verification_method: OrNull<VerificationMethodDto>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -68,7 +69,7 @@ impl From<Phone> for PhoneDto {
             phone_number: p.phone_number.to_string(),
             is_primary: p.is_primary,
             is_verified: p.is_verified,
-            verification_method: p.verification_method.map(Into::into),
+            verification_method: OrNull(p.verification_method.map(Into::into)),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -81,25 +82,30 @@ pub struct AddPhoneRequest {
     /// Any common format; stored in E.164. Unique across all users' numbers.
     pub phone_number: Text<field::PhoneNumber>,
     /// Default false; true demotes the user's other primary extra number.
+    #[oai(nullable)]
     pub is_primary: Option<bool>,
     /// Default false.
+    #[oai(nullable)]
     pub is_verified: Option<bool>,
-    pub verification_method: Option<VerificationMethodDto>,
+    pub verification_method: OrNull<VerificationMethodDto>,
 }
 
 /// Fields left out stay as they are; `null` clears `verification_method`.
 #[derive(Object)]
 pub struct UpdatePhoneRequest {
     /// True demotes the user's other primary extra number.
+    #[oai(nullable)]
     pub is_primary: Option<bool>,
+    #[oai(nullable)]
     pub is_verified: Option<bool>,
-    pub verification_method: MaybeUndefined<VerificationMethodDto>,
+    pub verification_method: MaybeUndefined<OrNull<VerificationMethodDto>>,
 }
 
 #[derive(Object)]
 pub struct PhonePage {
     pub items: Vec<PhoneDto>,
     /// Pass as `after` for the next page; null on the last.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -165,7 +171,7 @@ impl<AP: AdminStore> PhonesApi<AP> {
             phone_number: parse_number("phone_number", &body.phone_number, **region)?,
             is_primary: body.is_primary.unwrap_or(false),
             is_verified: body.is_verified.unwrap_or(false),
-            verification_method: body.verification_method.map(Into::into),
+            verification_method: body.verification_method.0.map(Into::into),
         };
         Ok(PhoneCreated::Created(Json(
             admin.add_phone(UserId(id.0), phone).await?.into(),
@@ -186,8 +192,8 @@ impl<AP: AdminStore> PhonesApi<AP> {
             is_verified: body.is_verified,
             verification_method: match body.0.verification_method {
                 MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null => Some(None),
-                MaybeUndefined::Value(m) => Some(Some(m.into())),
+                MaybeUndefined::Null | MaybeUndefined::Value(OrNull(None)) => Some(None),
+                MaybeUndefined::Value(OrNull(Some(m))) => Some(Some(m.into())),
             },
         };
         Ok(PhoneFound::Found(Json(
@@ -214,7 +220,7 @@ impl poem_openapi::types::Example for AddPhoneRequest {
             phone_number: "+1 201 555 0177".into(),
             is_primary: Some(false),
             is_verified: Some(true),
-            verification_method: Some(VerificationMethodDto::Manual),
+            verification_method: OrNull(Some(VerificationMethodDto::Manual)),
         }
     }
 }

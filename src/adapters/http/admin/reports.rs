@@ -81,26 +81,34 @@ pub enum GroupByDto {
 pub struct UsageLogDto {
     pub id: i64,
     /// Null for an unknown sender or a deleted user.
+    #[oai(nullable)]
     pub user_id: Option<i64>,
     /// E.164, or the sender as given when it is not a number.
+    #[oai(nullable)]
     pub phone_number: Option<String>,
     /// `inbound` or `outbound`.
     pub direction: String,
     pub outcome: String,
     /// Twilio's id; null for a reply sent as TwiML.
+    #[oai(nullable)]
     pub message_sid: Option<String>,
     /// In characters.
     pub message_length: i64,
     pub segments: i64,
+    #[oai(nullable)]
     pub processing_time_ms: Option<i64>,
     pub success: bool,
+    #[oai(nullable)]
     pub error_message: Option<String>,
     /// `to`, `num_media`, `request_id`.
+    #[oai(nullable)]
     pub metadata: Option<serde_json::Value>,
     pub created_at: String,
     /// Outbound rows: the delivery status from Twilio's callbacks.
+    #[oai(nullable)]
     pub delivery_status: Option<String>,
     /// Outbound rows: Twilio's error code.
+    #[oai(nullable)]
     pub error_code: Option<i64>,
 }
 
@@ -130,6 +138,7 @@ impl From<UsageLogEntry> for UsageLogDto {
 pub struct UsageLogPage {
     pub items: Vec<UsageLogDto>,
     /// Pass as `after` for the next (older) page; null on the last.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -142,8 +151,11 @@ pub struct UsageStatsDto {
     /// Outcome → number of inbound rows.
     pub by_outcome: BTreeMap<String, u64>,
     /// Successful inbound rows over all inbound rows, 0–1; null without inbound rows.
+    #[oai(nullable)]
     pub success_rate: Option<f64>,
+    #[oai(nullable)]
     pub processing_ms_p50: Option<i64>,
+    #[oai(nullable)]
     pub processing_ms_p95: Option<i64>,
     pub segments_inbound: u64,
     pub segments_outbound: u64,
@@ -174,7 +186,9 @@ pub struct UsageGroupDto {
 
 #[derive(Object)]
 pub struct UsageSummaryDto {
+    #[oai(nullable)]
     pub since: Option<DateTime<Utc>>,
+    #[oai(nullable)]
     pub until: Option<DateTime<Utc>>,
     pub totals: UsageStatsDto,
     /// Empty without `group_by`.

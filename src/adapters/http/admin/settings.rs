@@ -20,10 +20,12 @@ pub struct ConfigDto {
     /// `help_reply`, `unknown_user_reply`, `inactive_user_reply`, `error_reply` or `max_reply_messages`.
     pub key: String,
     pub value: String,
+    #[oai(nullable)]
     pub description: Option<String>,
     /// True when no value is stored and the default applies.
     pub is_default: bool,
     /// When the stored value was last written; null for a default.
+    #[oai(nullable)]
     pub updated_at: Option<String>,
 }
 
@@ -44,6 +46,7 @@ impl From<SettingView> for ConfigDto {
 pub struct PutConfigRequest {
     /// Text; `max_reply_messages` takes an integer 1–10, `help_reply` may not be empty.
     pub value: Text<field::Value>,
+    #[oai(nullable)]
     pub description: Option<Text<field::Description>>,
 }
 
@@ -52,6 +55,7 @@ pub struct ConfigList {
     /// Every known setting.
     pub items: Vec<ConfigDto>,
     /// Always null: every setting fits one page.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -77,6 +81,12 @@ pub enum ConfigError {
     /// No or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The body is over its size limit (256 KiB).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// No such setting.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),

@@ -23,8 +23,10 @@ use crate::ports::AdminStore;
 pub struct UserDto {
     pub id: i64,
     pub full_name: String,
+    #[oai(nullable)]
     pub email: Option<String>,
     /// The primary number, in E.164.
+    #[oai(nullable)]
     pub phone_number: Option<String>,
     pub is_active: bool,
     pub created_at: String,
@@ -51,11 +53,14 @@ pub struct CreateUserRequest {
     /// 1 to 200 characters.
     pub full_name: Text<field::FullName>,
     /// Unique among users.
+    #[oai(nullable)]
     pub email: Option<Text<field::Email>>,
     /// Any common format; stored in E.164. Unique across users' primary and
     /// extra numbers.
+    #[oai(nullable)]
     pub phone_number: Option<Text<field::PhoneNumber>>,
     /// Default true.
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
@@ -63,9 +68,13 @@ pub struct CreateUserRequest {
 /// `email` or `phone_number`.
 #[derive(Object)]
 pub struct UpdateUserRequest {
+    #[oai(nullable)]
     pub full_name: Option<Text<field::FullName>>,
+    #[oai(nullable)]
     pub email: MaybeUndefined<Text<field::Email>>,
+    #[oai(nullable)]
     pub phone_number: MaybeUndefined<Text<field::PhoneNumber>>,
+    #[oai(nullable)]
     pub is_active: Option<bool>,
 }
 
@@ -73,6 +82,7 @@ pub struct UpdateUserRequest {
 pub struct UserPage {
     pub items: Vec<UserDto>,
     /// Pass as `after` for the next page; null on the last.
+    #[oai(nullable)]
     pub next_cursor: Option<String>,
 }
 
@@ -106,6 +116,12 @@ pub enum UserOrPhoneError {
     /// No or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The body is over its size limit (256 KiB).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// No such user.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),

@@ -52,6 +52,12 @@ pub enum VerificationError {
     /// No or wrong admin token.
     #[oai(status = 401)]
     Unauthorized(Json<ErrorBody>),
+    /// The body is over its size limit (256 KiB).
+    #[oai(status = 413)]
+    PayloadTooLarge(Json<ErrorBody>),
+    /// The body is not `application/json`.
+    #[oai(status = 415)]
+    UnsupportedMediaType(Json<ErrorBody>),
     /// No such number.
     #[oai(status = 404)]
     NotFound(Json<ErrorBody>),
