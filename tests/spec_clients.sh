@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The spec against clients nobody on the project wrote. Starts the built
+# binary (with a fake Twilio, so that sending is configured), then:
+# - openapi-python-client generates a client from openapi/openapi.json, and
+#   tests/python/drive_client.py drives every admin operation through it,
+#   on the fresh database;
+# - schemathesis fuzzes every operation of the served spec with the checks
+#   not_a_server_error, status_code_conformance, content_type_conformance,
+#   response_schema_conformance and response_headers_conformance.
+# Fails on any failure of either. Run by .ci/run after `cargo test`, which
+# builds the binary; the tools come pinned from PyPI into a venv under target/.
+#
+#   bash tests/spec_clients.sh            # SPEC_EXAMPLES=100 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bin=${SMS_ROUTER_BIN:-target/debug/sms-router}
+examples=${SPEC_EXAMPLES:-100}
+venv=target/spec-clients-venv
+token=spec-clients-admin-token-0123456789
+[ -x "$bin" ] || cargo build --locked --quiet --bin sms-router
+
+if ! "$venv/bin/python" -c "import schemathesis, openapi_python_client" 2>/dev/null; then
+    echo "== installing schemathesis and openapi-python-client into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv" || {
+        apt-get install -y -qq python3-venv >/dev/null && python3 -m venv "$venv"
+    }
+    "$venv/bin/pip" install -q --disable-pip-version-check \
+        -r tests/python/requirements.txt -c tests/python/constraints.txt
+fi
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+"$venv/bin/python" tests/python/fake_twilio.py "$work/twilio-port" &
+pids+=($!)
+for _ in $(seq 50); do [ -s "$work/twilio-port" ] && break; sleep 0.1; done
+port=$("$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+env -i PATH="$PATH" \
+    SMS_ROUTER_BIND="127.0.0.1:$port" \
+    SMS_ROUTER_DATABASE_PATH="$work/spec.db" \
+    SMS_ROUTER_ADMIN_TOKEN="$token" \
+    SMS_ROUTER_TWILIO_ACCOUNT_SID=AC0123456789abcdef0123456789abcdef \
+    SMS_ROUTER_TWILIO_AUTH_TOKEN=spec-clients-twilio-token \
+    SMS_ROUTER_TWILIO_FROM_NUMBER=+15005550006 \
+    SMS_ROUTER_TWILIO_API_BASE="http://127.0.0.1:$(cat "$work/twilio-port")" \
+    SMS_ROUTER_RATE_LIMIT_PER_MINUTE=1000000 \
+    SMS_ROUTER_LOG_LEVEL=warn \
+    "$bin" serve --dev 2>"$work/server.log" &
+pids+=($!)
+for _ in $(seq 100); do
+    "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
+    sleep 0.1
+done
+base="http://127.0.0.1:$port"
+
+echo "== openapi-python-client: a client from openapi/openapi.json drives every admin operation"
+mkdir -p "$work/gen"
+"$venv/bin/openapi-python-client" generate --path openapi/openapi.json \
+    --output-path "$work/gen/sms_router_client" --meta none >"$work/generate.log" 2>&1 || {
+    cat "$work/generate.log"
+    exit 1
+}
+if grep -q "Unable to process schema" "$work/generate.log"; then
+    cat "$work/generate.log"
+    echo "openapi-python-client dropped schemas from the spec" >&2
+    exit 1
+fi
+PYTHONPATH="$work/gen" "$venv/bin/python" tests/python/drive_client.py "$base" "$token"
+
+echo "== schemathesis: every operation, $examples examples each"
+status=0
+"$venv/bin/schemathesis" run "$base/openapi.json" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
+    --header "Authorization: Bearer $token" \
+    --max-examples "$examples" --workers 1 --seed 1 --no-color \
+    >"$work/schemathesis.log" 2>&1 || status=$?
+sed -n '/SUMMARY/,$p' "$work/schemathesis.log"
+if [ "$status" != 0 ]; then
+    cat "$work/schemathesis.log"
+    echo "schemathesis found failures (exit $status); the server's log:" >&2
+    cat "$work/server.log" >&2
+    exit 1
+fi
