@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 
+use super::delivery::DeliveryStatus;
 use super::phone::PhoneNumber;
 use super::usage::Outcome;
 use super::user::UserId;
@@ -20,6 +21,12 @@ impl Direction {
             Direction::Inbound => "inbound",
             Direction::Outbound => "outbound",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [Direction::Inbound, Direction::Outbound]
+            .into_iter()
+            .find(|d| d.name() == name)
     }
 }
 
@@ -42,8 +49,8 @@ pub struct UsageLogEntry {
     pub id: i64,
     pub user_id: Option<i64>,
     pub phone_number: Option<String>,
-    pub direction: String,
-    pub outcome: String,
+    pub direction: Direction,
+    pub outcome: Outcome,
     pub message_sid: Option<String>,
     pub message_length: i64,
     pub segments: i64,
@@ -53,7 +60,7 @@ pub struct UsageLogEntry {
     /// JSON text.
     pub metadata: Option<String>,
     pub created_at: String,
-    pub delivery_status: Option<String>,
+    pub delivery_status: Option<DeliveryStatus>,
     pub error_code: Option<i64>,
 }
 

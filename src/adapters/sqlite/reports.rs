@@ -7,9 +7,11 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 
 use super::SqliteStore;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::report::{
     Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats, UsageSummary, UsageTally,
 };
+use crate::domain::usage::Outcome;
 use crate::ports::{Page, PageRequest, StoreError, UsageReports};
 
 /// The text form `created_at` is stored in, so that text order is time order.
@@ -56,8 +58,8 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageLogEntry> {
         id: row.get(0)?,
         user_id: row.get(1)?,
         phone_number: row.get(2)?,
-        direction: row.get(3)?,
-        outcome: row.get(4)?,
+        direction: parsed(row, 3, Direction::parse)?,
+        outcome: parsed(row, 4, Outcome::parse)?,
         message_sid: row.get(5)?,
         message_length: row.get(6)?,
         segments: row.get(7)?,
@@ -66,9 +68,27 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageLogEntry> {
         error_message: row.get(10)?,
         metadata: row.get(11)?,
         created_at: row.get(12)?,
-        delivery_status: row.get(13)?,
+        delivery_status: row
+            .get::<_, Option<String>>(13)?
+            .map(|name| DeliveryStatus::parse(&name).ok_or_else(|| unknown_name(13, &name)))
+            .transpose()?,
         error_code: row.get(14)?,
     })
+}
+
+/// A stored name the domain does not know: the row cannot be read.
+fn unknown_name(index: usize, name: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        index,
+        rusqlite::types::Type::Text,
+        format!("unknown name `{name}`").into(),
+    )
+}
+
+/// Column `index`, a name, read by `parse`.
+fn parsed<T>(row: &rusqlite::Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    let name: String = row.get(index)?;
+    parse(&name).ok_or_else(|| unknown_name(index, &name))
 }
 
 fn to_u64(n: i64) -> u64 {

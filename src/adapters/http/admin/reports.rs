@@ -13,7 +13,9 @@ use super::lookup::QueryError;
 use super::users::parse_number;
 use super::{AdminAuth, page_parts, page_request};
 use crate::adapters::http::ApiTags;
+use crate::adapters::http::or_null::OrNull;
 use crate::domain::admin::Admin;
+use crate::domain::delivery::DeliveryStatus;
 use crate::domain::phone::Region;
 use crate::domain::report::{Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats};
 use crate::domain::usage::Outcome;
@@ -69,6 +71,68 @@ impl From<OutcomeDto> for Outcome {
     }
 }
 
+impl From<Outcome> for OutcomeDto {
+    fn from(o: Outcome) -> Self {
+        match o {
+            Outcome::Duplicate => OutcomeDto::Duplicate,
+            Outcome::OptedOut => OutcomeDto::OptedOut,
+            Outcome::OptedIn => OutcomeDto::OptedIn,
+            Outcome::Help => OutcomeDto::Help,
+            Outcome::RateLimited => OutcomeDto::RateLimited,
+            Outcome::UnknownUser => OutcomeDto::UnknownUser,
+            Outcome::InactiveUser => OutcomeDto::InactiveUser,
+            Outcome::Routed => OutcomeDto::Routed,
+            Outcome::AgentError => OutcomeDto::AgentError,
+            Outcome::Processing => OutcomeDto::Processing,
+            Outcome::Interrupted => OutcomeDto::Interrupted,
+            Outcome::Proactive => OutcomeDto::Proactive,
+            Outcome::Verified => OutcomeDto::Verified,
+        }
+    }
+}
+
+impl From<Direction> for DirectionDto {
+    fn from(d: Direction) -> Self {
+        match d {
+            Direction::Inbound => DirectionDto::Inbound,
+            Direction::Outbound => DirectionDto::Outbound,
+        }
+    }
+}
+
+/// Twilio's status of an outbound message, from its status callbacks.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum DeliveryStatusDto {
+    Accepted,
+    Scheduled,
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Undelivered,
+    Failed,
+    Canceled,
+    Read,
+}
+
+impl From<DeliveryStatus> for DeliveryStatusDto {
+    fn from(s: DeliveryStatus) -> Self {
+        match s {
+            DeliveryStatus::Accepted => DeliveryStatusDto::Accepted,
+            DeliveryStatus::Scheduled => DeliveryStatusDto::Scheduled,
+            DeliveryStatus::Queued => DeliveryStatusDto::Queued,
+            DeliveryStatus::Sending => DeliveryStatusDto::Sending,
+            DeliveryStatus::Sent => DeliveryStatusDto::Sent,
+            DeliveryStatus::Delivered => DeliveryStatusDto::Delivered,
+            DeliveryStatus::Undelivered => DeliveryStatusDto::Undelivered,
+            DeliveryStatus::Failed => DeliveryStatusDto::Failed,
+            DeliveryStatus::Canceled => DeliveryStatusDto::Canceled,
+            DeliveryStatus::Read => DeliveryStatusDto::Read,
+        }
+    }
+}
+
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
 pub enum GroupByDto {
@@ -86,9 +150,8 @@ pub struct UsageLogDto {
     /// E.164, or the sender as given when it is not a number.
     #[oai(nullable)]
     pub phone_number: Option<String>,
-    /// `inbound` or `outbound`.
-    pub direction: String,
-    pub outcome: String,
+    pub direction: DirectionDto,
+    pub outcome: OutcomeDto,
     /// Twilio's id; null for a reply sent as TwiML.
     #[oai(nullable)]
     pub message_sid: Option<String>,
@@ -105,8 +168,7 @@ pub struct UsageLogDto {
     pub metadata: Option<serde_json::Value>,
     pub created_at: String,
     /// Outbound rows: the delivery status from Twilio's callbacks.
-    #[oai(nullable)]
-    pub delivery_status: Option<String>,
+    pub delivery_status: OrNull<DeliveryStatusDto>,
     /// Outbound rows: Twilio's error code.
     #[oai(nullable)]
     pub error_code: Option<i64>,
@@ -118,8 +180,8 @@ impl From<UsageLogEntry> for UsageLogDto {
             id: e.id,
             user_id: e.user_id,
             phone_number: e.phone_number,
-            direction: e.direction,
-            outcome: e.outcome,
+            direction: e.direction.into(),
+            outcome: e.outcome.into(),
             message_sid: e.message_sid,
             message_length: e.message_length,
             segments: e.segments,
@@ -128,7 +190,7 @@ impl From<UsageLogEntry> for UsageLogDto {
             error_message: e.error_message,
             metadata: e.metadata.and_then(|m| serde_json::from_str(&m).ok()),
             created_at: e.created_at,
-            delivery_status: e.delivery_status,
+            delivery_status: OrNull(e.delivery_status.map(Into::into)),
             error_code: e.error_code,
         }
     }
