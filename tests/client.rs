@@ -16,8 +16,9 @@ use helpers::{ADMIN_TOKEN, AUTH_TOKEN, WEBHOOK_PATH, spawn_app, twilio_signature
 progenitor::generate_api!(spec = "openapi/openapi.json", interface = Builder);
 
 use types::{
-    AddPhoneRequest, CreateUserRequest, GroupByDto, LookupReason, NumberSourceDto, OutcomeDto, PutConfigRequest,
-    TwilioWebhookFields, UpdatePhoneRequest, UpdateUserRequest, VerificationMethodDto,
+    AddPhoneRequest, ClearablePhoneField, ClearableUserField, CreateUserRequest, GroupByDto, LookupReason,
+    NumberSourceDto, OutcomeDto, PutConfigRequest, TwilioWebhookFields, UpdatePhoneRequest, UpdateUserRequest,
+    VerificationMethodDto,
 };
 
 fn client_for(app: &helpers::TestApp, token: Option<&str>) -> Client {
@@ -153,6 +154,42 @@ async fn a_generated_client_drives_every_operation() {
         .unwrap()
         .into_inner();
     assert!(phone.is_verified);
+    // A generated client that cannot send `null` clears a field by naming it.
+    let phone = admin
+        .update_phone()
+        .id(phone.id)
+        .body(UpdatePhoneRequest {
+            clear: vec![ClearablePhoneField::VerificationMethod],
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(phone.verification_method, None, "cleared by naming it");
+    let cleared = admin
+        .update_user()
+        .id(bob.id)
+        .body(UpdateUserRequest {
+            clear: vec![ClearableUserField::Email],
+            ..Default::default()
+        })
+        .send()
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cleared.email, None);
+    let both = admin
+        .update_user()
+        .id(bob.id)
+        .body(UpdateUserRequest {
+            email: Some("bob@example.com".into()),
+            clear: vec![ClearableUserField::Email],
+            ..Default::default()
+        })
+        .send()
+        .await;
+    assert_eq!(status_of(both), 422, "set and cleared at once");
     assert_eq!(
         admin
             .list_user_phones()

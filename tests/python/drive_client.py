@@ -33,6 +33,7 @@ from sms_router_client.api.admin import (
 )
 from sms_router_client.models import (
     AddPhoneRequest,
+    ClearablePhoneField,
     ConfirmVerificationRequest,
     CreateUserRequest,
     PutConfigRequest,
@@ -94,6 +95,26 @@ def main(base, token):
     step(
         "update_phone (clear verification_method)",
         update_phone.sync_detailed(phone, client=client, body=UpdatePhoneRequest(verification_method=None)),
+        200,
+        lambda p: p.verification_method is None,
+    )
+    step(
+        "update_phone (verification_method, then clear it by name)",
+        update_phone.sync_detailed(
+            phone,
+            client=client,
+            body=UpdatePhoneRequest(verification_method=VerificationMethodDto.SMS),
+        ),
+        200,
+        lambda p: p.verification_method == VerificationMethodDto.SMS,
+    )
+    step(
+        "update_phone (clear)",
+        update_phone.sync_detailed(
+            phone,
+            client=client,
+            body=UpdatePhoneRequest(clear=[ClearablePhoneField.VERIFICATION_METHOD]),
+        ),
         200,
         lambda p: p.verification_method is None,
     )

@@ -11,7 +11,7 @@ use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::users::{UserOrPhoneError, parse_number};
-use super::{AdminAuth, DeletedOk, page_parts, page_request};
+use super::{AdminAuth, DeletedOk, invalid, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::domain::admin::Admin;
 use crate::domain::phone::Region;
@@ -90,7 +90,15 @@ pub struct AddPhoneRequest {
     pub verification_method: OrNull<VerificationMethodDto>,
 }
 
-/// Fields left out stay as they are; `null` clears `verification_method`.
+/// A field of an extra number that `clear` empties.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ClearablePhoneField {
+    VerificationMethod,
+}
+
+/// Fields left out stay as they are; `null`, or naming the field in
+/// `clear`, empties `verification_method`.
 #[derive(Object)]
 pub struct UpdatePhoneRequest {
     /// True demotes the user's other primary extra number.
@@ -99,6 +107,10 @@ pub struct UpdatePhoneRequest {
     #[oai(nullable)]
     pub is_verified: Option<bool>,
     pub verification_method: MaybeUndefined<OrNull<VerificationMethodDto>>,
+    /// Fields to empty, for clients that cannot send `null`. A field both
+    /// given a value and named here is 422.
+    #[oai(default)]
+    pub clear: Vec<ClearablePhoneField>,
 }
 
 #[derive(Object)]
@@ -190,10 +202,16 @@ impl<AP: AdminStore> PhonesApi<AP> {
         let patch = PhonePatch {
             is_primary: body.is_primary,
             is_verified: body.is_verified,
-            verification_method: match body.0.verification_method {
-                MaybeUndefined::Undefined => None,
-                MaybeUndefined::Null | MaybeUndefined::Value(OrNull(None)) => Some(None),
-                MaybeUndefined::Value(OrNull(Some(m))) => Some(Some(m.into())),
+            verification_method: match (
+                body.0.verification_method,
+                body.0.clear.contains(&ClearablePhoneField::VerificationMethod),
+            ) {
+                (MaybeUndefined::Value(OrNull(Some(_))), true) => {
+                    return Err(invalid("verification_method", "is both given a value and named in `clear`").into());
+                }
+                (_, true) | (MaybeUndefined::Null | MaybeUndefined::Value(OrNull(None)), false) => Some(None),
+                (MaybeUndefined::Undefined, false) => None,
+                (MaybeUndefined::Value(OrNull(Some(m))), false) => Some(Some(m.into())),
             },
         };
         Ok(PhoneFound::Found(Json(

@@ -7,7 +7,7 @@ use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::{AdminAuth, DeletedOk, error_body, invalid, page_parts, page_request};
 use crate::adapters::http::ApiTags;
@@ -64,8 +64,16 @@ pub struct CreateUserRequest {
     pub is_active: Option<bool>,
 }
 
-/// Fields left out stay as they are; `null` or an empty string clears
-/// `email` or `phone_number`.
+/// A field of a user that `clear` empties.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[oai(rename_all = "snake_case")]
+pub enum ClearableUserField {
+    Email,
+    PhoneNumber,
+}
+
+/// Fields left out stay as they are; `null`, an empty string, or naming the
+/// field in `clear` empties `email` or `phone_number`.
 #[derive(Object)]
 pub struct UpdateUserRequest {
     #[oai(nullable)]
@@ -76,6 +84,10 @@ pub struct UpdateUserRequest {
     pub phone_number: MaybeUndefined<Text<field::PhoneNumber>>,
     #[oai(nullable)]
     pub is_active: Option<bool>,
+    /// Fields to empty, for clients that cannot send `null`. A field both
+    /// given a value and named here is 422.
+    #[oai(default)]
+    pub clear: Vec<ClearableUserField>,
 }
 
 #[derive(Object)]
@@ -257,12 +269,16 @@ impl<AP: AdminStore> UsersApi<AP> {
     ) -> Result<UserFound, UserOrPhoneError> {
         let patch = UserPatch {
             full_name: body.full_name.as_deref().map(parse_name).transpose()?,
-            email: optional(&body.email)
+            email: cleared(&body.email, body.clear.contains(&ClearableUserField::Email), "email")?
                 .map(|e| e.map(parse_email).transpose())
                 .transpose()?,
-            phone_number: optional(&body.phone_number)
-                .map(|n| n.map(|n| parse_number("phone_number", n, **region)).transpose())
-                .transpose()?,
+            phone_number: cleared(
+                &body.phone_number,
+                body.clear.contains(&ClearableUserField::PhoneNumber),
+                "phone_number",
+            )?
+            .map(|n| n.map(|n| parse_number("phone_number", n, **region)).transpose())
+            .transpose()?,
             is_active: body.is_active,
         };
         Ok(UserFound::Found(Json(
@@ -291,6 +307,20 @@ fn optional<F>(value: &MaybeUndefined<Text<F>>) -> Option<Option<&str>> {
         MaybeUndefined::Null => Some(None),
         MaybeUndefined::Value(v) if v.trim().is_empty() => Some(None),
         MaybeUndefined::Value(v) => Some(Some(v)),
+    }
+}
+
+/// `optional`, with the field named in `clear` or not: naming it empties
+/// it, unless it was given a value too.
+fn cleared<'a, F>(
+    value: &'a MaybeUndefined<Text<F>>,
+    named: bool,
+    field: &'static str,
+) -> Result<Option<Option<&'a str>>, AdminError> {
+    match (optional(value), named) {
+        (Some(Some(_)), true) => Err(invalid(field, "is both given a value and named in `clear`")),
+        (_, true) => Ok(Some(None)),
+        (patch, false) => Ok(patch),
     }
 }
 
