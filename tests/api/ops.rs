@@ -155,3 +155,44 @@ async fn metrics_count_outcomes_duplicates_cache_and_agent_time() {
     let hits = counter(r#"sms_router_cache_lookups_total{result="hit"}"#);
     assert_eq!((hits + misses, misses >= 1), (2, true), "{text}");
 }
+
+/// What a client author reads: every schema and every property of the
+/// committed spec says what it is, and every JSON request body has an
+/// example.
+#[test]
+fn every_schema_and_property_is_described_and_every_json_body_has_an_example() {
+    let spec: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(SPEC_PATH).unwrap()).unwrap();
+    let schemas = spec["components"]["schemas"].as_object().unwrap();
+    let mut missing = Vec::new();
+    for (name, schema) in schemas {
+        if schema["description"].as_str().is_none_or(str::is_empty) {
+            missing.push(name.clone());
+        }
+        for (property, value) in schema["properties"].as_object().into_iter().flatten() {
+            if value["description"].as_str().is_none_or(str::is_empty) {
+                missing.push(format!("{name}.{property}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undescribed: {missing:?}");
+
+    let mut without_example = Vec::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for operation in item.as_object().unwrap().values() {
+            let Some(media) = operation["requestBody"]["content"]["application/json"].as_object() else {
+                continue;
+            };
+            let component = media["schema"]["$ref"]
+                .as_str()
+                .and_then(|r| r.rsplit('/').next())
+                .map(|name| &schemas[name]);
+            if media.get("example").is_none() && component.is_none_or(|c| c.get("example").is_none()) {
+                without_example.push(operation["operationId"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(
+        without_example.is_empty(),
+        "JSON bodies without an example: {without_example:?}"
+    );
+}

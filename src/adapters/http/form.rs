@@ -28,8 +28,11 @@ pub struct TwilioWebhookFields {
     pub to: Option<String>,
     /// The text.
     pub body: Option<String>,
+    /// The Twilio account the message came to.
     pub account_sid: Option<String>,
+    /// How many media (pictures) the message carries.
     pub num_media: Option<String>,
+    /// How many SMS segments the text came in.
     pub num_segments: Option<String>,
     /// Twilio's reading of an opt-out keyword: `STOP`, `START` or `HELP`.
     pub opt_out_type: Option<String>,

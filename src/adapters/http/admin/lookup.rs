@@ -19,6 +19,7 @@ use crate::domain::user::NumberSource;
 use crate::ports::AdminStore;
 use crate::ports::OptOut;
 
+/// Where a number was found: a user's primary number or an extra one.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
 pub enum NumberSourceDto {
@@ -39,6 +40,7 @@ pub enum LookupReason {
     RateLimited,
 }
 
+/// What the next ordinary message from a number would meet.
 #[derive(Object)]
 pub struct LookupResult {
     /// The number in E.164.
@@ -49,17 +51,23 @@ pub struct LookupResult {
     pub source: OrNull<NumberSourceDto>,
     /// Whether the next ordinary message would reach the user's agent.
     pub would_route: bool,
+    /// The outcome the next ordinary message would get.
     pub reason: LookupReason,
 }
 
+/// A number that opted out: nothing is sent to it until it texts START.
 #[derive(Object)]
 pub struct OptOutDto {
+    /// E.164.
     pub phone_number: String,
+    /// When it opted out, RFC 3339 in UTC.
     pub opted_out_at: String,
 }
 
+/// A page of opted-out numbers.
 #[derive(Object)]
 pub struct OptOutPage {
+    /// The numbers, oldest opt-out first.
     pub items: Vec<OptOutDto>,
     /// Pass as `after` for the next page; null on the last.
     #[oai(nullable)]

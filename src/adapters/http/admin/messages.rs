@@ -16,12 +16,15 @@ use crate::domain::user::UserId;
 use crate::ports::AdminStore;
 use crate::ports::{OutboxEntry, OutboxStatus};
 
+/// A message to text a user.
 #[derive(Object)]
+#[oai(example)]
 pub struct SendMessageRequest {
     /// The text: 1 to 1600 characters.
     pub body: Text<field::Body>,
 }
 
+/// Where a message in the outbox stands.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
 pub enum OutboxStatusDto {
@@ -36,16 +39,21 @@ pub enum OutboxStatusDto {
 /// A message in the outbox: never its text.
 #[derive(Object)]
 pub struct OutboxMessageDto {
+    /// The outbox item's id.
     pub id: i64,
+    /// The user it is for; null when the user was deleted since.
     #[oai(nullable)]
     pub user_id: Option<i64>,
     /// E.164.
     pub to: String,
+    /// Where it stands.
     pub status: OutboxStatusDto,
+    /// Sends tried so far.
     pub attempts: u32,
     /// Twilio's id, once sent.
     #[oai(nullable)]
     pub message_sid: Option<String>,
+    /// When it was queued, RFC 3339 in UTC.
     pub created_at: String,
 }
 
@@ -100,5 +108,13 @@ impl<AP: AdminStore> MessagesApi<AP> {
     ) -> Result<MessageAccepted, UserOrPhoneError> {
         let entry = admin.send_user_message(UserId(id.0), &body.body).await?;
         Ok(MessageAccepted::Accepted(Json(entry.into())))
+    }
+}
+
+impl poem_openapi::types::Example for SendMessageRequest {
+    fn example() -> Self {
+        SendMessageRequest {
+            body: "Your report is ready.".into(),
+        }
     }
 }

@@ -50,14 +50,21 @@ impl From<VerificationMethod> for VerificationMethodDto {
 /// An extra number of a user.
 #[derive(Object)]
 pub struct PhoneDto {
+    /// The number's id.
     pub id: i64,
+    /// The id of the user it belongs to.
     pub user_id: i64,
     /// E.164.
     pub phone_number: String,
+    /// Whether it is the user's primary extra number (at most one is).
     pub is_primary: bool,
+    /// Whether it was shown to belong to the user.
     pub is_verified: bool,
+    /// How it was verified; null when it was not, or not said.
     pub verification_method: OrNull<VerificationMethodDto>,
+    /// When it was added, RFC 3339 in UTC.
     pub created_at: String,
+    /// When it last changed, RFC 3339 in UTC.
     pub updated_at: String,
 }
 
@@ -76,6 +83,7 @@ impl From<Phone> for PhoneDto {
     }
 }
 
+/// An extra number to add to a user.
 #[derive(Object)]
 #[oai(example)]
 pub struct AddPhoneRequest {
@@ -87,6 +95,7 @@ pub struct AddPhoneRequest {
     /// Default false.
     #[oai(nullable)]
     pub is_verified: Option<bool>,
+    /// How it was verified; default null.
     pub verification_method: OrNull<VerificationMethodDto>,
 }
 
@@ -100,12 +109,15 @@ pub enum ClearablePhoneField {
 /// Fields left out stay as they are; `null`, or naming the field in
 /// `clear`, empties `verification_method`.
 #[derive(Object)]
+#[oai(example)]
 pub struct UpdatePhoneRequest {
     /// True demotes the user's other primary extra number.
     #[oai(nullable)]
     pub is_primary: Option<bool>,
+    /// Whether it was shown to belong to the user.
     #[oai(nullable)]
     pub is_verified: Option<bool>,
+    /// How it was verified; null empties it.
     pub verification_method: MaybeUndefined<OrNull<VerificationMethodDto>>,
     /// Fields to empty, for clients that cannot send `null`. A field both
     /// given a value and named here is 422.
@@ -113,8 +125,10 @@ pub struct UpdatePhoneRequest {
     pub clear: Vec<ClearablePhoneField>,
 }
 
+/// A page of a user's extra numbers.
 #[derive(Object)]
 pub struct PhonePage {
+    /// The numbers, by ascending id.
     pub items: Vec<PhoneDto>,
     /// Pass as `after` for the next page; null on the last.
     #[oai(nullable)]
@@ -229,6 +243,17 @@ impl<AP: AdminStore> PhonesApi<AP> {
     ) -> Result<DeletedOk, UserOrPhoneError> {
         admin.delete_phone(PhoneId(id.0)).await?;
         Ok(DeletedOk::Deleted)
+    }
+}
+
+impl poem_openapi::types::Example for UpdatePhoneRequest {
+    fn example() -> Self {
+        UpdatePhoneRequest {
+            is_primary: Some(true),
+            is_verified: None,
+            verification_method: MaybeUndefined::Undefined,
+            clear: vec![ClearablePhoneField::VerificationMethod],
+        }
     }
 }
 

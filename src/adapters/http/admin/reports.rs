@@ -22,6 +22,7 @@ use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::AdminStore;
 
+/// Which way a message went: from a user to the service, or to a user.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
 pub enum DirectionDto {
@@ -133,6 +134,7 @@ impl From<DeliveryStatus> for DeliveryStatusDto {
     }
 }
 
+/// How a summary's groups are cut: by day (UTC) or by user.
 #[derive(Enum, Clone, Copy)]
 #[oai(rename_all = "lowercase")]
 pub enum GroupByDto {
@@ -143,6 +145,7 @@ pub enum GroupByDto {
 /// One row of the usage log: never the message text.
 #[derive(Object)]
 pub struct UsageLogDto {
+    /// The row's id; a later row has a larger one.
     pub id: i64,
     /// Null for an unknown sender or a deleted user.
     #[oai(nullable)]
@@ -150,22 +153,31 @@ pub struct UsageLogDto {
     /// E.164, or the sender as given when it is not a number.
     #[oai(nullable)]
     pub phone_number: Option<String>,
+    /// Which way the message went.
     pub direction: DirectionDto,
+    /// What became of it.
     pub outcome: OutcomeDto,
     /// Twilio's id; null for a reply sent as TwiML.
     #[oai(nullable)]
     pub message_sid: Option<String>,
     /// In characters.
     pub message_length: i64,
+    /// SMS segments the text takes (GSM-7 or UCS-2).
     pub segments: i64,
+    /// Inbound rows: from the webhook's arrival to its answer; null while
+    /// being answered and on outbound rows.
     #[oai(nullable)]
     pub processing_time_ms: Option<i64>,
+    /// Whether the message was handled, or sent, as intended.
     pub success: bool,
+    /// What went wrong, in the service's words (never message text); null
+    /// when nothing did.
     #[oai(nullable)]
     pub error_message: Option<String>,
     /// `to`, `num_media`, `request_id`.
     #[oai(nullable)]
     pub metadata: Option<serde_json::Value>,
+    /// When the row was written, RFC 3339 in UTC.
     pub created_at: String,
     /// Outbound rows: the delivery status from Twilio's callbacks.
     pub delivery_status: OrNull<DeliveryStatusDto>,
@@ -196,8 +208,10 @@ impl From<UsageLogEntry> for UsageLogDto {
     }
 }
 
+/// A page of usage-log rows.
 #[derive(Object)]
 pub struct UsageLogPage {
+    /// The rows, newest first.
     pub items: Vec<UsageLogDto>,
     /// Pass as `after` for the next (older) page; null on the last.
     #[oai(nullable)]
@@ -208,18 +222,24 @@ pub struct UsageLogPage {
 /// percentiles (nearest rank) count inbound rows only.
 #[derive(Object)]
 pub struct UsageStatsDto {
+    /// Inbound rows.
     pub inbound: u64,
+    /// Outbound rows.
     pub outbound: u64,
     /// Outcome → number of inbound rows.
     pub by_outcome: BTreeMap<String, u64>,
     /// Successful inbound rows over all inbound rows, 0–1; null without inbound rows.
     #[oai(nullable)]
     pub success_rate: Option<f64>,
+    /// The median processing time of inbound rows, in milliseconds; null without any.
     #[oai(nullable)]
     pub processing_ms_p50: Option<i64>,
+    /// The 95th percentile of the same; null without any.
     #[oai(nullable)]
     pub processing_ms_p95: Option<i64>,
+    /// SMS segments received.
     pub segments_inbound: u64,
+    /// SMS segments sent.
     pub segments_outbound: u64,
 }
 
@@ -238,6 +258,7 @@ impl From<UsageStats> for UsageStatsDto {
     }
 }
 
+/// The counts of one day or one user.
 #[derive(Object)]
 pub struct UsageGroupDto {
     /// The day (`YYYY-MM-DD`, UTC) or the user id (`none`: rows without a user).
@@ -246,12 +267,16 @@ pub struct UsageGroupDto {
     pub stats: UsageStatsDto,
 }
 
+/// Counts over the usage log.
 #[derive(Object)]
 pub struct UsageSummaryDto {
+    /// The start of the period counted (inclusive), as asked; null for no start.
     #[oai(nullable)]
     pub since: Option<DateTime<Utc>>,
+    /// Its end (exclusive), as asked; null for no end.
     #[oai(nullable)]
     pub until: Option<DateTime<Utc>>,
+    /// Counts over every row of the period.
     pub totals: UsageStatsDto,
     /// Empty without `group_by`.
     pub groups: Vec<UsageGroupDto>,

@@ -19,7 +19,9 @@ use crate::ports::AdminStore;
 pub struct ConfigDto {
     /// `help_reply`, `unknown_user_reply`, `inactive_user_reply`, `error_reply` or `max_reply_messages`.
     pub key: String,
+    /// The effective value: the stored one, or the default.
     pub value: String,
+    /// What an administrator wrote about it; null when nothing.
     #[oai(nullable)]
     pub description: Option<String>,
     /// True when no value is stored and the default applies.
@@ -41,15 +43,18 @@ impl From<SettingView> for ConfigDto {
     }
 }
 
+/// A value for a setting.
 #[derive(Object)]
 #[oai(example)]
 pub struct PutConfigRequest {
     /// Text; `max_reply_messages` takes an integer 1–10, `help_reply` may not be empty.
     pub value: Text<field::Value>,
+    /// A note for administrators; null for none.
     #[oai(nullable)]
     pub description: Option<Text<field::Description>>,
 }
 
+/// Every known setting with its effective value.
 #[derive(Object)]
 pub struct ConfigList {
     /// Every known setting.

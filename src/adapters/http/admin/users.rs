@@ -21,15 +21,21 @@ use crate::ports::AdminStore;
 #[derive(Object)]
 #[oai(example)]
 pub struct UserDto {
+    /// The user's id.
     pub id: i64,
+    /// 1 to 200 characters.
     pub full_name: String,
+    /// Unique among users; null when none is set.
     #[oai(nullable)]
     pub email: Option<String>,
-    /// The primary number, in E.164.
+    /// The primary number, in E.164; null when none is set.
     #[oai(nullable)]
     pub phone_number: Option<String>,
+    /// Whether the user's messages reach their agent.
     pub is_active: bool,
+    /// When the user was created, RFC 3339 in UTC.
     pub created_at: String,
+    /// When the user last changed, RFC 3339 in UTC.
     pub updated_at: String,
 }
 
@@ -47,6 +53,7 @@ impl From<User> for UserDto {
     }
 }
 
+/// A user to create.
 #[derive(Object)]
 #[oai(example)]
 pub struct CreateUserRequest {
@@ -75,13 +82,18 @@ pub enum ClearableUserField {
 /// Fields left out stay as they are; `null`, an empty string, or naming the
 /// field in `clear` empties `email` or `phone_number`.
 #[derive(Object)]
+#[oai(example)]
 pub struct UpdateUserRequest {
+    /// 1 to 200 characters.
     #[oai(nullable)]
     pub full_name: Option<Text<field::FullName>>,
+    /// Unique among users; null or empty empties it.
     #[oai(nullable)]
     pub email: MaybeUndefined<Text<field::Email>>,
+    /// Any common format; stored in E.164; null or empty empties it.
     #[oai(nullable)]
     pub phone_number: MaybeUndefined<Text<field::PhoneNumber>>,
+    /// Whether the user's messages reach their agent.
     #[oai(nullable)]
     pub is_active: Option<bool>,
     /// Fields to empty, for clients that cannot send `null`. A field both
@@ -90,8 +102,10 @@ pub struct UpdateUserRequest {
     pub clear: Vec<ClearableUserField>,
 }
 
+/// A page of users.
 #[derive(Object)]
 pub struct UserPage {
+    /// The users, by ascending id.
     pub items: Vec<UserDto>,
     /// Pass as `after` for the next page; null on the last.
     #[oai(nullable)]
@@ -321,6 +335,18 @@ fn cleared<'a, F>(
         (Some(Some(_)), true) => Err(invalid(field, "is both given a value and named in `clear`")),
         (_, true) => Ok(Some(None)),
         (patch, false) => Ok(patch),
+    }
+}
+
+impl poem_openapi::types::Example for UpdateUserRequest {
+    fn example() -> Self {
+        UpdateUserRequest {
+            full_name: None,
+            email: MaybeUndefined::Undefined,
+            phone_number: MaybeUndefined::Value("(201) 555-0142".into()),
+            is_active: Some(true),
+            clear: vec![ClearableUserField::Email],
+        }
     }
 }
 

@@ -17,14 +17,18 @@ use crate::domain::admin::{Admin, AdminError};
 use crate::domain::user::PhoneId;
 use crate::ports::AdminStore;
 
+/// A verification under way.
 #[derive(Object)]
 pub struct VerificationStarted {
+    /// The extra number's id.
     pub phone_id: i64,
     /// When the code stops working.
     pub expires_at: DateTime<Utc>,
 }
 
+/// A code to confirm.
 #[derive(Object)]
+#[oai(example)]
 pub struct ConfirmVerificationRequest {
     /// The 6-digit code texted to the number.
     pub code: Text<field::Code>,
@@ -136,5 +140,11 @@ impl<AP: AdminStore> VerificationApi<AP> {
     ) -> Result<VerificationConfirmedOk, VerificationError> {
         let phone = admin.confirm_phone_verification(PhoneId(id.0), &body.code).await?;
         Ok(VerificationConfirmedOk::Confirmed(Json(phone.into())))
+    }
+}
+
+impl poem_openapi::types::Example for ConfirmVerificationRequest {
+    fn example() -> Self {
+        ConfirmVerificationRequest { code: "123456".into() }
     }
 }
