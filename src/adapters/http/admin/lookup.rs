@@ -51,7 +51,6 @@ pub struct LookupResult {
     pub source: OrNull<NumberSourceDto>,
     /// Whether the next ordinary message would reach the user's agent.
     pub would_route: bool,
-    /// The outcome the next ordinary message would get.
     pub reason: LookupReason,
 }
 

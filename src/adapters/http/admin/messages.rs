@@ -46,7 +46,6 @@ pub struct OutboxMessageDto {
     pub user_id: Option<i64>,
     /// E.164.
     pub to: String,
-    /// Where it stands.
     pub status: OutboxStatusDto,
     /// Sends tried so far.
     pub attempts: u32,

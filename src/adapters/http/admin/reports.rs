@@ -153,9 +153,7 @@ pub struct UsageLogDto {
     /// E.164, or the sender as given when it is not a number.
     #[oai(nullable)]
     pub phone_number: Option<String>,
-    /// Which way the message went.
     pub direction: DirectionDto,
-    /// What became of it.
     pub outcome: OutcomeDto,
     /// Twilio's id; null for a reply sent as TwiML.
     #[oai(nullable)]
