@@ -1,6 +1,5 @@
 //! `POST /users/{id}/messages`: a message to a user, through the outbox.
 
-use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -11,6 +10,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::AdminAuth;
 use super::users::UserOrPhoneError;
 use crate::adapters::http::ApiTags;
+use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::Admin;
 use crate::domain::user::UserId;
 use crate::ports::AdminStore;

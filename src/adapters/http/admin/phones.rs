@@ -1,7 +1,5 @@
 //! A user's extra numbers: `/users/{id}/phones` and `/phones/{id}`.
 
-use crate::adapters::http::or_null::OrNull;
-use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -13,6 +11,8 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::users::{UserOrPhoneError, parse_number};
 use super::{AdminAuth, DeletedOk, invalid, page_parts, page_request};
 use crate::adapters::http::ApiTags;
+use crate::adapters::http::or_null::OrNull;
+use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::Admin;
 use crate::domain::phone::Region;
 use crate::domain::user::{NewPhone, Phone, PhoneId, PhonePatch, UserId, VerificationMethod};

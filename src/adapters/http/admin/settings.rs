@@ -1,24 +1,49 @@
 //! `/sms-router/admin/configs`: the run-time settings.
 
-use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::{AdminAuth, DeletedOk, error_body};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
+use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::{Admin, AdminError, SettingView};
+use crate::domain::settings::SettingKey;
 use crate::ports::AdminStore;
+
+/// The known settings.
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "snake_case")]
+pub enum SettingKeyDto {
+    HelpReply,
+    UnknownUserReply,
+    InactiveUserReply,
+    ErrorReply,
+    MaxReplyMessages,
+    RequireVerifiedNumbers,
+}
+
+impl From<SettingKey> for SettingKeyDto {
+    fn from(key: SettingKey) -> Self {
+        match key {
+            SettingKey::HelpReply => SettingKeyDto::HelpReply,
+            SettingKey::UnknownUserReply => SettingKeyDto::UnknownUserReply,
+            SettingKey::InactiveUserReply => SettingKeyDto::InactiveUserReply,
+            SettingKey::ErrorReply => SettingKeyDto::ErrorReply,
+            SettingKey::MaxReplyMessages => SettingKeyDto::MaxReplyMessages,
+            SettingKey::RequireVerifiedNumbers => SettingKeyDto::RequireVerifiedNumbers,
+        }
+    }
+}
 
 /// A setting and its effective value.
 #[derive(Object)]
 pub struct ConfigDto {
-    /// `help_reply`, `unknown_user_reply`, `inactive_user_reply`, `error_reply` or `max_reply_messages`.
-    pub key: String,
+    pub key: SettingKeyDto,
     /// The effective value: the stored one, or the default.
     pub value: String,
     /// What an administrator wrote about it; null when nothing.
@@ -34,7 +59,7 @@ pub struct ConfigDto {
 impl From<SettingView> for ConfigDto {
     fn from(s: SettingView) -> Self {
         ConfigDto {
-            key: s.key.name().to_owned(),
+            key: s.key.into(),
             value: s.value,
             description: s.description,
             is_default: s.is_default,

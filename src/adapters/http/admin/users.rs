@@ -1,6 +1,5 @@
 //! `/sms-router/admin/users`: create, list, get, update, delete.
 
-use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use poem::web::Data;
@@ -12,6 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::{AdminAuth, DeletedOk, error_body, invalid, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
+use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::{Admin, AdminError};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch};

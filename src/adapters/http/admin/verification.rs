@@ -1,6 +1,5 @@
 //! Number verification: `POST /phones/{id}/verification` and `…/confirm`.
 
-use crate::adapters::http::text::{Text, field};
 use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
@@ -13,6 +12,7 @@ use super::phones::PhoneDto;
 use super::{AdminAuth, error_body};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::errors::ErrorBody;
+use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::{Admin, AdminError};
 use crate::domain::user::PhoneId;
 use crate::ports::AdminStore;
