@@ -156,17 +156,25 @@ fn sends(twilio: &FakeTwilio) -> HashMap<String, usize> {
     counts
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_stop_during_a_hung_send_finishes_it_and_the_next_start_sends_every_other_message_once() {
-    let setup = Setup::new(&[("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
-    setup.twilio.script(&[TwilioAnswer::Slow(Duration::from_secs(3))]);
+/// Serves, queues 20 messages while Twilio holds the first send for
+/// `hang`, stops the server with SIGTERM once that send is under way and
+/// waits for it to exit 0; answers the texts queued.
+async fn queue_twenty_then_stop_during_a_hung_send(setup: &Setup, hang: Duration) -> Vec<String> {
+    setup.twilio.script(&[TwilioAnswer::Slow(hang)]);
     let mut server = setup.serve();
     let texts = queue_messages(&server, 20).await;
     eventually("the first send", || !setup.twilio.received().is_empty()).await;
-
     server.signal("TERM");
     let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
+    texts
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stop_during_a_hung_send_finishes_it_and_the_next_start_sends_every_other_message_once() {
+    let setup = Setup::new(&[("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
+    let texts = queue_twenty_then_stop_during_a_hung_send(&setup, Duration::from_secs(3)).await;
+
     assert_eq!(setup.twilio.received().len(), 1, "a stopping server starts no new send");
     let statuses = outbox_statuses(&setup.db);
     assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 1, "{statuses:?}");
@@ -188,14 +196,8 @@ async fn a_send_still_hung_when_the_grace_ends_is_marked_unknown_and_every_other
         ("SMS_ROUTER_SHUTDOWN_GRACE_MS", "500"),
     ])
     .await;
-    setup.twilio.script(&[TwilioAnswer::Slow(Duration::from_secs(4))]);
-    let mut server = setup.serve();
-    let texts = queue_messages(&server, 20).await;
-    eventually("the first send", || !setup.twilio.received().is_empty()).await;
+    let texts = queue_twenty_then_stop_during_a_hung_send(&setup, Duration::from_secs(4)).await;
 
-    server.signal("TERM");
-    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
-    assert_eq!(exited, Some(Some(0)), "{}", server.logs());
     let restarted = setup.serve();
     eventually("every other message to go out", || setup.twilio.received().len() >= 20).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
