@@ -232,6 +232,8 @@ impl<D: UserDirectory + Verifications> Verifications for CachedStore<D> {
         now: DateTime<Utc>,
     ) -> Result<CodeAttempt, StoreError> {
         let attempt = self.inner.try_code(phone, code, now).await;
+        // A verified number may route differently; a failed answer may
+        // hide a committed verification.
         if matches!(attempt, Ok(CodeAttempt::Verified(_)) | Err(_)) {
             self.invalidate_all();
         }

@@ -222,6 +222,20 @@ mod tests {
     }
 
     #[test]
+    fn a_long_from_is_read_but_never_remembered() {
+        let senders = SenderNumbers::new(Region::default());
+        let long = format!("+1 (201) 555-0123 {}", "x".repeat(64 * 1024));
+        let short = "(201) 555-0123";
+
+        let read = sender(&senders, &long);
+        sender(&senders, short);
+
+        assert_eq!(read, sender(&SenderNumbers::new(Region::default()), &long));
+        assert!(senders.known.get(&long).is_none(), "a 64 KiB key was kept");
+        assert!(senders.known.get(&short.to_owned()).is_some());
+    }
+
+    #[test]
     fn an_empty_or_blank_from_is_refused_naming_it() {
         let senders = SenderNumbers::new(Region::default());
         for from in ["", " ", " \t "] {
