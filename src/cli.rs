@@ -11,7 +11,7 @@ use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{EmailAddress, FullName, NewUser};
-use crate::ports::{PageRequest, RegistryError, UserRegistry};
+use crate::ports::{CreateError, PageRequest, UserRegistry};
 use crate::startup::{Application, openapi_spec};
 use crate::telemetry;
 
@@ -193,8 +193,8 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     };
     let store = SqliteStore::open(&config.database_path)?;
     let user = store.create_user(user).await.map_err(|e| match e {
-        RegistryError::Store(e) => Failure::Runtime(e.into()),
-        other => Failure::Runtime(other.into()),
+        CreateError::Store(e) => Failure::Runtime(e.into()),
+        CreateError::Taken(taken) => Failure::Runtime(taken.into()),
     })?;
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);

@@ -22,8 +22,8 @@ use crate::domain::user::{
 };
 use crate::domain::verification::{PendingVerification, VerificationCode};
 use crate::ports::{
-    Claim, ClaimId, CodeAttempt, DeliveryLog, Due, Interrupted, MessageLog, Metrics, NewOutboxItem, OptOut,
-    OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness, RegistryError,
+    ChangeError, Claim, ClaimId, CodeAttempt, CreateError, DeliveryLog, Due, Interrupted, MessageLog, Metrics, Missing,
+    NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness,
     SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
 };
 
@@ -157,59 +157,59 @@ impl<D: UserDirectory> UserDirectory for CachedStore<D> {
 
 /// Reads pass through; every write clears the cache before it answers.
 impl<D: UserDirectory + UserRegistry> UserRegistry for CachedStore<D> {
-    async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
+    async fn create_user(&self, user: NewUser) -> Result<User, CreateError> {
         let created = self.inner.create_user(user).await;
         self.invalidate_all();
         created
     }
 
-    async fn get_user(&self, id: UserId) -> Result<User, RegistryError> {
+    async fn get_user(&self, id: UserId) -> Result<User, Missing> {
         self.inner.get_user(id).await
     }
 
-    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, RegistryError> {
+    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
         self.inner.list_users(filter, page).await
     }
 
-    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, RegistryError> {
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, ChangeError> {
         let updated = self.inner.update_user(id, patch).await;
         self.invalidate_all();
         updated
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<(), RegistryError> {
+    async fn delete_user(&self, id: UserId) -> Result<(), Missing> {
         let deleted = self.inner.delete_user(id).await;
         self.invalidate_all();
         deleted
     }
 
-    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, RegistryError> {
+    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, Missing> {
         self.inner.list_phones(user, page).await
     }
 
-    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, RegistryError> {
+    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, ChangeError> {
         let added = self.inner.add_phone(user, phone).await;
         self.invalidate_all();
         added
     }
 
-    async fn get_phone(&self, id: PhoneId) -> Result<Phone, RegistryError> {
+    async fn get_phone(&self, id: PhoneId) -> Result<Phone, Missing> {
         self.inner.get_phone(id).await
     }
 
-    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {
+    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, Missing> {
         let updated = self.inner.update_phone(id, patch).await;
         self.invalidate_all();
         updated
     }
 
-    async fn delete_phone(&self, id: PhoneId) -> Result<(), RegistryError> {
+    async fn delete_phone(&self, id: PhoneId) -> Result<(), Missing> {
         let deleted = self.inner.delete_phone(id).await;
         self.invalidate_all();
         deleted
     }
 
-    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, RegistryError> {
+    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, StoreError> {
         self.inner.owner_of(number).await
     }
 }

@@ -14,8 +14,8 @@ use super::usage::Outcome;
 use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
 use super::verification::{CODE_LIFETIME, PendingVerification, VerificationCode};
 use crate::ports::{
-    AdminStore, Clock, CodeAttempt, NewOutboxItem, OptOut, OutboxEntry, Page, PageRequest, Random, RateLimiter,
-    RegistryError, StoreError,
+    AdminStore, ChangeError, Clock, CodeAttempt, CreateError, Missing, NewOutboxItem, OptOut, OutboxEntry, Page,
+    PageRequest, Random, RateLimiter, StoreError,
 };
 
 /// The store is what deployments and tests replace; the rest has one
@@ -30,36 +30,130 @@ pub struct Admin<S> {
     pub outbound_enabled: bool,
 }
 
+/// A value that parsed but breaks a rule: which field, and why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{field}` {why}")]
+pub struct Invalid {
+    pub field: &'static str,
+    pub why: String,
+}
+
+impl Invalid {
+    pub fn new(field: &'static str, why: impl std::fmt::Display) -> Self {
+        Invalid {
+            field,
+            why: why.to_string(),
+        }
+    }
+}
+
+/// Why a setting cannot be set.
 #[derive(Debug, thiserror::Error)]
-pub enum AdminError {
-    /// What was named (`user`, `phone`, `setting`) does not exist.
-    #[error("{0} not found")]
-    NotFound(&'static str),
-    /// A number or e-mail address is taken; says which.
-    #[error("{0} is already taken")]
-    Conflict(String),
-    /// A value parsed but breaks a rule.
-    #[error("`{field}` {why}")]
-    Invalid { field: &'static str, why: String },
-    /// The request is valid but the state of things forbids it; says why.
-    #[error("{0}")]
-    Refused(String),
-    /// The service is not set up for this; says what is missing.
-    #[error("{0}")]
-    NotConfigured(&'static str),
-    /// Too many wrong attempts.
-    #[error("{0}")]
-    TooManyAttempts(&'static str),
+pub enum PutSettingError {
+    #[error("no such setting")]
+    UnknownKey,
+    #[error(transparent)]
+    Invalid(Invalid),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
 
-impl From<RegistryError> for AdminError {
-    fn from(err: RegistryError) -> Self {
+/// Why a report cannot be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// `until` before `since`.
+    #[error(transparent)]
+    Invalid(Invalid),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why the service cannot text someone: the state of things forbids it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("user {0} is not active")]
+    Inactive(UserId),
+    #[error("user {0} has no number to text")]
+    NoNumber(UserId),
+    #[error("{0} opted out")]
+    OptedOut(PhoneNumber),
+}
+
+/// The sending settings this needs are missing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("sending needs SMS_ROUTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER")]
+pub struct NotConfigured;
+
+/// Why a message to a user cannot be queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SendMessageError {
+    #[error(transparent)]
+    NotConfigured(NotConfigured),
+    /// The body breaks a rule.
+    #[error(transparent)]
+    Invalid(Invalid),
+    /// No such user.
+    #[error("not found")]
+    NotFound,
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a verification code cannot be sent.
+#[derive(Debug, thiserror::Error)]
+pub enum StartVerificationError {
+    #[error(transparent)]
+    NotConfigured(NotConfigured),
+    /// No such number.
+    #[error("not found")]
+    NotFound,
+    /// Only `Refusal::OptedOut`.
+    #[error(transparent)]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a number is not verified by the code given.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfirmError {
+    /// Malformed, wrong, expired, or none pending.
+    #[error(transparent)]
+    Invalid(Invalid),
+    /// No such number.
+    #[error("not found")]
+    NotFound,
+    #[error("too many wrong codes: start a new verification")]
+    TooManyAttempts,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<Missing> for SendMessageError {
+    fn from(err: Missing) -> Self {
         match err {
-            RegistryError::NotFound(what) => AdminError::NotFound(what),
-            RegistryError::Conflict(what) => AdminError::Conflict(what),
-            RegistryError::Store(e) => AdminError::Store(e),
+            Missing::NotFound => SendMessageError::NotFound,
+            Missing::Store(e) => SendMessageError::Store(e),
+        }
+    }
+}
+
+impl From<Missing> for StartVerificationError {
+    fn from(err: Missing) -> Self {
+        match err {
+            Missing::NotFound => StartVerificationError::NotFound,
+            Missing::Store(e) => StartVerificationError::Store(e),
+        }
+    }
+}
+
+impl From<Missing> for ConfirmError {
+    fn from(err: Missing) -> Self {
+        match err {
+            Missing::NotFound => ConfirmError::NotFound,
+            Missing::Store(e) => ConfirmError::Store(e),
         }
     }
 }
@@ -90,46 +184,46 @@ pub struct SettingView {
 }
 
 impl<S: AdminStore> Admin<S> {
-    pub async fn create_user(&self, user: NewUser) -> Result<User, AdminError> {
-        Ok(self.store.create_user(user).await?)
+    pub async fn create_user(&self, user: NewUser) -> Result<User, CreateError> {
+        self.store.create_user(user).await
     }
 
-    pub async fn get_user(&self, id: UserId) -> Result<User, AdminError> {
-        Ok(self.store.get_user(id).await?)
+    pub async fn get_user(&self, id: UserId) -> Result<User, Missing> {
+        self.store.get_user(id).await
     }
 
-    pub async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, AdminError> {
-        Ok(self.store.list_users(filter, page).await?)
+    pub async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
+        self.store.list_users(filter, page).await
     }
 
-    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, AdminError> {
-        Ok(self.store.update_user(id, patch).await?)
+    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, ChangeError> {
+        self.store.update_user(id, patch).await
     }
 
-    pub async fn delete_user(&self, id: UserId) -> Result<(), AdminError> {
-        Ok(self.store.delete_user(id).await?)
+    pub async fn delete_user(&self, id: UserId) -> Result<(), Missing> {
+        self.store.delete_user(id).await
     }
 
-    pub async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, AdminError> {
-        Ok(self.store.list_phones(user, page).await?)
+    pub async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, Missing> {
+        self.store.list_phones(user, page).await
     }
 
-    pub async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, AdminError> {
-        Ok(self.store.add_phone(user, phone).await?)
+    pub async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, ChangeError> {
+        self.store.add_phone(user, phone).await
     }
 
-    pub async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, AdminError> {
-        Ok(self.store.update_phone(id, patch).await?)
+    pub async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, Missing> {
+        self.store.update_phone(id, patch).await
     }
 
-    pub async fn delete_phone(&self, id: PhoneId) -> Result<(), AdminError> {
-        Ok(self.store.delete_phone(id).await?)
+    pub async fn delete_phone(&self, id: PhoneId) -> Result<(), Missing> {
+        self.store.delete_phone(id).await
     }
 
     /// The routing preview: what the policy says the next ordinary message
     /// from the number gets, from what the router would read. It takes no
     /// rate-limit token.
-    pub async fn lookup(&self, number: PhoneNumber) -> Result<Lookup, AdminError> {
+    pub async fn lookup(&self, number: PhoneNumber) -> Result<Lookup, StoreError> {
         let settings = self.store.current().await?;
         let facts = Facts {
             keyword: None,
@@ -147,7 +241,7 @@ impl<S: AdminStore> Admin<S> {
     }
 
     /// Every known setting with its effective value.
-    pub async fn list_settings(&self) -> Result<Vec<SettingView>, AdminError> {
+    pub async fn list_settings(&self) -> Result<Vec<SettingView>, StoreError> {
         let stored = self.store.stored().await?;
         Ok(SettingKey::ALL
             .into_iter()
@@ -164,12 +258,11 @@ impl<S: AdminStore> Admin<S> {
             .collect())
     }
 
-    pub async fn get_setting(&self, key: &str) -> Result<SettingView, AdminError> {
-        let key = known_key(key)?;
+    /// `NotFound` for a key that is not a known setting.
+    pub async fn get_setting(&self, key: &str) -> Result<SettingView, Missing> {
+        let key = SettingKey::parse(key).map_err(|_| Missing::NotFound)?;
         let all = self.list_settings().await?;
-        all.into_iter()
-            .find(|s| s.key == key)
-            .ok_or(AdminError::NotFound("setting"))
+        all.into_iter().find(|s| s.key == key).ok_or(Missing::NotFound)
     }
 
     /// Stores a value that keeps its key's rule.
@@ -178,20 +271,22 @@ impl<S: AdminStore> Admin<S> {
         key: &str,
         value: &str,
         description: Option<&str>,
-    ) -> Result<SettingView, AdminError> {
-        let key = known_key(key)?;
-        Settings::default().apply(key, value).map_err(|e| AdminError::Invalid {
-            field: "value",
-            why: match e {
-                SettingError::InvalidValue { why, .. } => why.to_owned(),
-                other => other.to_string(),
-            },
+    ) -> Result<SettingView, PutSettingError> {
+        let key = SettingKey::parse(key).map_err(|_| PutSettingError::UnknownKey)?;
+        Settings::default().apply(key, value).map_err(|e| {
+            PutSettingError::Invalid(Invalid::new(
+                "value",
+                match e {
+                    SettingError::InvalidValue { why, .. } => why.to_owned(),
+                    other => other.to_string(),
+                },
+            ))
         })?;
         if description.is_some_and(|d| d.chars().count() > 500) {
-            return Err(AdminError::Invalid {
-                field: "description",
-                why: "may hold at most 500 characters".into(),
-            });
+            return Err(PutSettingError::Invalid(Invalid::new(
+                "description",
+                "may hold at most 500 characters",
+            )));
         }
         let stored = self.store.put(key, value, description).await?;
         Ok(SettingView {
@@ -204,8 +299,9 @@ impl<S: AdminStore> Admin<S> {
     }
 
     /// Restores the default; answers the setting as it is now.
-    pub async fn delete_setting(&self, key: &str) -> Result<SettingView, AdminError> {
-        let key = known_key(key)?;
+    /// `NotFound` for a key that is not a known setting.
+    pub async fn delete_setting(&self, key: &str) -> Result<SettingView, Missing> {
+        let key = SettingKey::parse(key).map_err(|_| Missing::NotFound)?;
         self.store.delete(key).await?;
         Ok(default_view(key))
     }
@@ -215,23 +311,23 @@ impl<S: AdminStore> Admin<S> {
         &self,
         filter: UsageFilter,
         page: PageRequest,
-    ) -> Result<Page<UsageLogEntry>, AdminError> {
-        check_range(filter.since.as_ref(), filter.until.as_ref())?;
+    ) -> Result<Page<UsageLogEntry>, ReportError> {
+        check_range(filter.since.as_ref(), filter.until.as_ref()).map_err(ReportError::Invalid)?;
         Ok(self.store.list_usage_logs(filter, page).await?)
     }
 
-    pub async fn usage_summary(&self, query: SummaryQuery) -> Result<UsageSummary, AdminError> {
-        check_range(query.since.as_ref(), query.until.as_ref())?;
+    pub async fn usage_summary(&self, query: SummaryQuery) -> Result<UsageSummary, ReportError> {
+        check_range(query.since.as_ref(), query.until.as_ref()).map_err(ReportError::Invalid)?;
         Ok(self.store.summarize(query).await?)
     }
 
     /// Texts a fresh 6-digit code to an extra number; the code is kept
     /// hashed and expires after ten minutes.
-    pub async fn start_phone_verification(&self, id: PhoneId) -> Result<PendingVerification, AdminError> {
-        self.require_outbound()?;
+    pub async fn start_phone_verification(&self, id: PhoneId) -> Result<PendingVerification, StartVerificationError> {
+        self.require_outbound().map_err(StartVerificationError::NotConfigured)?;
         let phone = self.store.get_phone(id).await?;
         if self.store.is_opted_out(&phone.phone_number).await? {
-            return Err(AdminError::Refused(format!("{} opted out", phone.phone_number)));
+            return Err(StartVerificationError::Refused(Refusal::OptedOut(phone.phone_number)));
         }
         let code = self.random.verification_code();
         let expires_at = self.clock.now()
@@ -255,55 +351,42 @@ impl<S: AdminStore> Admin<S> {
     }
 
     /// Marks an extra number verified by SMS when `code` is its pending code.
-    pub async fn confirm_phone_verification(&self, id: PhoneId, code: &str) -> Result<Phone, AdminError> {
-        let code = VerificationCode::parse(code).map_err(|e| AdminError::Invalid {
-            field: "code",
-            why: e.to_string(),
-        })?;
+    pub async fn confirm_phone_verification(&self, id: PhoneId, code: &str) -> Result<Phone, ConfirmError> {
+        let code = VerificationCode::parse(code).map_err(|e| ConfirmError::Invalid(Invalid::new("code", e)))?;
         self.store.get_phone(id).await?;
-        let wrong = |why: &str| AdminError::Invalid {
-            field: "code",
-            why: why.to_owned(),
-        };
+        let wrong = |why: &str| ConfirmError::Invalid(Invalid::new("code", why));
         match self.store.try_code(id, &code, self.clock.now()).await? {
             CodeAttempt::Verified(phone) => Ok(phone),
             CodeAttempt::NotPending => Err(wrong("has not been sent to this number, or was used")),
             CodeAttempt::Wrong => Err(wrong("is wrong")),
             CodeAttempt::Expired => Err(wrong("has expired: start a new verification")),
-            CodeAttempt::TooManyAttempts => Err(AdminError::TooManyAttempts(
-                "too many wrong codes: start a new verification",
-            )),
+            CodeAttempt::TooManyAttempts => Err(ConfirmError::TooManyAttempts),
         }
     }
 
-    fn require_outbound(&self) -> Result<(), AdminError> {
+    fn require_outbound(&self) -> Result<(), NotConfigured> {
         if self.outbound_enabled {
             Ok(())
         } else {
-            Err(AdminError::NotConfigured(
-                "sending needs SMS_ROUTER_TWILIO_ACCOUNT_SID, _AUTH_TOKEN and _FROM_NUMBER",
-            ))
+            Err(NotConfigured)
         }
     }
 
     /// Puts a message to a user into the outbox.
-    pub async fn send_user_message(&self, id: UserId, body: &str) -> Result<OutboxEntry, AdminError> {
-        self.require_outbound()?;
+    pub async fn send_user_message(&self, id: UserId, body: &str) -> Result<OutboxEntry, SendMessageError> {
+        self.require_outbound().map_err(SendMessageError::NotConfigured)?;
         if body.trim().is_empty() {
-            return Err(AdminError::Invalid {
-                field: "body",
-                why: "may not be empty".into(),
-            });
+            return Err(SendMessageError::Invalid(Invalid::new("body", "may not be empty")));
         }
         if body.encode_utf16().count() > MAX_MESSAGE_UNITS {
-            return Err(AdminError::Invalid {
-                field: "body",
-                why: "may hold at most 1600 characters".into(),
-            });
+            return Err(SendMessageError::Invalid(Invalid::new(
+                "body",
+                "may hold at most 1600 characters",
+            )));
         }
         let user = self.store.get_user(id).await?;
         if !user.is_active {
-            return Err(AdminError::Refused(format!("user {id} is not active")));
+            return Err(SendMessageError::Refused(Refusal::Inactive(id)));
         }
         let number = match user.phone_number {
             Some(number) => number,
@@ -323,11 +406,11 @@ impl<S: AdminStore> Admin<S> {
                     .into_iter()
                     .find(|p| p.is_primary)
                     .map(|p| p.phone_number)
-                    .ok_or_else(|| AdminError::Refused(format!("user {id} has no number to text")))?
+                    .ok_or(SendMessageError::Refused(Refusal::NoNumber(id)))?
             }
         };
         if self.store.is_opted_out(&number).await? {
-            return Err(AdminError::Refused(format!("{number} opted out")));
+            return Err(SendMessageError::Refused(Refusal::OptedOut(number)));
         }
         let item = NewOutboxItem {
             user_id: Some(id),
@@ -338,26 +421,19 @@ impl<S: AdminStore> Admin<S> {
         let mut entries = self.store.enqueue(vec![item]).await?;
         entries
             .pop()
-            .ok_or_else(|| AdminError::Store(StoreError(anyhow::anyhow!("the outbox stored nothing"))))
+            .ok_or_else(|| SendMessageError::Store(StoreError(anyhow::anyhow!("the outbox stored nothing"))))
     }
 
-    pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, AdminError> {
-        Ok(self.store.list(page).await?)
+    pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {
+        self.store.list(page).await
     }
 }
 
-fn check_range<T: PartialOrd>(since: Option<&T>, until: Option<&T>) -> Result<(), AdminError> {
+fn check_range<T: PartialOrd>(since: Option<&T>, until: Option<&T>) -> Result<(), Invalid> {
     match (since, until) {
-        (Some(since), Some(until)) if since > until => Err(AdminError::Invalid {
-            field: "until",
-            why: "is before `since`".into(),
-        }),
+        (Some(since), Some(until)) if since > until => Err(Invalid::new("until", "is before `since`")),
         _ => Ok(()),
     }
-}
-
-fn known_key(key: &str) -> Result<SettingKey, AdminError> {
-    SettingKey::parse(key).map_err(|_| AdminError::NotFound("setting"))
 }
 
 fn default_view(key: SettingKey) -> SettingView {

@@ -84,7 +84,8 @@ pub struct SummaryQuery {
 pub struct UsageStats {
     pub inbound: u64,
     pub outbound: u64,
-    pub by_outcome: BTreeMap<String, u64>,
+    /// Only the outcomes counted at least once.
+    pub by_outcome: BTreeMap<Outcome, u64>,
     /// A fraction 0–1; `None` without inbound rows.
     pub success_rate: Option<f64>,
     pub processing_ms_p50: Option<i64>,
@@ -116,7 +117,7 @@ impl UsageTally {
     pub fn add(
         &mut self,
         direction: Direction,
-        outcome: &str,
+        outcome: Outcome,
         success: bool,
         segments: u64,
         processing_ms: Option<i64>,
@@ -126,12 +127,7 @@ impl UsageTally {
                 self.stats.inbound += 1;
                 self.stats.segments_inbound += segments;
                 self.successes += u64::from(success);
-                match self.stats.by_outcome.get_mut(outcome) {
-                    Some(count) => *count += 1,
-                    None => {
-                        self.stats.by_outcome.insert(outcome.to_owned(), 1);
-                    }
-                }
+                *self.stats.by_outcome.entry(outcome).or_insert(0) += 1;
                 if let Some(ms) = processing_ms {
                     self.processing_ms.push(ms);
                 }
@@ -177,16 +173,20 @@ mod tests {
     #[test]
     fn a_tally_counts_inbound_and_outbound_apart() {
         let mut tally = UsageTally::default();
-        for (ms, outcome, success) in [(30, "routed", true), (10, "routed", true), (20, "agent_error", false)] {
+        for (ms, outcome, success) in [
+            (30, Outcome::Routed, true),
+            (10, Outcome::Routed, true),
+            (20, Outcome::AgentError, false),
+        ] {
             tally.add(Direction::Inbound, outcome, success, 2, Some(ms));
         }
-        tally.add(Direction::Inbound, "duplicate", false, 1, None);
-        tally.add(Direction::Outbound, "routed", true, 3, None);
+        tally.add(Direction::Inbound, Outcome::Duplicate, false, 1, None);
+        tally.add(Direction::Outbound, Outcome::Routed, true, 3, None);
 
         let stats = tally.finish();
         assert_eq!((stats.inbound, stats.outbound), (4, 1));
         assert_eq!((stats.segments_inbound, stats.segments_outbound), (7, 3));
-        assert_eq!(stats.by_outcome["routed"], 2);
+        assert_eq!(stats.by_outcome[&Outcome::Routed], 2);
         assert_eq!(stats.success_rate, Some(0.5));
         assert_eq!((stats.processing_ms_p50, stats.processing_ms_p95), (Some(20), Some(30)));
         assert_eq!(UsageTally::default().finish(), UsageStats::default());

@@ -6,7 +6,7 @@ use super::segments::count_segments;
 use super::user::UserId;
 
 /// What became of an inbound message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Outcome {
     Duplicate,
     OptedOut,

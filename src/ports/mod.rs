@@ -39,7 +39,7 @@ pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;
 pub use usage_reports::UsageReports;
 pub use user_directory::UserDirectory;
-pub use user_registry::{RegistryError, UserRegistry};
+pub use user_registry::{ChangeError, CreateError, Missing, Taken, UserRegistry};
 pub use verifications::{CodeAttempt, Verifications};
 
 /// What the message path reads and writes: one store behind many ports. Its

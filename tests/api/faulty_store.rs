@@ -138,6 +138,7 @@ impl OptOutRegistry for FaultyStore {
     }
 
     async fn list(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {
+        self.faults.check("admin")?;
         self.inner.list(page).await
     }
 }
@@ -149,20 +150,24 @@ impl SettingsStore for FaultyStore {
     }
 
     async fn stored(&self) -> Result<Vec<StoredSetting>, StoreError> {
+        self.faults.check("admin")?;
         self.inner.stored().await
     }
 
     async fn put(&self, key: SettingKey, value: &str, description: Option<&str>) -> Result<StoredSetting, StoreError> {
+        self.faults.check("admin")?;
         self.inner.put(key, value, description).await
     }
 
     async fn delete(&self, key: SettingKey) -> Result<bool, StoreError> {
+        self.faults.check("admin")?;
         self.inner.delete(key).await
     }
 }
 
 impl Verifications for FaultyStore {
     async fn save(&self, pending: &PendingVerification) -> Result<(), StoreError> {
+        self.faults.check("admin")?;
         self.inner.save(pending).await
     }
 
@@ -216,59 +221,72 @@ impl Outbox for FaultyStore {
     }
 }
 
-// What neither the message path nor the outbox touches passes through untouched.
+// Administration's own reads and writes fail together, under the fault `admin`.
 impl UserRegistry for FaultyStore {
-    async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
+    async fn create_user(&self, user: NewUser) -> Result<User, CreateError> {
+        self.faults.check("admin")?;
         self.inner.create_user(user).await
     }
 
-    async fn get_user(&self, id: UserId) -> Result<User, RegistryError> {
+    async fn get_user(&self, id: UserId) -> Result<User, Missing> {
+        self.faults.check("admin")?;
         self.inner.get_user(id).await
     }
 
-    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, RegistryError> {
+    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
+        self.faults.check("admin")?;
         self.inner.list_users(filter, page).await
     }
 
-    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, RegistryError> {
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, ChangeError> {
+        self.faults.check("admin")?;
         self.inner.update_user(id, patch).await
     }
 
-    async fn delete_user(&self, id: UserId) -> Result<(), RegistryError> {
+    async fn delete_user(&self, id: UserId) -> Result<(), Missing> {
+        self.faults.check("admin")?;
         self.inner.delete_user(id).await
     }
 
-    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, RegistryError> {
+    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, Missing> {
+        self.faults.check("admin")?;
         self.inner.list_phones(user, page).await
     }
 
-    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, RegistryError> {
+    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, ChangeError> {
+        self.faults.check("admin")?;
         self.inner.add_phone(user, phone).await
     }
 
-    async fn get_phone(&self, id: PhoneId) -> Result<Phone, RegistryError> {
+    async fn get_phone(&self, id: PhoneId) -> Result<Phone, Missing> {
+        self.faults.check("admin")?;
         self.inner.get_phone(id).await
     }
 
-    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {
+    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, Missing> {
+        self.faults.check("admin")?;
         self.inner.update_phone(id, patch).await
     }
 
-    async fn delete_phone(&self, id: PhoneId) -> Result<(), RegistryError> {
+    async fn delete_phone(&self, id: PhoneId) -> Result<(), Missing> {
+        self.faults.check("admin")?;
         self.inner.delete_phone(id).await
     }
 
-    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, RegistryError> {
+    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, StoreError> {
+        self.faults.check("admin")?;
         self.inner.owner_of(number).await
     }
 }
 
 impl UsageReports for FaultyStore {
     async fn list_usage_logs(&self, filter: UsageFilter, page: PageRequest) -> Result<Page<UsageLogEntry>, StoreError> {
+        self.faults.check("admin")?;
         self.inner.list_usage_logs(filter, page).await
     }
 
     async fn summarize(&self, query: SummaryQuery) -> Result<UsageSummary, StoreError> {
+        self.faults.check("admin")?;
         self.inner.summarize(query).await
     }
 }

@@ -5,6 +5,7 @@ mod bad_input;
 mod caching;
 mod cli;
 mod concurrency;
+mod documented_statuses;
 mod durability;
 mod faults;
 mod faulty_store;

@@ -139,6 +139,23 @@ fn insert(app: &TestApp, rows: &[Row]) {
     }
 }
 
+/// Every outcome: `by_outcome` lists each, 0 when none had it.
+const OUTCOMES: [&str; 13] = [
+    "duplicate",
+    "opted_out",
+    "opted_in",
+    "help",
+    "rate_limited",
+    "unknown_user",
+    "inactive_user",
+    "routed",
+    "agent_error",
+    "processing",
+    "interrupted",
+    "proactive",
+    "verified",
+];
+
 /// The nearest-rank percentile, computed here apart from the server.
 fn percentile(values: &[i64], p: f64) -> Option<i64> {
     let mut sorted = values.to_vec();
@@ -153,7 +170,7 @@ fn percentile(values: &[i64], p: f64) -> Option<i64> {
 fn expected(rows: &[&Row]) -> Value {
     let inbound: Vec<_> = rows.iter().filter(|r| r.direction == "inbound").collect();
     let outbound: Vec<_> = rows.iter().filter(|r| r.direction == "outbound").collect();
-    let mut by_outcome = BTreeMap::new();
+    let mut by_outcome: BTreeMap<&str, usize> = OUTCOMES.iter().map(|o| (*o, 0)).collect();
     for r in &inbound {
         *by_outcome.entry(r.outcome).or_insert(0) += 1;
     }

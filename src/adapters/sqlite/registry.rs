@@ -6,10 +6,10 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{SqliteStore, is_conflict};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{
-    NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch,
+    EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch,
     VerificationMethod,
 };
-use crate::ports::{Page, PageRequest, RegistryError, UserRegistry};
+use crate::ports::{ChangeError, CreateError, Missing, Page, PageRequest, StoreError, Taken, UserRegistry};
 
 const USER_COLUMNS: &str = "id, full_name, email, phone_number, is_active, created_at, updated_at";
 pub(super) const PHONE_COLUMNS: &str =
@@ -51,21 +51,36 @@ pub(super) fn phone_from_row(row: &Row<'_>) -> rusqlite::Result<Phone> {
     })
 }
 
-/// Turns a write's failure into the registry's words: a broken uniqueness
-/// rule names what collided.
-fn write_error(err: rusqlite::Error) -> anyhow::Result<RegistryError> {
+/// Which uniqueness rule a write broke.
+enum Collided {
+    Email,
+    Number,
+}
+
+impl Collided {
+    /// Names the value that collided, now that we know which field it was.
+    fn taken(self, email: Option<&EmailAddress>, number: Option<&PhoneNumber>) -> Result<Taken, StoreError> {
+        match (self, email, number) {
+            (Collided::Email, Some(email), _) => Ok(Taken::Email(email.clone())),
+            (Collided::Number, _, Some(number)) => Ok(Taken::Number(number.clone())),
+            _ => Err(StoreError(anyhow::anyhow!(
+                "a uniqueness rule broke on a field this write did not set"
+            ))),
+        }
+    }
+}
+
+/// A write's failure in the registry's words: a broken uniqueness rule says
+/// which; anything else is the store's failure.
+fn collision(err: rusqlite::Error) -> anyhow::Result<Collided> {
     if !is_conflict(&err) {
         return Err(anyhow::Error::new(err).context("failed to write users or numbers"));
     }
-    let text = err.to_string();
-    Ok(RegistryError::Conflict(
-        if text.contains("email") {
-            "e-mail address"
-        } else {
-            "phone number"
-        }
-        .to_owned(),
-    ))
+    Ok(if err.to_string().contains("email") {
+        Collided::Email
+    } else {
+        Collided::Number
+    })
 }
 
 fn get_user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
@@ -96,22 +111,9 @@ fn demote_others(conn: &Connection, user: UserId, phone: PhoneId) -> rusqlite::R
     Ok(())
 }
 
-/// Names the value of a conflict, now that we know which field it was.
-fn name_conflict(err: RegistryError, email: Option<&str>, number: Option<&PhoneNumber>) -> RegistryError {
-    match (err, email, number) {
-        (RegistryError::Conflict(what), Some(email), _) if what == "e-mail address" => {
-            RegistryError::Conflict(format!("e-mail address {email}"))
-        }
-        (RegistryError::Conflict(_), _, Some(number)) => RegistryError::Conflict(format!("phone number {number}")),
-        (other, _, _) => other,
-    }
-}
-
 impl UserRegistry for SqliteStore {
-    async fn create_user(&self, user: NewUser) -> Result<User, RegistryError> {
-        let email = user.email.as_ref().map(|e| e.as_ref().to_owned());
-        let number = user.phone_number.clone();
-        let (email2, number2) = (email.clone(), number.clone());
+    async fn create_user(&self, user: NewUser) -> Result<User, CreateError> {
+        let (email, number) = (user.email.clone(), user.phone_number.clone());
         let created = self
             .run(move |conn| {
                 // A transaction makes a failed commit an error: `query_row`
@@ -124,8 +126,8 @@ impl UserRegistry for SqliteStore {
                     ),
                     params![
                         user.full_name.as_ref(),
-                        email2,
-                        number2.as_ref().map(ToString::to_string),
+                        user.email.as_ref().map(AsRef::<str>::as_ref),
+                        user.phone_number.as_ref().map(ToString::to_string),
                         user.is_active
                     ],
                     user_from_row,
@@ -135,20 +137,23 @@ impl UserRegistry for SqliteStore {
                         tx.commit()?;
                         Ok(Ok(user))
                     }
-                    Err(e) => write_error(e).map(Err),
+                    Err(e) => collision(e).map(Err),
                 }
             })
             .await?;
-        created.map_err(|e| name_conflict(e, email.as_deref(), number.as_ref()))
+        match created {
+            Ok(user) => Ok(user),
+            Err(collided) => Err(CreateError::Taken(collided.taken(email.as_ref(), number.as_ref())?)),
+        }
     }
 
-    async fn get_user(&self, id: UserId) -> Result<User, RegistryError> {
+    async fn get_user(&self, id: UserId) -> Result<User, Missing> {
         self.run(move |conn| Ok(get_user(conn, id)?))
             .await?
-            .ok_or(RegistryError::NotFound("user"))
+            .ok_or(Missing::NotFound)
     }
 
-    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, RegistryError> {
+    async fn list_users(&self, filter: UserFilter, page: PageRequest) -> Result<Page<User>, StoreError> {
         let rows = self
             .run(move |conn| {
                 let mut stmt = conn.prepare_cached(&format!(
@@ -178,14 +183,14 @@ impl UserRegistry for SqliteStore {
         Ok(Page::from_rows(rows, page.limit, |u| u.id.0))
     }
 
-    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, RegistryError> {
-        let email = patch.email.clone().flatten().map(|e| e.as_ref().to_owned());
+    async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, ChangeError> {
+        let email = patch.email.clone().flatten();
         let number = patch.phone_number.clone().flatten();
         let updated = self
             .run(move |conn| {
                 let tx = conn.transaction()?;
                 let Some(user) = get_user(&tx, id)? else {
-                    return Ok(Err(RegistryError::NotFound("user")));
+                    return Ok(Err(None));
                 };
                 let result = tx.query_row(
                     &format!(
@@ -206,25 +211,25 @@ impl UserRegistry for SqliteStore {
                         tx.commit()?;
                         Ok(Ok(user))
                     }
-                    Err(e) => write_error(e).map(Err),
+                    Err(e) => collision(e).map(|c| Err(Some(c))),
                 }
             })
             .await?;
-        updated.map_err(|e| name_conflict(e, email.as_deref(), number.as_ref()))
-    }
-
-    async fn delete_user(&self, id: UserId) -> Result<(), RegistryError> {
-        let deleted = self
-            .run(move |conn| Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id.0])?))
-            .await?;
-        if deleted == 0 {
-            Err(RegistryError::NotFound("user"))
-        } else {
-            Ok(())
+        match updated {
+            Ok(user) => Ok(user),
+            Err(None) => Err(ChangeError::NotFound),
+            Err(Some(collided)) => Err(ChangeError::Taken(collided.taken(email.as_ref(), number.as_ref())?)),
         }
     }
 
-    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, RegistryError> {
+    async fn delete_user(&self, id: UserId) -> Result<(), Missing> {
+        let deleted = self
+            .run(move |conn| Ok(conn.execute("DELETE FROM users WHERE id = ?1", [id.0])?))
+            .await?;
+        if deleted == 0 { Err(Missing::NotFound) } else { Ok(()) }
+    }
+
+    async fn list_phones(&self, user: UserId, page: PageRequest) -> Result<Page<Phone>, Missing> {
         let rows = self
             .run(move |conn| {
                 if !user_exists(conn, user)? {
@@ -239,17 +244,17 @@ impl UserRegistry for SqliteStore {
                 Ok(Some(rows))
             })
             .await?
-            .ok_or(RegistryError::NotFound("user"))?;
+            .ok_or(Missing::NotFound)?;
         Ok(Page::from_rows(rows, page.limit, |p| p.id.0))
     }
 
-    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, RegistryError> {
+    async fn add_phone(&self, user: UserId, phone: NewPhone) -> Result<Phone, ChangeError> {
         let number = phone.phone_number.clone();
         let added = self
             .run(move |conn| {
                 let tx = conn.transaction()?;
                 if !user_exists(&tx, user)? {
-                    return Ok(Err(RegistryError::NotFound("user")));
+                    return Ok(Err(None));
                 }
                 if phone.is_primary {
                     tx.execute(
@@ -276,24 +281,29 @@ impl UserRegistry for SqliteStore {
                         tx.commit()?;
                         Ok(Ok(phone))
                     }
-                    Err(e) => write_error(e).map(Err),
+                    // Only the number is unique here, whichever rule says so.
+                    Err(e) => collision(e).map(|_| Err(Some(Collided::Number))),
                 }
             })
             .await?;
-        added.map_err(|e| name_conflict(e, None, Some(&number)))
+        match added {
+            Ok(phone) => Ok(phone),
+            Err(None) => Err(ChangeError::NotFound),
+            Err(Some(collided)) => Err(ChangeError::Taken(collided.taken(None, Some(&number))?)),
+        }
     }
 
-    async fn get_phone(&self, id: PhoneId) -> Result<Phone, RegistryError> {
+    async fn get_phone(&self, id: PhoneId) -> Result<Phone, Missing> {
         self.run(move |conn| Ok(get_phone(conn, id)?))
             .await?
-            .ok_or(RegistryError::NotFound("phone"))
+            .ok_or(Missing::NotFound)
     }
 
-    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, RegistryError> {
+    async fn update_phone(&self, id: PhoneId, patch: PhonePatch) -> Result<Phone, Missing> {
         self.run(move |conn| {
             let tx = conn.transaction()?;
             let Some(phone) = get_phone(&tx, id)? else {
-                return Ok(Err(RegistryError::NotFound("phone")));
+                return Ok(Err(Missing::NotFound));
             };
             let is_primary = patch.is_primary.unwrap_or(phone.is_primary);
             if is_primary {
@@ -318,37 +328,32 @@ impl UserRegistry for SqliteStore {
         .await?
     }
 
-    async fn delete_phone(&self, id: PhoneId) -> Result<(), RegistryError> {
+    async fn delete_phone(&self, id: PhoneId) -> Result<(), Missing> {
         let deleted = self
             .run(move |conn| Ok(conn.execute("DELETE FROM user_phone_mappings WHERE id = ?1", [id.0])?))
             .await?;
-        if deleted == 0 {
-            Err(RegistryError::NotFound("phone"))
-        } else {
-            Ok(())
-        }
+        if deleted == 0 { Err(Missing::NotFound) } else { Ok(()) }
     }
 
-    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, RegistryError> {
+    async fn owner_of(&self, number: &PhoneNumber) -> Result<Option<(User, NumberSource)>, StoreError> {
         let number = number.to_string();
-        Ok(self
-            .run(move |conn| {
-                let primary = conn
-                    .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone_number = ?1"))?
-                    .query_row([&number], user_from_row)
-                    .optional()?;
-                if let Some(user) = primary {
-                    return Ok(Some((user, NumberSource::Primary)));
-                }
-                let mapped = conn
-                    .prepare_cached(&format!(
-                        "SELECT {USER_COLUMNS} FROM users
+        self.run(move |conn| {
+            let primary = conn
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE phone_number = ?1"))?
+                .query_row([&number], user_from_row)
+                .optional()?;
+            if let Some(user) = primary {
+                return Ok(Some((user, NumberSource::Primary)));
+            }
+            let mapped = conn
+                .prepare_cached(&format!(
+                    "SELECT {USER_COLUMNS} FROM users
                          WHERE id = (SELECT user_id FROM user_phone_mappings WHERE phone_number = ?1)"
-                    ))?
-                    .query_row([&number], user_from_row)
-                    .optional()?;
-                Ok(mapped.map(|user| (user, NumberSource::Mapping)))
-            })
-            .await?)
+                ))?
+                .query_row([&number], user_from_row)
+                .optional()?;
+            Ok(mapped.map(|user| (user, NumberSource::Mapping)))
+        })
+        .await
     }
 }

@@ -118,6 +118,7 @@ fn stats(
             _ => Direction::Outbound,
         };
         let outcome = row.get_ref(1)?.as_str()?;
+        let outcome = Outcome::parse(outcome).ok_or_else(|| unknown_name(1, outcome))?;
         let (success, segments, ms): (bool, i64, Option<i64>) = (row.get(2)?, row.get(3)?, row.get(4)?);
         let segments = to_u64(segments);
         totals.add(direction, outcome, success, segments, ms);

@@ -7,12 +7,12 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
+use super::failures::QueryFailed;
 use super::users::{UserDto, parse_number};
-use super::{AdminAuth, PageError, error_body, page_parts, page_request};
+use super::{AdminAuth, page_parts, page_request};
 use crate::adapters::http::ApiTags;
-use crate::adapters::http::errors::ErrorBody;
 use crate::adapters::http::or_null::OrNull;
-use crate::domain::admin::{Admin, AdminError};
+use crate::domain::admin::Admin;
 use crate::domain::phone::Region;
 use crate::domain::usage::Outcome;
 use crate::domain::user::NumberSource;
@@ -87,41 +87,6 @@ pub enum OptOutPageOk {
     Page(Json<OptOutPage>),
 }
 
-#[derive(ApiResponse)]
-pub enum QueryError {
-    /// A parameter cannot be parsed, or the cursor is malformed.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No or wrong admin token.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// A value breaks a rule: an impossible number, a limit outside 1–500.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
-    /// The store is unavailable.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<AdminError> for QueryError {
-    fn from(err: AdminError) -> Self {
-        let body = error_body(&err);
-        match err {
-            AdminError::Invalid { .. } => QueryError::Unprocessable(body),
-            _ => QueryError::Unavailable(body),
-        }
-    }
-}
-
-impl From<PageError> for QueryError {
-    fn from(err: PageError) -> Self {
-        match err {
-            PageError::Cursor => QueryError::BadRequest(err.body()),
-            PageError::Limit => QueryError::Unprocessable(err.body()),
-        }
-    }
-}
-
 pub struct LookupApi<AP>(PhantomData<fn() -> AP>);
 
 impl<AP> Default for LookupApi<AP> {
@@ -143,7 +108,7 @@ impl<AP: AdminStore> LookupApi<AP> {
         phone_number: Query<String>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<LookupOk, QueryError> {
+    ) -> Result<LookupOk, QueryFailed> {
         let number = parse_number("phone_number", &phone_number, **region)?;
         let lookup = admin.lookup(number).await?;
         let would_route = lookup.would_route();
@@ -183,7 +148,7 @@ impl<AP: AdminStore> LookupApi<AP> {
         /// The `next_cursor` of the previous page.
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<OptOutPageOk, QueryError> {
+    ) -> Result<OptOutPageOk, QueryFailed> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let to_dto = |o: OptOut| OptOutDto {
             phone_number: o.phone_number,

@@ -8,7 +8,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::AdminAuth;
-use super::users::UserOrPhoneError;
+use super::failures::SendMessageFailed;
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::Admin;
@@ -104,7 +104,7 @@ impl<AP: AdminStore> MessagesApi<AP> {
         id: Path<i64>,
         body: Json<SendMessageRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<MessageAccepted, UserOrPhoneError> {
+    ) -> Result<MessageAccepted, SendMessageFailed> {
         let entry = admin.send_user_message(UserId(id.0), &body.body).await?;
         Ok(MessageAccepted::Accepted(Json(entry.into())))
     }

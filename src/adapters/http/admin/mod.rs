@@ -1,6 +1,7 @@
 //! The admin API: bearer-authenticated JSON operations over the domain's
 //! `Admin` use cases.
 
+mod failures;
 mod lookup;
 mod messages;
 mod phones;
@@ -18,7 +19,6 @@ use poem_openapi::{ApiResponse, SecurityScheme};
 use subtle::ConstantTimeEq;
 
 use super::errors::ErrorBody;
-use crate::domain::admin::AdminError;
 use crate::ports::{Page, PageRequest};
 
 pub use lookup::LookupApi;
@@ -65,30 +65,6 @@ pub enum DeletedOk {
     /// Deleted.
     #[oai(status = 204)]
     Deleted,
-}
-
-/// The error body of an admin failure; a store failure is logged and
-/// answered without its cause.
-fn error_body(err: &AdminError) -> Json<ErrorBody> {
-    match err {
-        AdminError::NotFound(what) => ErrorBody::json("not_found", format!("{what} not found")),
-        AdminError::Conflict(what) => ErrorBody::json("conflict", format!("{what} is already taken")),
-        AdminError::Invalid { .. } => ErrorBody::json("unprocessable_entity", err.to_string()),
-        AdminError::Refused(why) => ErrorBody::json("conflict", why.clone()),
-        AdminError::NotConfigured(what) => ErrorBody::json("service_unavailable", *what),
-        AdminError::TooManyAttempts(why) => ErrorBody::json("too_many_requests", *why),
-        AdminError::Store(e) => {
-            tracing::error!(error = %e, "admin operation failed");
-            ErrorBody::json("service_unavailable", "the store is unavailable")
-        }
-    }
-}
-
-fn invalid(field: &'static str, why: impl std::fmt::Display) -> AdminError {
-    AdminError::Invalid {
-        field,
-        why: why.to_string(),
-    }
 }
 
 /// Why a page request cannot be read: a malformed cursor (400) or a limit

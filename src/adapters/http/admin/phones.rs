@@ -8,12 +8,13 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::users::{UserOrPhoneError, parse_number};
-use super::{AdminAuth, DeletedOk, invalid, page_parts, page_request};
+use super::failures::{ChangeUserFailed, PhoneListFailed, PhoneMissing, UpdatePhoneFailed};
+use super::users::parse_number;
+use super::{AdminAuth, DeletedOk, page_parts, page_request};
 use crate::adapters::http::ApiTags;
 use crate::adapters::http::or_null::OrNull;
 use crate::adapters::http::text::{Text, field};
-use crate::domain::admin::Admin;
+use crate::domain::admin::{Admin, Invalid};
 use crate::domain::phone::Region;
 use crate::domain::user::{NewPhone, Phone, PhoneId, PhonePatch, UserId, VerificationMethod};
 use crate::ports::AdminStore;
@@ -177,7 +178,7 @@ impl<AP: AdminStore> PhonesApi<AP> {
         /// The `next_cursor` of the previous page.
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<PhonePageOk, UserOrPhoneError> {
+    ) -> Result<PhonePageOk, PhoneListFailed> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let (items, next_cursor) = page_parts(admin.list_phones(UserId(id.0), page).await?, PhoneDto::from);
         Ok(PhonePageOk::Page(Json(PhonePage { items, next_cursor })))
@@ -192,7 +193,7 @@ impl<AP: AdminStore> PhonesApi<AP> {
         body: Json<AddPhoneRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<PhoneCreated, UserOrPhoneError> {
+    ) -> Result<PhoneCreated, ChangeUserFailed> {
         let phone = NewPhone {
             phone_number: parse_number("phone_number", &body.phone_number, **region)?,
             is_primary: body.is_primary.unwrap_or(false),
@@ -212,7 +213,7 @@ impl<AP: AdminStore> PhonesApi<AP> {
         id: Path<i64>,
         body: Json<UpdatePhoneRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<PhoneFound, UserOrPhoneError> {
+    ) -> Result<PhoneFound, UpdatePhoneFailed> {
         let patch = PhonePatch {
             is_primary: body.is_primary,
             is_verified: body.is_verified,
@@ -221,7 +222,9 @@ impl<AP: AdminStore> PhonesApi<AP> {
                 body.0.clear.contains(&ClearablePhoneField::VerificationMethod),
             ) {
                 (MaybeUndefined::Value(OrNull(Some(_))), true) => {
-                    return Err(invalid("verification_method", "is both given a value and named in `clear`").into());
+                    return Err(
+                        Invalid::new("verification_method", "is both given a value and named in `clear`").into(),
+                    );
                 }
                 (_, true) | (MaybeUndefined::Null | MaybeUndefined::Value(OrNull(None)), false) => Some(None),
                 (MaybeUndefined::Undefined, false) => None,
@@ -240,7 +243,7 @@ impl<AP: AdminStore> PhonesApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<DeletedOk, UserOrPhoneError> {
+    ) -> Result<DeletedOk, PhoneMissing> {
         admin.delete_phone(PhoneId(id.0)).await?;
         Ok(DeletedOk::Deleted)
     }

@@ -9,7 +9,7 @@ use poem_openapi::param::Query;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::lookup::QueryError;
+use super::failures::QueryFailed;
 use super::users::parse_number;
 use super::{AdminAuth, page_parts, page_request};
 use crate::adapters::http::ApiTags;
@@ -216,6 +216,63 @@ pub struct UsageLogPage {
     pub next_cursor: Option<String>,
 }
 
+/// Inbound rows by outcome: every outcome is listed, 0 when none had it.
+#[derive(Object, Default)]
+pub struct OutcomeCounts {
+    /// A retry of a message already answered.
+    pub duplicate: u64,
+    /// STOP and its synonyms.
+    pub opted_out: u64,
+    /// START and its synonyms.
+    pub opted_in: u64,
+    /// HELP and its synonyms.
+    pub help: u64,
+    /// Over the sender's rate limit.
+    pub rate_limited: u64,
+    /// From a number no user has.
+    pub unknown_user: u64,
+    /// From a user who is not active.
+    pub inactive_user: u64,
+    /// Answered by the agent.
+    pub routed: u64,
+    /// The agent failed; the user got `error_reply`.
+    pub agent_error: u64,
+    /// Being answered now.
+    pub processing: u64,
+    /// The process stopped before answering it.
+    pub interrupted: u64,
+    /// Outbound only; 0 here.
+    pub proactive: u64,
+    /// The code that verified its number.
+    pub verified: u64,
+}
+
+impl From<&BTreeMap<Outcome, u64>> for OutcomeCounts {
+    fn from(counts: &BTreeMap<Outcome, u64>) -> Self {
+        let mut all = OutcomeCounts::default();
+        for (&outcome, &count) in counts {
+            // Exhaustive: a new outcome does not compile until it is listed.
+            let slot = match outcome {
+                Outcome::Duplicate => &mut all.duplicate,
+                Outcome::OptedOut => &mut all.opted_out,
+                Outcome::OptedIn => &mut all.opted_in,
+                Outcome::Help => &mut all.help,
+                Outcome::RateLimited => &mut all.rate_limited,
+                Outcome::UnknownUser => &mut all.unknown_user,
+                Outcome::InactiveUser => &mut all.inactive_user,
+                Outcome::Routed => &mut all.routed,
+                Outcome::AgentError => &mut all.agent_error,
+                Outcome::Processing => &mut all.processing,
+                Outcome::Interrupted => &mut all.interrupted,
+                Outcome::Proactive => &mut all.proactive,
+                Outcome::Verified => &mut all.verified,
+            };
+            *slot = count;
+        }
+        all
+    }
+}
+
 /// Counts over a set of rows; `by_outcome`, `success_rate` and the
 /// percentiles (nearest rank) count inbound rows only.
 #[derive(Object)]
@@ -224,8 +281,8 @@ pub struct UsageStatsDto {
     pub inbound: u64,
     /// Outbound rows.
     pub outbound: u64,
-    /// Outcome → number of inbound rows.
-    pub by_outcome: BTreeMap<String, u64>,
+    /// The number of inbound rows of each outcome.
+    pub by_outcome: OutcomeCounts,
     /// Successful inbound rows over all inbound rows, 0–1; null without inbound rows.
     #[oai(nullable)]
     pub success_rate: Option<f64>,
@@ -246,7 +303,7 @@ impl From<UsageStats> for UsageStatsDto {
         UsageStatsDto {
             inbound: s.inbound,
             outbound: s.outbound,
-            by_outcome: s.by_outcome,
+            by_outcome: OutcomeCounts::from(&s.by_outcome),
             success_rate: s.success_rate,
             processing_ms_p50: s.processing_ms_p50,
             processing_ms_p95: s.processing_ms_p95,
@@ -326,7 +383,7 @@ impl<AP: AdminStore> UsageApi<AP> {
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UsageLogPageOk, QueryError> {
+    ) -> Result<UsageLogPageOk, QueryFailed> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let filter = UsageFilter {
             user_id: user_id.0.map(UserId),
@@ -360,7 +417,7 @@ impl<AP: AdminStore> UsageApi<AP> {
         user_id: Query<Option<i64>>,
         group_by: Query<Option<GroupByDto>>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<UsageSummaryOk, QueryError> {
+    ) -> Result<UsageSummaryOk, QueryFailed> {
         let query = SummaryQuery {
             since: since.0,
             until: until.0,

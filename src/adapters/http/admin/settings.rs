@@ -7,11 +7,11 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::{AdminAuth, DeletedOk, error_body};
+use super::failures::{ConfigMissing, ListConfigsFailed, PutConfigFailed};
+use super::{AdminAuth, DeletedOk};
 use crate::adapters::http::ApiTags;
-use crate::adapters::http::errors::ErrorBody;
 use crate::adapters::http::text::{Text, field};
-use crate::domain::admin::{Admin, AdminError, SettingView};
+use crate::domain::admin::{Admin, SettingView};
 use crate::domain::settings::SettingKey;
 use crate::ports::AdminStore;
 
@@ -103,42 +103,6 @@ pub enum ConfigListOk {
     List(Json<ConfigList>),
 }
 
-#[derive(ApiResponse)]
-pub enum ConfigError {
-    /// The body cannot be parsed.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No or wrong admin token.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The body is over its size limit (256 KiB).
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not `application/json`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// No such setting.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The value breaks the setting's rule.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
-    /// The store is unavailable.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<AdminError> for ConfigError {
-    fn from(err: AdminError) -> Self {
-        let body = error_body(&err);
-        match err {
-            AdminError::NotFound(_) => ConfigError::NotFound(body),
-            AdminError::Invalid { .. } => ConfigError::Unprocessable(body),
-            _ => ConfigError::Unavailable(body),
-        }
-    }
-}
-
 pub struct ConfigsApi<AP>(PhantomData<fn() -> AP>);
 
 impl<AP> Default for ConfigsApi<AP> {
@@ -151,7 +115,7 @@ impl<AP> Default for ConfigsApi<AP> {
 impl<AP: AdminStore> ConfigsApi<AP> {
     /// List every setting with its effective value
     #[oai(path = "/configs", method = "get", operation_id = "list_configs")]
-    async fn list_configs(&self, _auth: AdminAuth, admin: Data<&Admin<AP>>) -> Result<ConfigListOk, ConfigError> {
+    async fn list_configs(&self, _auth: AdminAuth, admin: Data<&Admin<AP>>) -> Result<ConfigListOk, ListConfigsFailed> {
         let items = admin.list_settings().await?.into_iter().map(ConfigDto::from).collect();
         Ok(ConfigListOk::List(Json(ConfigList {
             items,
@@ -166,7 +130,7 @@ impl<AP: AdminStore> ConfigsApi<AP> {
         _auth: AdminAuth,
         key: Path<String>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<ConfigOk, ConfigError> {
+    ) -> Result<ConfigOk, ConfigMissing> {
         Ok(ConfigOk::Found(Json(admin.get_setting(&key).await?.into())))
     }
 
@@ -178,7 +142,7 @@ impl<AP: AdminStore> ConfigsApi<AP> {
         key: Path<String>,
         body: Json<PutConfigRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<ConfigOk, ConfigError> {
+    ) -> Result<ConfigOk, PutConfigFailed> {
         Ok(ConfigOk::Found(Json(
             admin
                 .put_setting(&key, &body.value, body.description.as_deref())
@@ -194,7 +158,7 @@ impl<AP: AdminStore> ConfigsApi<AP> {
         _auth: AdminAuth,
         key: Path<String>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<DeletedOk, ConfigError> {
+    ) -> Result<DeletedOk, ConfigMissing> {
         admin.delete_setting(&key).await?;
         Ok(DeletedOk::Deleted)
     }

@@ -8,11 +8,11 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::{AdminAuth, DeletedOk, error_body, invalid, page_parts, page_request};
+use super::failures::{ChangeUserFailed, CreateUserFailed, QueryFailed, UserMissing};
+use super::{AdminAuth, DeletedOk, page_parts, page_request};
 use crate::adapters::http::ApiTags;
-use crate::adapters::http::errors::ErrorBody;
 use crate::adapters::http::text::{Text, field};
-use crate::domain::admin::{Admin, AdminError};
+use crate::domain::admin::{Admin, Invalid};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch};
 use crate::ports::AdminStore;
@@ -133,68 +133,16 @@ pub enum UserPageOk {
     Page(Json<UserPage>),
 }
 
-/// The failures of the user and extra-number operations.
-#[derive(ApiResponse)]
-pub enum UserOrPhoneError {
-    /// The request cannot be parsed: malformed JSON, a missing field, a bad cursor.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No or wrong admin token.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The body is over its size limit (256 KiB).
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not `application/json`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// No such user.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The number or e-mail address belongs to another user.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// A value breaks a rule: an impossible number, an invalid e-mail, a limit outside 1–500.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
-    /// The store is unavailable.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
+pub(super) fn parse_number(field: &'static str, text: &str, region: Region) -> Result<PhoneNumber, Invalid> {
+    PhoneNumber::parse(text, region).map_err(|e| Invalid::new(field, e))
 }
 
-impl From<AdminError> for UserOrPhoneError {
-    fn from(err: AdminError) -> Self {
-        let body = error_body(&err);
-        match err {
-            AdminError::NotFound(_) => UserOrPhoneError::NotFound(body),
-            AdminError::Conflict(_) | AdminError::Refused(_) => UserOrPhoneError::Conflict(body),
-            AdminError::Invalid { .. } => UserOrPhoneError::Unprocessable(body),
-            AdminError::Store(_) | AdminError::NotConfigured(_) | AdminError::TooManyAttempts(_) => {
-                UserOrPhoneError::Unavailable(body)
-            }
-        }
-    }
+fn parse_email(text: &str) -> Result<EmailAddress, Invalid> {
+    EmailAddress::parse(text).map_err(|e| Invalid::new("email", e))
 }
 
-impl From<super::PageError> for UserOrPhoneError {
-    fn from(err: super::PageError) -> Self {
-        match err {
-            super::PageError::Cursor => UserOrPhoneError::BadRequest(err.body()),
-            super::PageError::Limit => UserOrPhoneError::Unprocessable(err.body()),
-        }
-    }
-}
-
-pub(super) fn parse_number(field: &'static str, text: &str, region: Region) -> Result<PhoneNumber, AdminError> {
-    PhoneNumber::parse(text, region).map_err(|e| invalid(field, e))
-}
-
-fn parse_email(text: &str) -> Result<EmailAddress, AdminError> {
-    EmailAddress::parse(text).map_err(|e| invalid("email", e))
-}
-
-fn parse_name(text: &str) -> Result<FullName, AdminError> {
-    FullName::parse(text).map_err(|e| invalid("full_name", e))
+fn parse_name(text: &str) -> Result<FullName, Invalid> {
+    FullName::parse(text).map_err(|e| Invalid::new("full_name", e))
 }
 
 pub struct UsersApi<AP>(PhantomData<fn() -> AP>);
@@ -215,7 +163,7 @@ impl<AP: AdminStore> UsersApi<AP> {
         body: Json<CreateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserCreated, UserOrPhoneError> {
+    ) -> Result<UserCreated, CreateUserFailed> {
         let user = NewUser {
             full_name: parse_name(&body.full_name)?,
             email: body.email.as_deref().map(parse_email).transpose()?,
@@ -245,7 +193,7 @@ impl<AP: AdminStore> UsersApi<AP> {
         after: Query<Option<String>>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserPageOk, UserOrPhoneError> {
+    ) -> Result<UserPageOk, QueryFailed> {
         let page = page_request(limit.0, after.0.as_deref())?;
         let filter = UserFilter {
             phone_number: phone_number
@@ -267,7 +215,7 @@ impl<AP: AdminStore> UsersApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<UserFound, UserOrPhoneError> {
+    ) -> Result<UserFound, UserMissing> {
         Ok(UserFound::Found(Json(admin.get_user(UserId(id.0)).await?.into())))
     }
 
@@ -280,7 +228,7 @@ impl<AP: AdminStore> UsersApi<AP> {
         body: Json<UpdateUserRequest>,
         admin: Data<&Admin<AP>>,
         region: Data<&Region>,
-    ) -> Result<UserFound, UserOrPhoneError> {
+    ) -> Result<UserFound, ChangeUserFailed> {
         let patch = UserPatch {
             full_name: body.full_name.as_deref().map(parse_name).transpose()?,
             email: cleared(&body.email, body.clear.contains(&ClearableUserField::Email), "email")?
@@ -307,7 +255,7 @@ impl<AP: AdminStore> UsersApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<DeletedOk, UserOrPhoneError> {
+    ) -> Result<DeletedOk, UserMissing> {
         admin.delete_user(UserId(id.0)).await?;
         Ok(DeletedOk::Deleted)
     }
@@ -330,9 +278,9 @@ fn cleared<'a, F>(
     value: &'a MaybeUndefined<Text<F>>,
     named: bool,
     field: &'static str,
-) -> Result<Option<Option<&'a str>>, AdminError> {
+) -> Result<Option<Option<&'a str>>, Invalid> {
     match (optional(value), named) {
-        (Some(Some(_)), true) => Err(invalid(field, "is both given a value and named in `clear`")),
+        (Some(Some(_)), true) => Err(Invalid::new(field, "is both given a value and named in `clear`")),
         (_, true) => Ok(Some(None)),
         (patch, false) => Ok(patch),
     }

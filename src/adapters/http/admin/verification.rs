@@ -8,12 +8,12 @@ use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
+use super::AdminAuth;
+use super::failures::{ConfirmFailed, StartVerificationFailed};
 use super::phones::PhoneDto;
-use super::{AdminAuth, error_body};
 use crate::adapters::http::ApiTags;
-use crate::adapters::http::errors::ErrorBody;
 use crate::adapters::http::text::{Text, field};
-use crate::domain::admin::{Admin, AdminError};
+use crate::domain::admin::Admin;
 use crate::domain::user::PhoneId;
 use crate::ports::AdminStore;
 
@@ -48,50 +48,6 @@ pub enum VerificationConfirmedOk {
     Confirmed(Json<PhoneDto>),
 }
 
-#[derive(ApiResponse)]
-pub enum VerificationError {
-    /// The body cannot be parsed.
-    #[oai(status = 400)]
-    BadRequest(Json<ErrorBody>),
-    /// No or wrong admin token.
-    #[oai(status = 401)]
-    Unauthorized(Json<ErrorBody>),
-    /// The body is over its size limit (256 KiB).
-    #[oai(status = 413)]
-    PayloadTooLarge(Json<ErrorBody>),
-    /// The body is not `application/json`.
-    #[oai(status = 415)]
-    UnsupportedMediaType(Json<ErrorBody>),
-    /// No such number.
-    #[oai(status = 404)]
-    NotFound(Json<ErrorBody>),
-    /// The number opted out.
-    #[oai(status = 409)]
-    Conflict(Json<ErrorBody>),
-    /// A wrong, expired or unsent code.
-    #[oai(status = 422)]
-    Unprocessable(Json<ErrorBody>),
-    /// Too many wrong codes: start a new verification.
-    #[oai(status = 429)]
-    TooManyAttempts(Json<ErrorBody>),
-    /// The store is unavailable, or Twilio's REST settings are missing.
-    #[oai(status = 503)]
-    Unavailable(Json<ErrorBody>),
-}
-
-impl From<AdminError> for VerificationError {
-    fn from(err: AdminError) -> Self {
-        let body = error_body(&err);
-        match err {
-            AdminError::NotFound(_) => VerificationError::NotFound(body),
-            AdminError::Conflict(_) | AdminError::Refused(_) => VerificationError::Conflict(body),
-            AdminError::Invalid { .. } => VerificationError::Unprocessable(body),
-            AdminError::TooManyAttempts(_) => VerificationError::TooManyAttempts(body),
-            AdminError::Store(_) | AdminError::NotConfigured(_) => VerificationError::Unavailable(body),
-        }
-    }
-}
-
 pub struct VerificationApi<AP>(PhantomData<fn() -> AP>);
 
 impl<AP> Default for VerificationApi<AP> {
@@ -117,7 +73,7 @@ impl<AP: AdminStore> VerificationApi<AP> {
         _auth: AdminAuth,
         id: Path<i64>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<VerificationStartedOk, VerificationError> {
+    ) -> Result<VerificationStartedOk, StartVerificationFailed> {
         let pending = admin.start_phone_verification(PhoneId(id.0)).await?;
         Ok(VerificationStartedOk::Started(Json(VerificationStarted {
             phone_id: pending.phone_id.0,
@@ -137,7 +93,7 @@ impl<AP: AdminStore> VerificationApi<AP> {
         id: Path<i64>,
         body: Json<ConfirmVerificationRequest>,
         admin: Data<&Admin<AP>>,
-    ) -> Result<VerificationConfirmedOk, VerificationError> {
+    ) -> Result<VerificationConfirmedOk, ConfirmFailed> {
         let phone = admin.confirm_phone_verification(PhoneId(id.0), &body.code).await?;
         Ok(VerificationConfirmedOk::Confirmed(Json(phone.into())))
     }
