@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The spec against clients nobody on the project wrote. Starts the built
 # binary (with a fake Twilio, so that sending is configured), then:
+# - every example in the spec is validated against its schema;
 # - openapi-python-client generates a client from openapi/openapi.json, and
 #   tests/python/drive_client.py drives every admin operation through it,
 #   on the fresh database;
@@ -61,6 +62,9 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 base="http://127.0.0.1:$port"
+
+echo "== every example in openapi/openapi.json validates against its schema"
+"$venv/bin/python" tests/python/check_examples.py openapi/openapi.json
 
 echo "== openapi-python-client: a client from openapi/openapi.json drives every admin operation"
 mkdir -p "$work/gen"
