@@ -8,6 +8,7 @@ pub mod http;
 pub mod http_client;
 pub mod metrics;
 pub mod outbox_worker;
+pub mod postgres;
 pub mod rate_limit;
 pub mod recent_replies;
 pub mod sqlite;

@@ -1,0 +1,56 @@
+//! The schema, as embedded, versioned migrations. All pending migrations run
+//! in one transaction under a transaction-level advisory lock: instances
+//! starting together wait for the first, then find nothing left to do, and
+//! a failed migration leaves the database as it was (PostgreSQL's DDL is
+//! transactional). A database of a newer schema is refused.
+
+use anyhow::{Context, bail};
+use tokio_postgres::Client;
+
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+/// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another
+/// application's.
+const LOCK_KEY: i64 = 0x736d_732d_726f_7574;
+
+/// Brings the database to the latest schema; a no-op when it is there.
+///
+/// # Errors
+/// When the database was written by a newer sms-router or a migration
+/// fails; nothing is changed then.
+pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
+    let tx = client.transaction().await.context("failed to begin migrating")?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
+        .await
+        .context("failed to take the migration lock")?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS sms_schema_version (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .context("failed to create the schema version table")?;
+    let found: i32 = tx
+        .query_one("SELECT coalesce(max(version), 0) FROM sms_schema_version", &[])
+        .await
+        .context("failed to read the schema version")?
+        .get(0);
+    let known = i32::try_from(MIGRATIONS.len()).unwrap_or(i32::MAX);
+    if found > known {
+        bail!(
+            "the database has schema version {found}, written by a newer sms-router; this one knows versions up to \
+             {known}: upgrade sms-router or use another database"
+        );
+    }
+    for (version, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(found).unwrap_or(0)) {
+        tx.batch_execute(sql)
+            .await
+            .with_context(|| format!("migration {version} failed"))?;
+        tx.execute("INSERT INTO sms_schema_version (version) VALUES ($1)", &[&version])
+            .await
+            .context("failed to record the schema version")?;
+    }
+    tx.commit().await.context("failed to commit the migrations")?;
+    Ok(())
+}

@@ -1,0 +1,109 @@
+//! The PostgreSQL store, for several instances sharing one database:
+//! tokio-postgres behind a deadpool pool. The same ports as the SQLite
+//! store, with every guarantee holding across instances.
+
+mod directory;
+mod migrations;
+mod opt_outs;
+mod registry;
+mod settings;
+mod verifications;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+use crate::ports::{Readiness, StoreError};
+
+/// How long a caller waits for a pooled connection before the store counts
+/// as unavailable.
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+
+#[derive(Clone)]
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Connects to the database at `url` (`postgres://…` or
+    /// `postgresql://…`) and brings it to the latest schema, once however
+    /// many instances start together.
+    ///
+    /// # Errors
+    /// When the URL cannot be read, the database cannot be reached or
+    /// migrated, or it belongs to a newer sms-router.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let config = tokio_postgres::Config::from_str(url)
+            .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(16)
+            .wait_timeout(Some(CONNECTION_WAIT))
+            .create_timeout(Some(CONNECTION_WAIT))
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .context("failed to set up the database connection pool")?;
+        let store = PgStore { pool };
+        let mut client = store.client().await.map_err(|e| e.0)?;
+        migrations::migrate(&mut client).await?;
+        Ok(store)
+    }
+
+    /// Closes every pooled connection; calls after this fail.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    /// A pooled connection.
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .context("failed to get a database connection")
+            .map_err(StoreError)
+    }
+}
+
+/// A query's failure as the store's.
+fn failed(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
+    move |err| StoreError(anyhow::Error::new(err).context(context))
+}
+
+/// The name of the unique constraint or index a write broke, if that is
+/// why it failed.
+fn broken_unique(err: &tokio_postgres::Error) -> Option<&str> {
+    let db = err.as_db_error()?;
+    (db.code() == &SqlState::UNIQUE_VIOLATION).then(|| db.constraint().unwrap_or(""))
+}
+
+/// A time as the domain writes it: RFC 3339 in UTC, to the millisecond.
+fn stamp(time: DateTime<Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+impl Readiness for PgStore {
+    async fn check(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        // A committed change, so that a read-only or full database shows.
+        client
+            .execute(
+                "INSERT INTO sms_store_probe (id, probes) VALUES (1, 1)
+                 ON CONFLICT (id) DO UPDATE SET probes = sms_store_probe.probes + 1",
+                &[],
+            )
+            .await
+            .map_err(failed("the store probe failed"))?;
+        Ok(())
+    }
+}
