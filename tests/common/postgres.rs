@@ -169,6 +169,19 @@ async fn admin_client(cluster: &Cluster) -> tokio_postgres::Client {
     client
 }
 
+/// The URL of a new, empty database; `None` where PostgreSQL is missing.
+pub async fn empty_database() -> Option<String> {
+    let cluster = cluster()?;
+    let admin = admin_client(cluster).await;
+    let name = format!(
+        "sms_router_empty_{}_{}",
+        std::process::id(),
+        DATABASES.fetch_add(1, Ordering::Relaxed)
+    );
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    Some(cluster.url(&name))
+}
+
 /// The URL of a fresh, migrated database of its own; `None` where
 /// PostgreSQL is missing.
 pub async fn fresh_database() -> Option<String> {

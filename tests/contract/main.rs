@@ -6,6 +6,8 @@
 mod postgres_cluster;
 
 mod directory;
+mod message_log;
+mod migrations;
 mod registry;
 mod settings_and_opt_outs;
 mod verifications;
@@ -14,16 +16,18 @@ use sms_router::adapters::postgres::PgStore;
 use sms_router::adapters::sqlite::SqliteStore;
 use sms_router::domain::phone::{PhoneNumber, Region};
 use sms_router::domain::user::{EmailAddress, FullName, NewPhone, NewUser, Phone, User};
-use sms_router::ports::{OptOutRegistry, Readiness, SettingsStore, UserDirectory, UserRegistry, Verifications};
+use sms_router::ports::{
+    MessageLog, OptOutRegistry, Readiness, SettingsStore, UserDirectory, UserRegistry, Verifications,
+};
 
 /// What the suite asks of a store: the ports tested here.
 pub trait Store:
-    UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
+    MessageLog + UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
 {
 }
 
 impl<T> Store for T where
-    T: UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
+    T: MessageLog + UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
 {
 }
 

@@ -3,6 +3,7 @@
 //! store, with every guarantee holding across instances.
 
 mod directory;
+mod message_log;
 mod migrations;
 mod opt_outs;
 mod registry;
@@ -17,6 +18,7 @@ use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use uuid::Uuid;
 
 use crate::ports::{Readiness, StoreError};
 
@@ -24,9 +26,17 @@ use crate::ports::{Readiness, StoreError};
 /// as unavailable.
 const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 
+/// How long an instance counts as alive after its last heartbeat: its
+/// claims and leases are taken over once it has been silent this long.
+pub const LEASE: Duration = Duration::from_secs(15);
+
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// This instance, as its claims and leases name it.
+    instance: Uuid,
+    /// The single writer of the usage log's rows on the message path.
+    log_writer: message_log::LogWriter,
 }
 
 impl PgStore {
@@ -54,10 +64,51 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("failed to set up the database connection pool")?;
-        let store = PgStore { pool };
-        let mut client = store.client().await.map_err(|e| e.0)?;
+        let mut client = pool.get().await.context("failed to connect to the database")?;
         migrations::migrate(&mut client).await?;
-        Ok(store)
+        let instance = Uuid::new_v4();
+        client
+            .execute("INSERT INTO sms_instances (id) VALUES ($1)", &[&instance])
+            .await
+            .context("failed to register this instance")?;
+        drop(client);
+        let log_writer = message_log::LogWriter::start(pool.clone(), instance);
+        Ok(PgStore {
+            pool,
+            instance,
+            log_writer,
+        })
+    }
+
+    /// This instance's id.
+    pub fn instance(&self) -> Uuid {
+        self.instance
+    }
+
+    /// Says that this instance lives, so that the others leave its claims
+    /// and leases alone; to be called well within every `LEASE`. Instances
+    /// silent for a day are forgotten.
+    ///
+    /// # Errors
+    /// When the database cannot be written.
+    pub async fn heartbeat(&self) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO sms_instances (id) VALUES ($1)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
+                &[&self.instance],
+            )
+            .await
+            .map_err(failed("failed to record a heartbeat"))?;
+        client
+            .execute(
+                "DELETE FROM sms_instances WHERE heartbeat_at < now() - interval '1 day'",
+                &[],
+            )
+            .await
+            .map_err(failed("failed to forget old instances"))?;
+        Ok(())
     }
 
     /// Closes every pooled connection; calls after this fail.

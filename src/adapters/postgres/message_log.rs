@@ -1,0 +1,434 @@
+//! The usage log in PostgreSQL. The inbound row is the claim on its message
+//! sid, across every instance, and says how far the message was answered;
+//! a `processing` claim names the instance answering it. The message path's
+//! writes are committed in groups by one writer task per instance: each
+//! write in a savepoint of its own, each caller answered once the group's
+//! commit is durable.
+
+use anyhow::Context;
+use deadpool_postgres::Transaction;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+use super::{PgStore, failed};
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome};
+use crate::domain::user::UserId;
+use crate::ports::{Claim, ClaimId, Interrupted, MessageLog, NewOutboxItem, StoreError};
+
+/// The most writes one transaction holds.
+const MAX_GROUP: usize = 256;
+/// Writes that may wait for the writer before callers wait to queue.
+const QUEUE: usize = 4096;
+
+/// One write of the message path, as data: the writer runs it in its group.
+enum Write {
+    Claim(InboundClaim),
+    Release(ClaimId),
+    Defer(ClaimId),
+    Settle(ClaimId, InboundRecord, Vec<OutboundRecord>),
+    SettleDeferred(ClaimId, InboundRecord, Vec<NewOutboxItem>),
+    Tell(ClaimId, Vec<OutboundRecord>),
+}
+
+enum Done {
+    Claimed(Claim),
+    Told(bool),
+    Nothing,
+}
+
+type Job = (Write, oneshot::Sender<Result<Done, StoreError>>);
+
+#[derive(Clone)]
+pub(super) struct LogWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl LogWriter {
+    /// Starts the writer task, which ends when the last `LogWriter` is
+    /// dropped.
+    pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid) -> Self {
+        let (jobs, queue) = mpsc::channel(QUEUE);
+        tokio::spawn(run(pool, instance, queue));
+        LogWriter { jobs }
+    }
+
+    async fn write(&self, write: Write) -> Result<Done, StoreError> {
+        let (answer, answered) = oneshot::channel();
+        self.jobs
+            .send((write, answer))
+            .await
+            .map_err(|_| StoreError(anyhow::anyhow!("the usage log writer has stopped")))?;
+        answered
+            .await
+            .map_err(|_| StoreError(anyhow::anyhow!("the usage log writer stopped before answering")))?
+    }
+}
+
+async fn run(pool: deadpool_postgres::Pool, instance: Uuid, mut queue: mpsc::Receiver<Job>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while let Some(first) = queue.recv().await {
+        group.push(first);
+        while group.len() < MAX_GROUP
+            && let Ok(job) = queue.try_recv()
+        {
+            group.push(job);
+        }
+        let writes = group.len();
+        let (answers, committed) = commit_group(&pool, instance, group.drain(..)).await;
+        if let Err(e) = &committed {
+            tracing::error!(error = %format!("{e:#}"), writes, "a group of usage log writes failed");
+        }
+        for (answer, result) in answers {
+            let result = match (result, &committed) {
+                (Ok(done), Ok(())) => Ok(done),
+                (Ok(_), Err(e)) => Err(StoreError(anyhow::anyhow!("{e:#}"))),
+                (Err(e), _) => Err(e),
+            };
+            let _ = answer.send(result);
+        }
+    }
+}
+
+type Answers = Vec<(oneshot::Sender<Result<Done, StoreError>>, Result<Done, StoreError>)>;
+
+/// Runs the writes in one transaction, each in a savepoint of its own: a
+/// write that fails is rolled back alone. Answers each write's result, and
+/// whether the transaction was committed.
+async fn commit_group(
+    pool: &deadpool_postgres::Pool,
+    instance: Uuid,
+    jobs: impl Iterator<Item = Job>,
+) -> (Answers, anyhow::Result<()>) {
+    let jobs: Vec<Job> = jobs.collect();
+    let mut client = match pool.get().await.context("failed to get a database connection") {
+        Ok(client) => client,
+        Err(e) => return (refuse(jobs, &e), Err(e)),
+    };
+    let tx = match client
+        .transaction()
+        .await
+        .context("failed to begin writing the usage log")
+    {
+        Ok(tx) => tx,
+        Err(e) => return (refuse(jobs, &e), Err(e)),
+    };
+    let mut answers = Vec::with_capacity(jobs.len());
+    let mut jobs = jobs.into_iter();
+    while let Some((write, answer)) = jobs.next() {
+        if let Err(e) = tx.batch_execute("SAVEPOINT job").await {
+            let why = anyhow::Error::new(e).context("failed to write the usage log");
+            answers.push((answer, Err(StoreError(anyhow::anyhow!("{why:#}")))));
+            answers.extend(refuse(jobs.collect(), &why));
+            return (answers, Err(why));
+        }
+        let result = apply(&tx, instance, write).await;
+        let end = if result.is_ok() {
+            tx.batch_execute("RELEASE job").await
+        } else {
+            tx.batch_execute("ROLLBACK TO job; RELEASE job").await
+        };
+        answers.push((answer, result.map_err(StoreError)));
+        if let Err(e) = end {
+            let why = anyhow::Error::new(e).context("failed to write the usage log");
+            answers.extend(refuse(jobs.collect(), &why));
+            return (answers, Err(why));
+        }
+    }
+    let committed = tx.commit().await.context("failed to commit the usage log");
+    (answers, committed)
+}
+
+fn refuse(jobs: Vec<Job>, why: &anyhow::Error) -> Answers {
+    jobs.into_iter()
+        .map(|(_, answer)| (answer, Err(StoreError(anyhow::anyhow!("{why:#}")))))
+        .collect()
+}
+
+async fn apply(tx: &Transaction<'_>, instance: Uuid, write: Write) -> anyhow::Result<Done> {
+    Ok(match write {
+        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, &claim).await?),
+        Write::Release(id) => {
+            tx.execute(
+                "DELETE FROM sms_usage_logs WHERE id = $1 AND direction = 'inbound' AND outcome = 'processing'",
+                &[&id.0],
+            )
+            .await
+            .context("failed to release a claim")?;
+            Done::Nothing
+        }
+        Write::Defer(id) => {
+            tx.execute("UPDATE sms_usage_logs SET deferred = TRUE WHERE id = $1", &[&id.0])
+                .await
+                .context("failed to note a deferred reply")?;
+            Done::Nothing
+        }
+        Write::Settle(id, record, replies) => {
+            if settle_row(tx, id, &record, SETTLEABLE).await? {
+                log_replies(tx, record.outcome, &replies, Some(&record.request_id.0)).await?;
+            }
+            Done::Nothing
+        }
+        Write::SettleDeferred(id, record, replies) => {
+            // Only while still being answered: once the message is settled,
+            // or interrupted (its sender told so), the reply is not queued
+            // again.
+            if settle_row(tx, id, &record, &["processing"]).await? {
+                insert_items(tx, &replies)
+                    .await
+                    .context("failed to queue a late reply")?;
+            }
+            Done::Nothing
+        }
+        Write::Tell(id, replies) => {
+            let marked = tx
+                .execute(
+                    "UPDATE sms_usage_logs SET sender_told = TRUE
+                     WHERE id = $1 AND outcome = 'interrupted' AND NOT sender_told",
+                    &[&id.0],
+                )
+                .await
+                .context("failed to note a sender told")?;
+            if marked > 0 {
+                log_replies(tx, Outcome::Interrupted, &replies, None).await?;
+            }
+            Done::Told(marked > 0)
+        }
+    })
+}
+
+/// Inserts the inbound row of a message unless its sid has one, whichever
+/// instance wrote it; then tells a plain duplicate from a message whose
+/// instance stopped before answering.
+async fn claim_row(tx: &Transaction<'_>, instance: Uuid, claim: &InboundClaim) -> anyhow::Result<Claim> {
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO sms_usage_logs
+               (phone_number, direction, outcome, message_sid, message_length, segments, claimed_by)
+             VALUES ($1, 'inbound', 'processing', $2, $3, $4, $5)
+             ON CONFLICT DO NOTHING
+             RETURNING id",
+        )
+        .await?;
+    let length = i32::try_from(claim.shape.length).unwrap_or(i32::MAX);
+    let segments = i32::try_from(claim.shape.segments).unwrap_or(i32::MAX);
+    let inserted = tx
+        .query_opt(
+            &statement,
+            &[&claim.from.as_str(), &claim.sid.as_ref(), &length, &segments, &instance],
+        )
+        .await
+        .context("failed to claim a message")?;
+    if let Some(row) = inserted {
+        return Ok(Claim::New(ClaimId(row.get(0))));
+    }
+    let untold = tx
+        .query_opt(
+            "SELECT id FROM sms_usage_logs
+             WHERE message_sid = $1 AND direction = 'inbound'
+               AND outcome = 'interrupted' AND NOT deferred AND NOT sender_told",
+            &[&claim.sid.as_ref()],
+        )
+        .await
+        .context("failed to read a claimed message")?;
+    Ok(untold.map_or(Claim::Seen, |row| Claim::Interrupted(ClaimId(row.get(0)))))
+}
+
+/// What `settle` may settle: a message being answered, or an interrupted
+/// one being decided again.
+const SETTLEABLE: &[&str] = &["processing", "interrupted"];
+
+/// Records what became of a claimed message that is still open; false when
+/// it is not (settled already by an attempt whose commit was reported
+/// failed but landed).
+async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, open: &[&str]) -> anyhow::Result<bool> {
+    let mut metadata = serde_json::json!({
+        "to": record.to,
+        "num_media": record.num_media,
+        "request_id": record.request_id.0,
+    });
+    if record.deferred {
+        metadata["deferred"] = serde_json::Value::Bool(true);
+    }
+    let open: Vec<&str> = open.to_vec();
+    let processing_ms = i64::try_from(record.processing_ms).unwrap_or(i64::MAX);
+    let params: [&(dyn ToSql + Sync); 9] = [
+        &id.0,
+        &record.outcome.name(),
+        &record.user_id.map(|u| u.0),
+        &record.outcome.is_success(),
+        &record.error,
+        &processing_ms,
+        &metadata.to_string(),
+        &record.deferred,
+        &open,
+    ];
+    let changed = tx
+        .execute(
+            "UPDATE sms_usage_logs
+             SET outcome = $2, user_id = $3, success = $4, error_message = $5, processing_time_ms = $6,
+                 metadata = $7, deferred = deferred OR $8, claimed_by = NULL
+             WHERE id = $1 AND outcome = ANY($9)",
+            &params,
+        )
+        .await
+        .context("failed to settle a message")?;
+    Ok(changed == 1)
+}
+
+/// The outbound rows of the replies sent in the webhook's answer.
+async fn log_replies(
+    tx: &Transaction<'_>,
+    outcome: Outcome,
+    replies: &[OutboundRecord],
+    request_id: Option<&str>,
+) -> anyhow::Result<()> {
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO sms_usage_logs
+               (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
+             VALUES ($1, $2, 'outbound', $3, $4, $5, TRUE, $6)",
+        )
+        .await?;
+    let metadata = request_id.map(|id| serde_json::json!({ "request_id": id }).to_string());
+    for reply in replies {
+        let length = i32::try_from(reply.shape.length).unwrap_or(i32::MAX);
+        let segments = i32::try_from(reply.shape.segments).unwrap_or(i32::MAX);
+        tx.execute(
+            &insert,
+            &[
+                &reply.user_id.map(|u| u.0),
+                &reply.to.as_str(),
+                &outcome.name(),
+                &length,
+                &segments,
+                &metadata,
+            ],
+        )
+        .await
+        .context("failed to log a reply")?;
+    }
+    Ok(())
+}
+
+/// Queues items in the outbox, in the caller's transaction.
+pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) -> anyhow::Result<Vec<i64>> {
+    let mut ids = Vec::with_capacity(items.len());
+    for item in items {
+        let row = tx
+            .query_one(
+                "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES ($1, $2, $3, $4) RETURNING id",
+                &[
+                    &item.user_id.map(|u| u.0),
+                    &item.to.as_ref(),
+                    &item.body,
+                    &item.outcome.name(),
+                ],
+            )
+            .await?;
+        ids.push(row.get(0));
+    }
+    Ok(ids)
+}
+
+impl MessageLog for PgStore {
+    async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
+        match self.log_writer.write(Write::Claim(claim.clone())).await? {
+            Done::Claimed(claim) => Ok(claim),
+            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+        }
+    }
+
+    async fn release(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.log_writer.write(Write::Release(id)).await.map(|_| ())
+    }
+
+    async fn defer(&self, id: ClaimId) -> Result<(), StoreError> {
+        self.log_writer.write(Write::Defer(id)).await.map(|_| ())
+    }
+
+    async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
+        self.log_writer
+            .write(Write::Settle(id, record, replies))
+            .await
+            .map(|_| ())
+    }
+
+    async fn settle_deferred(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<NewOutboxItem>,
+    ) -> Result<(), StoreError> {
+        self.log_writer
+            .write(Write::SettleDeferred(id, record, replies))
+            .await
+            .map(|_| ())
+    }
+
+    async fn tell_interrupted(&self, id: ClaimId, replies: Vec<OutboundRecord>) -> Result<bool, StoreError> {
+        match self.log_writer.write(Write::Tell(id, replies)).await? {
+            Done::Told(told) => Ok(told),
+            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+        }
+    }
+
+    /// Marks interrupted the claims of instances that no longer live: this
+    /// one's earlier runs, and any other whose heartbeat stopped. The claims
+    /// of live instances are theirs to settle.
+    async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let messages = tx
+            .execute(
+                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = FALSE, claimed_by = NULL,
+                    error_message = 'the process stopped before the message was answered'
+                 WHERE outcome = 'processing'
+                   AND (claimed_by IS NULL OR claimed_by NOT IN (
+                        SELECT id FROM sms_instances WHERE heartbeat_at > now() - $1 * interval '1 second'))",
+                &[&super::LEASE.as_secs_f64()],
+            )
+            .await
+            .map_err(failed("failed to mark interrupted messages"))?;
+        let mut told = 0;
+        if !notice.is_empty() {
+            let senders = tx
+                .query(
+                    "SELECT id, user_id, phone_number FROM sms_usage_logs
+                     WHERE outcome = 'interrupted' AND NOT sender_told AND deferred AND direction = 'inbound'
+                     FOR UPDATE SKIP LOCKED",
+                    &[],
+                )
+                .await
+                .map_err(failed("failed to read interrupted messages"))?;
+            for row in senders {
+                let (id, user_id, number): (i64, Option<i64>, Option<String>) = (row.get(0), row.get(1), row.get(2));
+                // Only a number can be texted; the row is stored in E.164.
+                if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
+                    let items: Vec<NewOutboxItem> = notice
+                        .iter()
+                        .map(|body| NewOutboxItem {
+                            user_id: user_id.map(UserId),
+                            to: to.clone(),
+                            body: body.clone(),
+                            outcome: Outcome::Interrupted,
+                        })
+                        .collect();
+                    insert_items(&tx, &items).await.map_err(StoreError)?;
+                    told += 1;
+                }
+                tx.execute("UPDATE sms_usage_logs SET sender_told = TRUE WHERE id = $1", &[&id])
+                    .await
+                    .map_err(failed("failed to note a sender told"))?;
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(failed("failed to commit interrupted messages"))?;
+        Ok(Interrupted {
+            messages: usize::try_from(messages).unwrap_or(usize::MAX),
+            told,
+        })
+    }
+}
