@@ -8,7 +8,9 @@ mod postgres_cluster;
 mod directory;
 mod message_log;
 mod migrations;
+mod outbox;
 mod registry;
+mod reports;
 mod settings_and_opt_outs;
 mod verifications;
 
@@ -16,20 +18,7 @@ use sms_router::adapters::postgres::PgStore;
 use sms_router::adapters::sqlite::SqliteStore;
 use sms_router::domain::phone::{PhoneNumber, Region};
 use sms_router::domain::user::{EmailAddress, FullName, NewPhone, NewUser, Phone, User};
-use sms_router::ports::{
-    MessageLog, OptOutRegistry, Readiness, SettingsStore, UserDirectory, UserRegistry, Verifications,
-};
-
-/// What the suite asks of a store: the ports tested here.
-pub trait Store:
-    MessageLog + UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
-{
-}
-
-impl<T> Store for T where
-    T: MessageLog + UserRegistry + UserDirectory + OptOutRegistry + SettingsStore + Verifications + Readiness + Clone
-{
-}
+pub use sms_router::ports::Store;
 
 /// A SQLite store on a fresh file; the dir lives as long as the store.
 pub fn sqlite() -> (SqliteStore, tempfile::TempDir) {

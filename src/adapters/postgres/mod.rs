@@ -2,11 +2,14 @@
 //! tokio-postgres behind a deadpool pool. The same ports as the SQLite
 //! store, with every guarantee holding across instances.
 
+mod delivery;
 mod directory;
 mod message_log;
 mod migrations;
 mod opt_outs;
+mod outbox;
 mod registry;
+mod reports;
 mod settings;
 mod verifications;
 

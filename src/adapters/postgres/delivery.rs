@@ -1,0 +1,40 @@
+//! Delivery statuses on outbound log rows, in PostgreSQL.
+
+use super::{PgStore, failed};
+use crate::domain::delivery::{DeliveryReport, DeliveryStatus, Recorded};
+use crate::ports::{DeliveryLog, StoreError};
+
+impl DeliveryLog for PgStore {
+    async fn record_delivery(&self, report: &DeliveryReport) -> Result<Recorded, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        // The row locked: callbacks for one message, at any instance, are
+        // weighed one after another, so a status never moves backwards.
+        let current = tx
+            .query_opt(
+                "SELECT delivery_status FROM sms_usage_logs
+                 WHERE direction = 'outbound' AND message_sid = $1 FOR UPDATE",
+                &[&report.sid.as_ref()],
+            )
+            .await
+            .map_err(failed("failed to read a delivery status"))?;
+        let Some(current) = current else {
+            return Ok(Recorded::UnknownMessage);
+        };
+        let current: Option<&str> = current.get(0);
+        if !report.status.advances(current.and_then(DeliveryStatus::parse)) {
+            return Ok(Recorded::Stale);
+        }
+        tx.execute(
+            "UPDATE sms_usage_logs SET delivery_status = $2, error_code = coalesce($3, error_code)
+             WHERE direction = 'outbound' AND message_sid = $1",
+            &[&report.sid.as_ref(), &report.status.name(), &report.error_code],
+        )
+        .await
+        .map_err(failed("failed to record a delivery status"))?;
+        tx.commit()
+            .await
+            .map_err(failed("failed to commit a delivery status"))?;
+        Ok(Recorded::Applied)
+    }
+}

@@ -1,0 +1,255 @@
+//! The outbox in PostgreSQL, worked by every instance. A message is taken
+//! with `FOR UPDATE SKIP LOCKED` and marked `sending` under this instance's
+//! lease in the same statement, so no two instances send it; its result is
+//! written only while the lease is this instance's. An item left `sending`
+//! by an instance whose heartbeat stopped is resolved by another as
+//! `unknown`: it may have gone out, so it is not sent again.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_postgres::Row;
+
+use super::message_log::insert_items;
+use super::{LEASE, PgStore, failed, stamp};
+use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::usage::{Outcome, TextShape};
+use crate::domain::user::UserId;
+use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+
+fn status_name(status: OutboxStatus) -> &'static str {
+    match status {
+        OutboxStatus::Pending => "pending",
+        OutboxStatus::Sending => "sending",
+        OutboxStatus::Sent => "sent",
+        OutboxStatus::Failed => "failed",
+        OutboxStatus::Unknown => "unknown",
+    }
+}
+
+fn parse_status(name: &str) -> OutboxStatus {
+    match name {
+        "sending" => OutboxStatus::Sending,
+        "sent" => OutboxStatus::Sent,
+        "failed" => OutboxStatus::Failed,
+        "unknown" => OutboxStatus::Unknown,
+        _ => OutboxStatus::Pending,
+    }
+}
+
+fn number(text: &str) -> Result<PhoneNumber, StoreError> {
+    PhoneNumber::parse(text, Region::default())
+        .map_err(|_| StoreError(anyhow::anyhow!("a stored outbox number is not in E.164")))
+}
+
+const ENTRY_COLUMNS: &str = "id, user_id, to_number, status, attempts, message_sid, created_at";
+
+fn entry_from_row(row: &Row) -> Result<OutboxEntry, StoreError> {
+    Ok(OutboxEntry {
+        id: OutboxId(row.get(0)),
+        user_id: row.get::<_, Option<i64>>(1).map(UserId),
+        to: number(row.get(2))?,
+        status: parse_status(row.get(3)),
+        attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
+        message_sid: row.get(5),
+        created_at: stamp(row.get::<_, DateTime<Utc>>(6)),
+    })
+}
+
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts";
+
+fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
+    Ok(OutboxItem {
+        id: OutboxId(row.get(0)),
+        user_id: row.get::<_, Option<i64>>(1).map(UserId),
+        to: number(row.get(2))?,
+        body: row.get(3),
+        outcome: Outcome::parse(row.get(4)).unwrap_or(Outcome::Proactive),
+        attempts: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
+    })
+}
+
+/// Writes the outbound log row of a message that left the outbox.
+async fn log_outbound(
+    tx: &deadpool_postgres::Transaction<'_>,
+    item: &OutboxItem,
+    message_sid: Option<&str>,
+    error: Option<&str>,
+    code: Option<i64>,
+) -> Result<(), StoreError> {
+    let shape = TextShape::of(&item.body);
+    let length = i32::try_from(shape.length).unwrap_or(i32::MAX);
+    let segments = i32::try_from(shape.segments).unwrap_or(i32::MAX);
+    let metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 }).to_string();
+    tx.execute(
+        "INSERT INTO sms_usage_logs
+           (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,
+            error_message, error_code, metadata)
+         VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[
+            &item.user_id.map(|u| u.0),
+            &item.to.as_ref(),
+            &item.outcome.name(),
+            &message_sid,
+            &length,
+            &segments,
+            &error.is_none(),
+            &error,
+            &code,
+            &metadata,
+        ],
+    )
+    .await
+    .map_err(failed("failed to log a message sent"))?;
+    Ok(())
+}
+
+impl Outbox for PgStore {
+    async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let ids = insert_items(&tx, &items).await.map_err(StoreError)?;
+        let rows = tx
+            .query(
+                &format!("SELECT {ENTRY_COLUMNS} FROM sms_outbox WHERE id = ANY($1) ORDER BY id"),
+                &[&ids],
+            )
+            .await
+            .map_err(failed("failed to read the outbox"))?;
+        tx.commit().await.map_err(failed("failed to commit the outbox"))?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn take_next(&self) -> Result<Option<Due>, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let row = tx
+            .query_opt(
+                &format!(
+                    "UPDATE sms_outbox SET status = 'sending', lease_owner = $1, updated_at = now()
+                     WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= now()
+                                 ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
+                     RETURNING {ITEM_COLUMNS}"
+                ),
+                &[&self.instance],
+            )
+            .await
+            .map_err(failed("failed to take an outbox item"))?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let item = item_from_row(&row)?;
+        let recipient_opted_out: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE phone_number = $1)",
+                &[&item.to.as_ref()],
+            )
+            .await
+            .map_err(failed("failed to read an opt-out"))?
+            .get(0);
+        tx.commit()
+            .await
+            .map_err(failed("failed to commit an outbox item taken"))?;
+        Ok(Some(Due {
+            item,
+            recipient_opted_out,
+        }))
+    }
+
+    async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let taken = tx
+            .execute(
+                "UPDATE sms_outbox SET status = 'sent', body = '', message_sid = $2, attempts = attempts + 1,
+                        error_message = NULL, lease_owner = NULL, updated_at = now()
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $3",
+                &[&item.id.0, &message_sid, &self.instance],
+            )
+            .await
+            .map_err(failed("failed to record a message sent"))?;
+        if taken == 1 {
+            log_outbound(&tx, item, Some(message_sid), None, None).await?;
+        }
+        tx.commit().await.map_err(failed("failed to commit a message sent"))?;
+        Ok(())
+    }
+
+    async fn retry_later(&self, item: &OutboxItem, delay: Duration, error: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "UPDATE sms_outbox SET status = 'pending', attempts = attempts + 1, error_message = $2,
+                        next_attempt_at = now() + $3 * interval '1 second', lease_owner = NULL, updated_at = now()
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $4",
+                &[&item.id.0, &error, &delay.as_secs_f64(), &self.instance],
+            )
+            .await
+            .map_err(failed("failed to put a message back"))?;
+        Ok(())
+    }
+
+    async fn give_up(
+        &self,
+        item: &OutboxItem,
+        status: OutboxStatus,
+        error: &str,
+        code: Option<i64>,
+    ) -> Result<(), StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let taken = tx
+            .execute(
+                "UPDATE sms_outbox SET status = $2, body = '', attempts = attempts + 1, error_message = $3,
+                        error_code = $4, lease_owner = NULL, updated_at = now()
+                 WHERE id = $1 AND status = 'sending' AND lease_owner = $5",
+                &[&item.id.0, &status_name(status), &error, &code, &self.instance],
+            )
+            .await
+            .map_err(failed("failed to give a message up"))?;
+        if taken == 1 {
+            log_outbound(&tx, item, None, Some(error), code).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(failed("failed to commit a message given up"))?;
+        Ok(())
+    }
+
+    /// Resolves the items left `sending` by instances that no longer live:
+    /// this one's earlier runs, and any other whose heartbeat stopped.
+    async fn recover_interrupted(&self) -> Result<usize, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM sms_outbox
+                     WHERE status = 'sending'
+                       AND (lease_owner IS NULL OR lease_owner NOT IN (
+                            SELECT id FROM sms_instances WHERE heartbeat_at > now() - $1 * interval '1 second'))
+                     FOR UPDATE SKIP LOCKED"
+                ),
+                &[&LEASE.as_secs_f64()],
+            )
+            .await
+            .map_err(failed("failed to read interrupted sends"))?;
+        let items = rows.iter().map(item_from_row).collect::<Result<Vec<_>, _>>()?;
+        let why = "the process stopped while sending: not sent again, it may have gone out";
+        for item in &items {
+            tx.execute(
+                "UPDATE sms_outbox SET status = 'unknown', body = '', error_message = $2, lease_owner = NULL,
+                        updated_at = now()
+                 WHERE id = $1",
+                &[&item.id.0, &why],
+            )
+            .await
+            .map_err(failed("failed to resolve an interrupted send"))?;
+            log_outbound(&tx, item, None, Some(why), None).await?;
+        }
+        tx.commit()
+            .await
+            .map_err(failed("failed to commit interrupted sends"))?;
+        Ok(items.len())
+    }
+}
