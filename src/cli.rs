@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::adapters::http::signature;
+use crate::adapters::postgres::PgStore;
 use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError};
 use crate::domain::phone::PhoneNumber;
@@ -123,8 +124,16 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Openapi => Ok(()),
         Command::Serve { dev } => serve(&config, dev).await,
         Command::Migrate => {
-            SqliteStore::open(&config.database_path)?;
-            println!("database {} is up to date", config.database_path.display());
+            match &config.database_url {
+                Some(url) => {
+                    PgStore::connect(url.expose()).await?;
+                    println!("the PostgreSQL database is up to date");
+                }
+                None => {
+                    SqliteStore::open(&config.database_path)?;
+                    println!("database {} is up to date", config.database_path.display());
+                }
+            }
             Ok(())
         }
         Command::User(UserCommand::Add { phone, name, email }) => {
@@ -191,8 +200,11 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
         ),
         is_active: true,
     };
-    let store = SqliteStore::open(&config.database_path)?;
-    let user = store.create_user(user).await.map_err(|e| match e {
+    let user = match &config.database_url {
+        Some(url) => PgStore::connect(url.expose()).await?.create_user(user).await,
+        None => SqliteStore::open(&config.database_path)?.create_user(user).await,
+    };
+    let user = user.map_err(|e| match e {
         CreateError::Store(e) => Failure::Runtime(e.into()),
         CreateError::Taken(taken) => Failure::Runtime(taken.into()),
     })?;
@@ -202,7 +214,14 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
 }
 
 async fn list_users(config: &Config) -> Result<(), Failure> {
-    let store = SqliteStore::open(&config.database_path)?;
+    match &config.database_url {
+        Some(url) => print_users(&PgStore::connect(url.expose()).await?).await,
+        None => print_users(&SqliteStore::open(&config.database_path)?).await,
+    }
+}
+
+/// Every user of `store`, as a table.
+async fn print_users(store: &impl UserRegistry) -> Result<(), Failure> {
     let mut users = Vec::new();
     let mut page = PageRequest {
         after: None,

@@ -37,6 +37,9 @@ pub enum LogFormat {
 pub struct Config {
     pub bind: SocketAddr,
     pub database_path: PathBuf,
+    /// `postgres://…` or `postgresql://…`: PostgreSQL instead of the SQLite
+    /// file. It may hold a password: never logged.
+    pub database_url: Option<Secret>,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Secret>,
     pub twilio_from_number: Option<PhoneNumber>,
@@ -215,8 +218,20 @@ impl Config {
                 ));
             }
         };
+        let database_url = secret("SMS_ROUTER_DATABASE_URL");
+        if let Some(url) = &database_url
+            && !["postgres://", "postgresql://"]
+                .iter()
+                .any(|scheme| url.expose().starts_with(scheme))
+        {
+            return Err(invalid(
+                "SMS_ROUTER_DATABASE_URL",
+                "is not a PostgreSQL URL: it starts with postgres:// or postgresql://",
+            ));
+        }
         Ok(Config {
             bind,
+            database_url,
             database_path: PathBuf::from(get("SMS_ROUTER_DATABASE_PATH").unwrap_or_else(|| "sms-router.db".to_owned())),
             twilio_account_sid: get("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
             twilio_auth_token: secret("SMS_ROUTER_TWILIO_AUTH_TOKEN"),

@@ -18,6 +18,7 @@ use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
+use crate::adapters::postgres::{self, PgStore};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
@@ -96,6 +97,8 @@ impl Application {
 
     /// As `build_tuned`, with the SQLite store seen through `wrap`: how
     /// tests put a fault injector between the service and the real store.
+    /// With `SMS_ROUTER_DATABASE_URL` set, the PostgreSQL store is served
+    /// and `wrap` is not used.
     ///
     /// # Errors
     /// As `build`.
@@ -144,18 +147,42 @@ impl Application {
         }
 
         let prometheus = PrometheusMetrics::default();
-        let sqlite = SqliteStore::open_observed(&config.database_path, {
-            let metrics = prometheus.clone();
-            Arc::new(move |event| match event {
-                StoreEvent::Read(query) => metrics.store_read(query),
-                StoreEvent::LogCommit { rows, .. } => metrics.log_batch(rows),
-            })
-        })?;
+        match &config.database_url {
+            Some(url) => {
+                let postgres = PgStore::connect(url.expose()).await?;
+                tracing::info!(instance = %postgres.instance(), "serving from PostgreSQL");
+                Self::assemble(config, dev, tuning, agent, prometheus, postgres.clone(), Some(postgres)).await
+            }
+            None => {
+                let sqlite = SqliteStore::open_observed(&config.database_path, {
+                    let metrics = prometheus.clone();
+                    Arc::new(move |event| match event {
+                        StoreEvent::Read(query) => metrics.store_read(query),
+                        StoreEvent::LogCommit { rows, .. } => metrics.log_batch(rows),
+                    })
+                })?;
+                Self::assemble(config, dev, tuning, agent, prometheus, wrap(sqlite), None).await
+            }
+        }
+    }
+
+    /// Builds the service around `store`. With `shared`, the PostgreSQL
+    /// store that several instances serve from: this instance says it
+    /// lives, and takes over the work of instances that stopped saying so.
+    async fn assemble<S: Store>(
+        config: &Config,
+        dev: bool,
+        tuning: Tuning,
+        agent: AppAgent,
+        prometheus: PrometheusMetrics,
+        store: S,
+        shared: Option<PgStore>,
+    ) -> anyhow::Result<Self> {
         let metrics: Arc<dyn Metrics> = Arc::new(prometheus);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = CachedStore::new(wrap(sqlite), metrics.clone(), config.cache_ttl);
+        let store = CachedStore::new(store, metrics.clone(), config.cache_ttl);
         let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
-        let background = vec![
+        let mut background = vec![
             store.spawn_version_poller(),
             limiter.spawn_cleaner(Duration::from_secs(60)),
         ];
@@ -204,6 +231,10 @@ impl Application {
                 told = interrupted.told,
                 "messages were left unanswered by the last run"
             );
+        }
+        if let Some(shared) = shared {
+            background.push(spawn_heartbeat(shared));
+            background.push(spawn_takeover(router.clone(), store.clone(), messenger.is_some()));
         }
         let stop_sending = CancellationToken::new();
         let outbox = match messenger {
@@ -354,4 +385,56 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// Tells the other instances, every third of a lease, that this one lives.
+fn spawn_heartbeat(store: PgStore) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(postgres::LEASE / 3);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = store.heartbeat().await {
+                tracing::warn!(error = %e, "failed to tell the other instances that this one lives");
+            }
+        }
+    })
+}
+
+/// Every lease, takes over what instances that stopped left: their
+/// unanswered messages (their senders told, as after a restart) and, when
+/// this instance sends, their sends in flight (marked unknown).
+fn spawn_takeover<S, A>(router: Router<S, A>, store: S, sends: bool) -> tokio::task::JoinHandle<()>
+where
+    S: Store,
+    A: Agent,
+    Router<S, A>: Send + Sync + 'static,
+{
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(postgres::LEASE);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            match router.recover_interrupted().await {
+                Ok(found) if found.messages > 0 => tracing::warn!(
+                    count = found.messages,
+                    told = found.told,
+                    "took over messages left unanswered by an instance that stopped"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "failed to look for messages left by stopped instances"),
+            }
+            if sends {
+                match store.recover_interrupted().await {
+                    Ok(0) => {}
+                    Ok(count) => tracing::warn!(
+                        count,
+                        "messages were being sent by an instance that stopped: marked unknown"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "failed to look for sends left by stopped instances"),
+                }
+            }
+        }
+    })
 }

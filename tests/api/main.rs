@@ -11,10 +11,15 @@ mod faults;
 mod faulty_store;
 mod helpers;
 mod hostile;
+mod instances;
 mod lookup;
 mod ops;
 mod outbound;
 mod outcomes;
+// Shared with the contract suite, which uses all of it.
+#[allow(dead_code)]
+#[path = "../common/postgres.rs"]
+mod postgres_cluster;
 mod privacy;
 mod recovery;
 mod replies;

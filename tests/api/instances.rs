@@ -1,0 +1,176 @@
+//! Several `sms-router serve` processes on one PostgreSQL database: every
+//! guarantee holds across them. Skipped, loudly, where PostgreSQL is missing
+//! (a failure under CI).
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::helpers::{
+    ADMIN_TOKEN, AUTH_TOKEN, Behaviour, FakeAgent, FakeTwilio, RunningServer, WEBHOOK_PATH, eventually, sms_with_sid,
+};
+use crate::postgres_cluster::fresh_database;
+
+const ADA: &str = "+12015550123";
+
+/// Three instances on one fresh database, in `--dev` (no signatures), with
+/// `extra` variables; `None` without PostgreSQL.
+async fn three_instances(extra: &[(&str, &str)]) -> Option<(tempfile::TempDir, Vec<RunningServer>)> {
+    let url = fresh_database().await?;
+    let dir = tempfile::tempdir().unwrap();
+    let mut envs = vec![
+        ("SMS_ROUTER_DATABASE_URL", url.as_str()),
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_LOG_LEVEL", "warn"),
+    ];
+    envs.extend_from_slice(extra);
+    let servers = tokio::task::block_in_place(|| {
+        (0..3)
+            .map(|i| RunningServer::start(&dir.path().join(format!("i{i}.db")), &envs, &["serve", "--dev"]))
+            .collect()
+    });
+    Some((dir, servers))
+}
+
+async fn admin(
+    server: &RunningServer,
+    method: reqwest::Method,
+    path: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let response = reqwest::Client::new()
+        .request(method, server.url(&format!("/sms-router/admin{path}")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    assert!(status.is_success(), "{path}: {status}\n{}", server.logs());
+    response.json().await.unwrap_or(serde_json::Value::Null)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_message_sid_posted_to_three_instances_at_once_reaches_the_agent_once() {
+    let agent = FakeAgent::start().await;
+    agent.set(Behaviour::Reply("once".into(), Duration::from_millis(300)));
+    let Some((_dir, servers)) = three_instances(&[("SMS_ROUTER_AGENT_URL", &agent.url)]).await else {
+        return;
+    };
+    admin(
+        &servers[0],
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+    let params = sms_with_sid("SMshared0000000000000000000000001", ADA, "hello");
+
+    let posts: Vec<_> = servers
+        .iter()
+        .map(|server| {
+            let (url, params) = (server.url(WEBHOOK_PATH), params.clone());
+            tokio::spawn(async move {
+                let response = reqwest::Client::new().post(url).form(&params).send().await.unwrap();
+                (response.status().as_u16(), response.text().await.unwrap())
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for post in posts {
+        answers.push(post.await.unwrap());
+    }
+
+    assert_eq!(agent.calls(), 1, "{answers:?}");
+    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|(_, body)| body.contains("once")).count(),
+        1,
+        "{answers:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_user_deactivated_through_one_instance_is_refused_by_another_within_two_seconds() {
+    let agent = FakeAgent::start().await;
+    agent.replies("hi Ada");
+    let Some((_dir, servers)) = three_instances(&[("SMS_ROUTER_AGENT_URL", &agent.url)]).await else {
+        return;
+    };
+    let user = admin(
+        &servers[0],
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let send = |server: &RunningServer, n: u32| {
+        let params = sms_with_sid(&format!("SMdeact{n:026}"), ADA, "hello");
+        client.post(server.url(WEBHOOK_PATH)).form(&params).send()
+    };
+    // Instance 2 has Ada in its cache.
+    let routed = send(&servers[2], 0).await.unwrap().text().await.unwrap();
+    assert!(routed.contains("hi Ada"), "{routed}");
+
+    admin(
+        &servers[1],
+        reqwest::Method::PATCH,
+        &format!("/users/{}", user["id"]),
+        json!({"is_active": false}),
+    )
+    .await;
+    let changed = std::time::Instant::now();
+    let mut n = 1;
+    loop {
+        let answer = send(&servers[2], n).await.unwrap().text().await.unwrap();
+        if !answer.contains("hi Ada") {
+            break;
+        }
+        assert!(
+            changed.elapsed() < Duration::from_secs(2),
+            "still routed after 2 s: {answer}"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thirty_messages_queued_through_three_instances_are_each_sent_once() {
+    let twilio = FakeTwilio::start().await;
+    let mut vars = twilio.vars();
+    vars.push(("SMS_ROUTER_TWILIO_AUTH_TOKEN", AUTH_TOKEN));
+    let Some((_dir, servers)) = three_instances(&vars).await else {
+        return;
+    };
+    let user = admin(
+        &servers[0],
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+
+    for i in 0..30 {
+        admin(
+            &servers[i % 3],
+            reqwest::Method::POST,
+            &format!("/users/{}/messages", user["id"]),
+            json!({"body": format!("message {i}")}),
+        )
+        .await;
+    }
+
+    eventually("thirty messages to reach Twilio", || twilio.received().len() >= 30).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut bodies: Vec<String> = twilio
+        .received()
+        .iter()
+        .map(|r| r.field("Body").unwrap().to_owned())
+        .collect();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(twilio.received().len(), 30);
+    assert_eq!(bodies.len(), 30);
+}
