@@ -18,7 +18,7 @@ use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::outbox_worker;
-use crate::adapters::postgres::{self, PgStore};
+use crate::adapters::postgres::{self, PgRateLimiter, PgStore};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
@@ -30,7 +30,7 @@ use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
 use crate::domain::outbound::{Dispatcher, RetryPolicy};
 use crate::domain::router::{Deferral, Router, Timing};
-use crate::ports::{Agent, AgentError, AgentRequest, Clock, Metrics, Outbox, Store};
+use crate::ports::{Agent, AgentError, AgentRequest, Clock, Metrics, Outbox, RateLimiter, Store};
 
 /// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
 /// without an agent URL.
@@ -181,12 +181,21 @@ impl Application {
         let metrics: Arc<dyn Metrics> = Arc::new(prometheus);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = CachedStore::new(store, metrics.clone(), config.cache_ttl);
-        let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
-        let mut background = vec![
-            store.spawn_version_poller(),
-            limiter.spawn_cleaner(Duration::from_secs(60)),
-        ];
-        let limiter = Arc::new(limiter);
+        let mut background = vec![store.spawn_version_poller()];
+        // One bucket per sender for all instances when several share the
+        // database; in memory otherwise.
+        let limiter: Arc<dyn RateLimiter> = match &shared {
+            Some(shared) => {
+                let limiter = PgRateLimiter::per_minute(shared.clone(), config.rate_limit_per_minute);
+                background.push(limiter.spawn_cleaner(Duration::from_secs(60)));
+                Arc::new(limiter)
+            }
+            None => {
+                let limiter = SenderRateLimiter::per_minute(config.rate_limit_per_minute);
+                background.push(limiter.spawn_cleaner(Duration::from_secs(60)));
+                Arc::new(limiter)
+            }
+        };
         let messenger = match (
             &config.twilio_account_sid,
             &config.twilio_auth_token,

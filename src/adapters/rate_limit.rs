@@ -2,7 +2,7 @@
 //! at most `MAX_SENDERS` remembered however many write: past it, after idle
 //! ones are forgotten, every sender starts afresh. Governor cannot be asked
 //! without taking a token, so the limiter also remembers until when each
-//! emptied bucket stays empty, for `is_limited`.
+//! emptied bucket stays empty, for `empty` (the port's `is_limited`).
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -15,7 +15,9 @@ use governor::middleware::StateInformationMiddleware;
 use governor::state::keyed::DefaultKeyedStateStore;
 use governor::{Quota, RateLimiter as Governor};
 
-use crate::ports::RateLimiter;
+use futures_util::future::BoxFuture;
+
+use crate::ports::{RateLimiter, StoreError};
 
 type Buckets = Governor<String, DefaultKeyedStateStore<String>, DefaultClock, StateInformationMiddleware>;
 
@@ -132,7 +134,18 @@ impl SenderRateLimiter {
 }
 
 impl RateLimiter for SenderRateLimiter {
-    fn try_acquire(&self, sender: &str) -> bool {
+    fn try_acquire<'a>(&'a self, sender: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.take(sender))))
+    }
+
+    fn is_limited<'a>(&'a self, sender: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(std::future::ready(Ok(self.empty(sender))))
+    }
+}
+
+impl SenderRateLimiter {
+    /// Takes one token of `sender`'s bucket; false when it is empty.
+    pub fn take(&self, sender: &str) -> bool {
         if self.seen.fetch_add(1, Ordering::Relaxed) % COUNT_EVERY == COUNT_EVERY - 1 {
             self.bound();
         }
@@ -152,7 +165,8 @@ impl RateLimiter for SenderRateLimiter {
         }
     }
 
-    fn is_limited(&self, sender: &str) -> bool {
+    /// Whether `sender`'s bucket is empty now; takes nothing.
+    pub fn empty(&self, sender: &str) -> bool {
         self.empty_until
             .lock()
             .is_ok_and(|empty| empty.get(sender).is_some_and(|until| *until > Instant::now()))
@@ -166,9 +180,9 @@ mod tests {
     #[test]
     fn a_burst_then_refusal_per_sender() {
         let limiter = SenderRateLimiter::per_minute(NonZeroU32::new(3).unwrap());
-        assert!((0..3).all(|_| limiter.try_acquire("+12015550123")));
-        assert!(!limiter.try_acquire("+12015550123"));
-        assert!(limiter.try_acquire("+12015550124"));
+        assert!((0..3).all(|_| limiter.take("+12015550123")));
+        assert!(!limiter.take("+12015550123"));
+        assert!(limiter.take("+12015550124"));
     }
 
     #[test]
@@ -179,7 +193,7 @@ mod tests {
                 .allow_burst(NonZeroU32::new(1).unwrap()),
         );
         for n in 0..10_000 {
-            assert!(limiter.try_acquire(&format!("+1201555{n:04}")));
+            assert!(limiter.take(&format!("+1201555{n:04}")));
         }
         assert_eq!(limiter.remembered(), 20_000);
 
@@ -188,7 +202,7 @@ mod tests {
 
         assert_eq!(limiter.remembered(), 0);
         assert!(
-            limiter.try_acquire("+12015550000"),
+            limiter.take("+12015550000"),
             "a forgotten sender starts with a full bucket"
         );
     }
@@ -197,7 +211,7 @@ mod tests {
     fn at_most_max_senders_are_remembered() {
         let limiter = SenderRateLimiter::per_minute(NonZeroU32::new(60).unwrap());
         for n in 0..MAX_SENDERS + 2 * COUNT_EVERY as usize {
-            limiter.try_acquire(&format!("+1{n:010}"));
+            limiter.take(&format!("+1{n:010}"));
         }
         assert!(
             limiter.remembered() <= MAX_SENDERS + COUNT_EVERY as usize,
@@ -209,14 +223,14 @@ mod tests {
     #[test]
     fn is_limited_tells_without_taking() {
         let limiter = SenderRateLimiter::per_minute(NonZeroU32::new(2).unwrap());
-        assert!(!limiter.is_limited("a"));
-        assert!(limiter.try_acquire("a"));
-        assert!(!limiter.is_limited("a"));
-        assert!(!limiter.is_limited("a"), "asking took a token");
-        assert!(limiter.try_acquire("a"));
-        assert!(limiter.is_limited("a"));
-        assert!(!limiter.try_acquire("a"));
-        assert!(limiter.is_limited("a"));
-        assert!(!limiter.is_limited("b"));
+        assert!(!limiter.empty("a"));
+        assert!(limiter.take("a"));
+        assert!(!limiter.empty("a"));
+        assert!(!limiter.empty("a"), "asking took a token");
+        assert!(limiter.take("a"));
+        assert!(limiter.empty("a"));
+        assert!(!limiter.take("a"));
+        assert!(limiter.empty("a"));
+        assert!(!limiter.empty("b"));
     }
 }

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::phone::PhoneNumber;
-use super::policy::{self, Facts};
+use super::policy::{self, Facts, FirstLook};
 use super::reply::MAX_MESSAGE_UNITS;
 use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
@@ -231,7 +231,10 @@ impl<S: AdminStore> Admin<S> {
             recipient: self.store.recipient(&number).await?,
             code_for: None,
         };
-        let verdict = policy::decide(&facts, &settings, || self.limiter.is_limited(number.as_ref()));
+        let verdict = match policy::first_look(&facts, &settings) {
+            FirstLook::Decided(verdict) => verdict,
+            FirstLook::UnlessLimited(rest) => rest.decide(self.limiter.is_limited(number.as_ref()).await?),
+        };
         let owner = self.store.owner_of(&number).await?;
         Ok(Lookup {
             phone_number: number,

@@ -3,7 +3,8 @@
 //! the store's claim decides). The router asks it for every message and
 //! `lookup_number` for the next ordinary one, so the two cannot disagree.
 //! Pure: it reads no store, no clock, and takes a rate-limit token only
-//! through the closure it is given, only when a message reaches that step.
+//! when a message reaches that step: through the closure `decide` is given,
+//! or between `first_look` and `UnlessLimited::decide`.
 
 use super::keyword::Keyword;
 use super::settings::Settings;
@@ -54,37 +55,69 @@ pub enum Verdict {
 /// The verdict for a message. `rate_limited` is asked only when the message
 /// gets as far as the rate limit, and says whether its sender is over it.
 pub fn decide(facts: &Facts, settings: &Settings, rate_limited: impl FnOnce() -> bool) -> Verdict {
+    match first_look(facts, settings) {
+        FirstLook::Decided(verdict) => verdict,
+        FirstLook::UnlessLimited(rest) => rest.decide(rate_limited()),
+    }
+}
+
+/// How far a message gets before the rate limit: decided already, or to be
+/// decided once the limiter has answered. How a caller whose limiter must
+/// be awaited asks the policy.
+#[derive(Debug, Clone, Copy)]
+pub enum FirstLook<'a> {
+    Decided(Verdict),
+    UnlessLimited(UnlessLimited<'a>),
+}
+
+/// A message that reached the rate limit.
+#[derive(Debug, Clone, Copy)]
+pub struct UnlessLimited<'a> {
+    facts: &'a Facts,
+    settings: &'a Settings,
+}
+
+/// The verdict as far as the rate limit.
+pub fn first_look<'a>(facts: &'a Facts, settings: &'a Settings) -> FirstLook<'a> {
     match facts.keyword {
-        Some(Keyword::Stop) => return Verdict::OptOut,
-        Some(Keyword::Start) => return Verdict::OptIn,
+        Some(Keyword::Stop) => return FirstLook::Decided(Verdict::OptOut),
+        Some(Keyword::Start) => return FirstLook::Decided(Verdict::OptIn),
         // Carriers require that HELP always gets an answer.
-        Some(Keyword::Help) => return Verdict::Help,
+        Some(Keyword::Help) => return FirstLook::Decided(Verdict::Help),
         None => {}
     }
     if facts.opted_out {
-        return Verdict::OptedOut;
+        return FirstLook::Decided(Verdict::OptedOut);
     }
-    if rate_limited() {
-        return Verdict::RateLimited;
-    }
-    let Some(recipient) = &facts.recipient else {
-        return Verdict::UnknownUser;
-    };
-    if let Some(phone) = facts.code_for
-        && recipient.source == NumberSource::Mapping
-    {
-        return Verdict::Verify {
-            user: recipient.user_id,
-            phone,
+    FirstLook::UnlessLimited(UnlessLimited { facts, settings })
+}
+
+impl UnlessLimited<'_> {
+    /// The verdict, given whether the sender is over the rate limit.
+    pub fn decide(self, rate_limited: bool) -> Verdict {
+        let UnlessLimited { facts, settings } = self;
+        if rate_limited {
+            return Verdict::RateLimited;
+        }
+        let Some(recipient) = &facts.recipient else {
+            return Verdict::UnknownUser;
         };
+        if let Some(phone) = facts.code_for
+            && recipient.source == NumberSource::Mapping
+        {
+            return Verdict::Verify {
+                user: recipient.user_id,
+                phone,
+            };
+        }
+        if settings.require_verified_numbers && !recipient.verified {
+            return Verdict::UnknownUser;
+        }
+        if !recipient.is_active {
+            return Verdict::InactiveUser(recipient.user_id);
+        }
+        Verdict::Route(recipient.user_id)
     }
-    if settings.require_verified_numbers && !recipient.verified {
-        return Verdict::UnknownUser;
-    }
-    if !recipient.is_active {
-        return Verdict::InactiveUser(recipient.user_id);
-    }
-    Verdict::Route(recipient.user_id)
 }
 
 /// The answer to a number verified by texting its code.

@@ -14,7 +14,7 @@ use futures_util::future::{Either, select};
 use super::keyword::Keyword;
 use super::message::{InboundMessage, MessageSid};
 use super::phone::PhoneNumber;
-use super::policy::{self, Answer, Facts, Verdict};
+use super::policy::{self, Answer, Facts, FirstLook, Verdict};
 use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
@@ -228,7 +228,10 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 facts.code_for = self.code_for(number, &message.body).await?;
             }
         }
-        let mut verdict = policy::decide(&facts, &settings, || !self.limiter.try_acquire(message.from.as_str()));
+        let mut verdict = match policy::first_look(&facts, &settings) {
+            FirstLook::Decided(verdict) => verdict,
+            FirstLook::UnlessLimited(rest) => rest.decide(!self.limiter.try_acquire(message.from.as_str()).await?),
+        };
         if let Verdict::Verify { phone, .. } = verdict
             && !self.try_code(phone, &message.body).await?
         {

@@ -174,3 +174,42 @@ async fn thirty_messages_queued_through_three_instances_are_each_sent_once() {
     assert_eq!(twilio.received().len(), 30);
     assert_eq!(bodies.len(), 30);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn forty_five_messages_from_one_number_over_three_instances_meet_one_limit_of_thirty() {
+    let agent = FakeAgent::start().await;
+    agent.replies("routed");
+    let Some((_dir, servers)) = three_instances(&[
+        ("SMS_ROUTER_AGENT_URL", &agent.url),
+        ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "30"),
+    ])
+    .await
+    else {
+        return;
+    };
+    admin(
+        &servers[0],
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+
+    let posts: Vec<_> = (0..45)
+        .map(|i| {
+            let url = servers[i % 3].url(WEBHOOK_PATH);
+            let params = sms_with_sid(&format!("SMlimit{i:026}"), ADA, "hello");
+            tokio::spawn(async move {
+                let response = reqwest::Client::new().post(url).form(&params).send().await.unwrap();
+                response.text().await.unwrap()
+            })
+        })
+        .collect();
+    let mut routed = 0;
+    for post in posts {
+        routed += usize::from(post.await.unwrap().contains("routed"));
+    }
+
+    assert!((30..=31).contains(&routed), "{routed} routed");
+    assert_eq!(agent.calls(), routed);
+}

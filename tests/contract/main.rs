@@ -9,6 +9,7 @@ mod directory;
 mod message_log;
 mod migrations;
 mod outbox;
+mod rate_limits;
 mod registry;
 mod reports;
 mod settings_and_opt_outs;

@@ -8,6 +8,7 @@ mod message_log;
 mod migrations;
 mod opt_outs;
 mod outbox;
+mod rate_limit;
 mod registry;
 mod reports;
 mod settings;
@@ -24,6 +25,8 @@ use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
 use crate::ports::{Readiness, StoreError};
+
+pub use rate_limit::PgRateLimiter;
 
 /// How long a caller waits for a pooled connection before the store counts
 /// as unavailable.

@@ -1,0 +1,75 @@
+//! The rate limiter: a burst of the limit per sender, then refusal; asking
+//! takes nothing. In memory and in PostgreSQL (shared by instances).
+
+use std::num::NonZeroU32;
+
+use sms_router::adapters::postgres::PgRateLimiter;
+use sms_router::adapters::rate_limit::SenderRateLimiter;
+use sms_router::ports::RateLimiter;
+
+async fn a_burst_of_the_limit_then_refusal_per_sender(limiter: impl RateLimiter) {
+    for _ in 0..3 {
+        assert!(limiter.try_acquire("+12015550123").await.unwrap());
+    }
+    assert!(!limiter.try_acquire("+12015550123").await.unwrap());
+    assert!(limiter.is_limited("+12015550123").await.unwrap());
+    assert!(
+        limiter.try_acquire("+12015550124").await.unwrap(),
+        "another sender has its own bucket"
+    );
+}
+
+async fn asking_takes_nothing(limiter: impl RateLimiter) {
+    for _ in 0..10 {
+        assert!(!limiter.is_limited("+12015550125").await.unwrap());
+    }
+    for _ in 0..3 {
+        assert!(limiter.try_acquire("+12015550125").await.unwrap());
+    }
+    assert!(limiter.is_limited("+12015550125").await.unwrap());
+}
+
+async fn concurrent_takes_share_one_bucket(limiter: impl RateLimiter + Clone) {
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let limiter = limiter.clone();
+            tokio::spawn(async move { limiter.try_acquire("+12015550126").await.unwrap() })
+        })
+        .collect();
+    let mut taken = 0;
+    for task in tasks {
+        taken += usize::from(task.await.unwrap());
+    }
+    assert_eq!(taken, 3);
+}
+
+const THREE: NonZeroU32 = NonZeroU32::new(3).unwrap();
+
+macro_rules! for_each_limiter {
+    ($($test:ident),* $(,)?) => {
+        mod in_memory {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    super::$test(super::SenderRateLimiter::per_minute(super::THREE)).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $test() {
+                    if let Some(store) = crate::postgres().await {
+                        super::$test(super::PgRateLimiter::per_minute(store, super::THREE)).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+for_each_limiter!(
+    a_burst_of_the_limit_then_refusal_per_sender,
+    asking_takes_nothing,
+    concurrent_takes_share_one_bucket,
+);
