@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::helpers::{
-    ADMIN_TOKEN, AUTH_TOKEN, Behaviour, FakeAgent, FakeTwilio, RunningServer, WEBHOOK_PATH, eventually, sms_with_sid,
+    ADMIN_TOKEN, AUTH_TOKEN, Behaviour, FakeAgent, FakeTwilio, RunningServer, TwilioAnswer, WEBHOOK_PATH, eventually,
+    sms_with_sid,
 };
 use crate::postgres_cluster::fresh_database;
 
@@ -212,4 +213,69 @@ async fn forty_five_messages_from_one_number_over_three_instances_meet_one_limit
 
     assert!((30..=31).contains(&routed), "{routed} routed");
     assert_eq!(agent.calls(), routed);
+}
+
+/// SIGKILL of the instance sending a message: another instance, not a
+/// restart of the same, resolves the item once the dead one's lease has
+/// run out: `unknown`, since it may have gone out, and never sent again.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_item_held_by_a_killed_instance_is_resolved_by_another() {
+    let Some(url) = fresh_database().await else { return };
+    let twilio = FakeTwilio::start().await;
+    twilio.script(&[TwilioAnswer::Slow(Duration::from_secs(120))]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut envs = twilio.vars();
+    envs.extend_from_slice(&[
+        ("SMS_ROUTER_TWILIO_AUTH_TOKEN", AUTH_TOKEN),
+        ("SMS_ROUTER_DATABASE_URL", url.as_str()),
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_LOG_LEVEL", "warn"),
+    ]);
+    let sender =
+        tokio::task::block_in_place(|| RunningServer::start(&dir.path().join("a.db"), &envs, &["serve", "--dev"]));
+    let user = admin(
+        &sender,
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+    admin(
+        &sender,
+        reqwest::Method::POST,
+        &format!("/users/{}/messages", user["id"]),
+        json!({"body": "held"}),
+    )
+    .await;
+    eventually("the send to hang at Twilio", || twilio.received().len() == 1).await;
+
+    sender.signal("KILL");
+    let other =
+        tokio::task::block_in_place(|| RunningServer::start(&dir.path().join("b.db"), &envs, &["serve", "--dev"]));
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    let status = loop {
+        let status: String = client
+            .query_one("SELECT status FROM sms_outbox", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if status != "sending" || started.elapsed() > Duration::from_secs(45) {
+            break status;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+
+    assert_eq!(status, "unknown", "{}", other.logs());
+    assert_eq!(twilio.received().len(), 1, "not sent again");
+    let logged: i64 = client
+        .query_one(
+            "SELECT count(*) FROM sms_usage_logs WHERE direction = 'outbound' AND NOT success",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(logged, 1);
 }

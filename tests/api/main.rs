@@ -13,6 +13,7 @@ mod helpers;
 mod hostile;
 mod instances;
 mod lookup;
+mod on_postgres;
 mod ops;
 mod outbound;
 mod outcomes;
