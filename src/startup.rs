@@ -151,7 +151,18 @@ impl Application {
             Some(url) => {
                 let postgres = PgStore::connect(url.expose()).await?;
                 tracing::info!(instance = %postgres.instance(), "serving from PostgreSQL");
-                Self::assemble(config, dev, tuning, agent, prometheus, postgres.clone(), Some(postgres)).await
+                let pool = postgres.clone();
+                let watcher = prometheus.watch_pool(move || pool.pool_status());
+                match Self::assemble(config, dev, tuning, agent, prometheus, postgres.clone(), Some(postgres)).await {
+                    Ok(mut app) => {
+                        app.background.push(watcher);
+                        Ok(app)
+                    }
+                    Err(e) => {
+                        watcher.abort();
+                        Err(e)
+                    }
+                }
             }
             None => {
                 let sqlite = SqliteStore::open_observed(&config.database_path, {

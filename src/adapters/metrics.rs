@@ -6,6 +6,7 @@ use std::time::Duration;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
@@ -33,7 +34,8 @@ struct KindLabel {
 }
 
 struct Inner {
-    registry: Registry,
+    /// Locked only to add the pool's gauges and to render.
+    registry: std::sync::Mutex<Registry>,
     messages: Family<OutcomeLabel, Counter>,
     agent_seconds: Family<ResultLabel, Histogram>,
     cache: Family<ResultLabel, Counter>,
@@ -41,6 +43,13 @@ struct Inner {
     log_batches: Counter,
     log_rows: Counter,
     errors: Family<KindLabel, Counter>,
+    pool_connections: Family<StateLabel, Gauge>,
+    pool_waiting: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: &'static str,
 }
 
 #[derive(Clone)]
@@ -77,8 +86,10 @@ impl Default for PrometheusMetrics {
         registry.register("log_rows", "Usage log rows committed", log_rows.clone());
         let errors = Family::<KindLabel, Counter>::default();
         registry.register("errors", "Failures by kind", errors.clone());
+        let pool_connections = Family::<StateLabel, Gauge>::default();
+        let pool_waiting = Gauge::default();
         PrometheusMetrics(Arc::new(Inner {
-            registry,
+            registry: std::sync::Mutex::new(registry),
             messages,
             agent_seconds,
             cache,
@@ -86,7 +97,44 @@ impl Default for PrometheusMetrics {
             log_batches,
             log_rows,
             errors,
+            pool_connections,
+            pool_waiting,
         }))
+    }
+}
+
+impl PrometheusMetrics {
+    /// Shows the database connection pool from now on, sampled every
+    /// second from `status` (connections in use, idle, and callers waiting
+    /// for one). Only PostgreSQL's pool is shown.
+    pub fn watch_pool(
+        &self,
+        status: impl Fn() -> (usize, usize, usize) + Send + 'static,
+    ) -> tokio::task::JoinHandle<()> {
+        if let Ok(mut registry) = self.0.registry.lock() {
+            registry.register(
+                "db_pool_connections",
+                "PostgreSQL pool connections by state (in_use, idle)",
+                self.0.pool_connections.clone(),
+            );
+            registry.register(
+                "db_pool_waiting",
+                "Callers waiting for a PostgreSQL pool connection",
+                self.0.pool_waiting.clone(),
+            );
+        }
+        let metrics = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let (in_use, idle, waiting) = status();
+                let gauge = |state| metrics.0.pool_connections.get_or_create(&StateLabel { state }).clone();
+                gauge("in_use").set(i64::try_from(in_use).unwrap_or(i64::MAX));
+                gauge("idle").set(i64::try_from(idle).unwrap_or(i64::MAX));
+                metrics.0.pool_waiting.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+            }
+        })
     }
 }
 
@@ -133,7 +181,9 @@ impl Metrics for PrometheusMetrics {
     fn exposition(&self) -> String {
         let mut text = String::new();
         // Writing to a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode_registry(&mut text, &self.0.registry);
+        if let Ok(registry) = self.0.registry.lock() {
+            let _ = prometheus_client::encoding::text::encode_registry(&mut text, &registry);
+        }
         text
     }
 }

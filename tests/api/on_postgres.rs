@@ -208,3 +208,27 @@ async fn a_message_sent_through_the_outbox_gets_its_delivery_status() {
     let rows = ok(&app, "GET", "/usage-logs?direction=outbound", None).await;
     assert_eq!(rows["items"][0]["delivery_status"], "delivered");
 }
+
+#[tokio::test]
+async fn readyz_checks_postgresql_and_metrics_show_its_pool() {
+    let Some((app, _twilio)) = app_on_postgres().await else {
+        return;
+    };
+
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap().status();
+    let mut text = String::new();
+    for _ in 0..40 {
+        text = app.get_text("/metrics").await;
+        if text.contains("sms_router_db_pool_connections{state=\"idle\"}") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    assert_eq!(ready, 200);
+    assert!(
+        text.contains("sms_router_db_pool_connections{state=\"in_use\"}"),
+        "{text}"
+    );
+    assert!(text.contains("sms_router_db_pool_waiting 0"), "{text}");
+}

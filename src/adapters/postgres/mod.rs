@@ -117,6 +117,16 @@ impl PgStore {
         Ok(())
     }
 
+    /// The pool now: connections in use, idle, and callers waiting.
+    pub fn pool_status(&self) -> (usize, usize, usize) {
+        let status = self.pool.status();
+        (
+            status.size.saturating_sub(status.available),
+            status.available,
+            status.waiting,
+        )
+    }
+
     /// Closes every pooled connection; calls after this fail.
     pub fn close(&self) {
         self.pool.close();
