@@ -126,7 +126,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Migrate => {
             match &config.database_url {
                 Some(url) => {
-                    PgStore::connect(url.expose()).await?;
+                    PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
                     println!("the PostgreSQL database is up to date");
                 }
                 None => {
@@ -201,7 +201,12 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
         is_active: true,
     };
     let user = match &config.database_url {
-        Some(url) => PgStore::connect(url.expose()).await?.create_user(user).await,
+        Some(url) => {
+            PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref())
+                .await?
+                .create_user(user)
+                .await
+        }
         None => SqliteStore::open(&config.database_path)?.create_user(user).await,
     };
     let user = user.map_err(|e| match e {
@@ -215,7 +220,9 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
 
 async fn list_users(config: &Config) -> Result<(), Failure> {
     match &config.database_url {
-        Some(url) => print_users(&PgStore::connect(url.expose()).await?).await,
+        Some(url) => {
+            print_users(&PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?).await
+        }
         None => print_users(&SqliteStore::open(&config.database_path)?).await,
     }
 }

@@ -40,6 +40,9 @@ pub struct Config {
     /// `postgres://…` or `postgresql://…`: PostgreSQL instead of the SQLite
     /// file. It may hold a password: never logged.
     pub database_url: Option<Secret>,
+    /// Certificate authorities (PEM) trusted for PostgreSQL's TLS besides
+    /// the public ones.
+    pub database_ca_file: Option<PathBuf>,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Secret>,
     pub twilio_from_number: Option<PhoneNumber>,
@@ -232,6 +235,7 @@ impl Config {
         Ok(Config {
             bind,
             database_url,
+            database_ca_file: get("SMS_ROUTER_DATABASE_CA_FILE").map(PathBuf::from),
             database_path: PathBuf::from(get("SMS_ROUTER_DATABASE_PATH").unwrap_or_else(|| "sms-router.db".to_owned())),
             twilio_account_sid: get("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
             twilio_auth_token: secret("SMS_ROUTER_TWILIO_AUTH_TOKEN"),

@@ -149,7 +149,7 @@ impl Application {
         let prometheus = PrometheusMetrics::default();
         match &config.database_url {
             Some(url) => {
-                let postgres = PgStore::connect(url.expose()).await?;
+                let postgres = PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
                 tracing::info!(instance = %postgres.instance(), "serving from PostgreSQL");
                 let pool = postgres.clone();
                 let watcher = prometheus.watch_pool(move || pool.pool_status());

@@ -12,11 +12,14 @@ use std::process::Command;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-/// A running throwaway server.
+/// A running throwaway server. It speaks TLS too, with a certificate of
+/// its own authority, when `openssl` is on the machine.
 pub struct Cluster {
     dir: PathBuf,
     bin: PathBuf,
     port: u16,
+    /// The authority that signed the server's certificate, when it has one.
+    ca_file: Option<PathBuf>,
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
@@ -27,9 +30,19 @@ static CREATING: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const TEMPLATE: &str = "sms_router_template";
 
 impl Cluster {
-    /// The URL of database `name` on this server.
+    /// The URL of database `name` on this server, without TLS.
     pub fn url(&self, name: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{name}", self.port)
+        format!("postgres://postgres@127.0.0.1:{}/{name}?sslmode=disable", self.port)
+    }
+
+    /// The URL of database `name` over TLS, and the authority to trust for
+    /// it; `None` when the server has no certificate.
+    pub fn tls_url(&self, name: &str) -> Option<(String, PathBuf)> {
+        let ca = self.ca_file.clone()?;
+        Some((
+            format!("postgres://postgres@127.0.0.1:{}/{name}?sslmode=require", self.port),
+            ca,
+        ))
     }
 }
 
@@ -123,11 +136,18 @@ fn start() -> Option<Cluster> {
         String::from_utf8_lossy(&init.stderr)
     );
     let port = free_port();
-    let options = format!(
+    let mut options = format!(
         "-p {port} -c listen_addresses=127.0.0.1 -k {} -c fsync=off -c synchronous_commit=off \
          -c full_page_writes=off -c max_connections=300",
         dir.display()
     );
+    let ca_file = certificates(&dir);
+    if ca_file.is_some() {
+        options.push_str(&format!(
+            " -c ssl=on -c ssl_cert_file={0}/server.crt -c ssl_key_file={0}/server.key",
+            dir.display()
+        ));
+    }
     let log = dir.join("server.log");
     let started = run(
         &bin,
@@ -153,7 +173,90 @@ fn start() -> Option<Cluster> {
     );
     // SAFETY: registering a plain function to run at exit.
     unsafe { libc::atexit(stop_cluster) };
-    Some(Cluster { dir, bin, port })
+    Some(Cluster {
+        dir,
+        bin,
+        port,
+        ca_file,
+    })
+}
+
+/// An authority and a server certificate for 127.0.0.1 signed by it, made
+/// with `openssl` in `dir`; answers the authority's file. `None` (and the
+/// server without TLS) when `openssl` is missing.
+fn certificates(dir: &Path) -> Option<PathBuf> {
+    let openssl = |args: &[&str]| {
+        Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .ok()?;
+    let curve = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let made = openssl(
+        &[
+            &["req", "-x509"][..],
+            &curve,
+            &[
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.crt",
+                "-days",
+                "2",
+                "-subj",
+                "/CN=sms-router test authority",
+            ],
+        ]
+        .concat(),
+    ) && openssl(
+        &[
+            &["req"][..],
+            &curve,
+            &["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"],
+        ]
+        .concat(),
+    ) && openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.crt",
+        "-days",
+        "2",
+        "-extfile",
+        "server.ext",
+    ]);
+    if !made {
+        eprintln!("\n!!!!!!!! openssl is missing or failed: the test PostgreSQL server speaks no TLS\n");
+        return None;
+    }
+    if is_root() {
+        let owned = Command::new("chown")
+            .args(["postgres:", "server.key", "server.crt"])
+            .current_dir(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(owned, "failed to give the server's key to postgres");
+    }
+    let private = Command::new("chmod")
+        .args(["600", "server.key"])
+        .current_dir(dir)
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(private, "failed to make the server's key private");
+    Some(dir.join("ca.crt"))
 }
 
 /// The server, started on first use; `None` where PostgreSQL is missing.

@@ -13,6 +13,7 @@ mod rate_limits;
 mod registry;
 mod reports;
 mod settings_and_opt_outs;
+mod tls;
 mod verifications;
 
 use sms_router::adapters::postgres::PgStore;

@@ -14,14 +14,19 @@ mod reports;
 mod settings;
 mod verifications;
 
+use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
 use tokio_postgres::NoTls;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
+use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
 use crate::ports::{Readiness, StoreError};
@@ -54,15 +59,28 @@ impl PgStore {
     /// When the URL cannot be read, the database cannot be reached or
     /// migrated, or it belongs to a newer sms-router.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        Self::connect_trusting(url, None).await
+    }
+
+    /// As `connect`, trusting the certificate authorities in the PEM file
+    /// `ca_file` besides the usual public ones. With `sslmode=disable` the
+    /// connection is plain; with `prefer` (the default) it is TLS when the
+    /// server offers it, plain when not; with `require`, TLS or nothing.
+    /// A server certificate is always verified: a private one needs its
+    /// authority in `ca_file`.
+    ///
+    /// # Errors
+    /// As `connect`, and when `ca_file` cannot be read.
+    pub async fn connect_trusting(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Self> {
         let config = tokio_postgres::Config::from_str(url)
             .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match config.get_ssl_mode() {
+            SslMode::Disable => Manager::from_config(config, NoTls, recycling),
+            _ => Manager::from_config(config, tls(ca_file)?, recycling),
+        };
         let pool = Pool::builder(manager)
             .max_size(16)
             .wait_timeout(Some(CONNECTION_WAIT))
@@ -140,6 +158,27 @@ impl PgStore {
             .context("failed to get a database connection")
             .map_err(StoreError)
     }
+}
+
+/// TLS with rustls, trusting the public authorities and those in `ca_file`.
+fn tls(ca_file: Option<&Path>) -> anyhow::Result<MakeRustlsConnect> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(path) = ca_file {
+        let certificates = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("failed to read the certificate authorities in {}", path.display()))?;
+        for certificate in certificates {
+            let certificate =
+                certificate.with_context(|| format!("{} holds a certificate that cannot be read", path.display()))?;
+            roots
+                .add(certificate)
+                .with_context(|| format!("{} holds a certificate that cannot be trusted", path.display()))?;
+        }
+    }
+    let config = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(MakeRustlsConnect::new(config))
 }
 
 /// A query's failure as the store's.
