@@ -192,7 +192,15 @@ impl Application {
         let metrics: Arc<dyn Metrics> = Arc::new(prometheus);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let store = CachedStore::new(store, metrics.clone(), config.cache_ttl);
-        let mut background = vec![store.spawn_version_poller()];
+        // Changes by other processes: announced by PostgreSQL; polled for
+        // in SQLite.
+        let mut background = vec![match &shared {
+            Some(shared) => {
+                let cache = store.clone();
+                shared.spawn_change_listener(move || cache.invalidate_all())
+            }
+            None => store.spawn_version_poller(),
+        }];
         // One bucket per sender for all instances when several share the
         // database; in memory otherwise.
         let limiter: Arc<dyn RateLimiter> = match &shared {

@@ -279,3 +279,75 @@ async fn an_item_held_by_a_killed_instance_is_resolved_by_another() {
         .get(0);
     assert_eq!(logged, 1);
 }
+
+/// Notifications sent while an instance's listener is disconnected are
+/// lost: after reconnecting it reads its caches afresh, so a change made in
+/// the meantime is still obeyed.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_made_while_the_listener_was_cut_off_is_obeyed_after_it_reconnects() {
+    let agent = FakeAgent::start().await;
+    agent.replies("hi Ada");
+    let Some(url) = fresh_database().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("SMS_ROUTER_DATABASE_URL", url.as_str()),
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_AGENT_URL", agent.url.as_str()),
+        ("SMS_ROUTER_LOG_LEVEL", "warn"),
+    ];
+    let (changer, router) = tokio::task::block_in_place(|| {
+        (
+            RunningServer::start(&dir.path().join("a.db"), &envs, &["serve", "--dev"]),
+            RunningServer::start(&dir.path().join("b.db"), &envs, &["serve", "--dev"]),
+        )
+    });
+    let user = admin(
+        &changer,
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let send = |n: u32| {
+        let params = sms_with_sid(&format!("SMcut{n:028}"), ADA, "hello");
+        client.post(router.url(WEBHOOK_PATH)).form(&params).send()
+    };
+    assert!(send(0).await.unwrap().text().await.unwrap().contains("hi Ada"));
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+
+    let cut: i64 = db
+        .query_one(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = $1 AND datname = current_database()",
+            &[&sms_router::adapters::postgres::LISTENER_NAME],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    admin(
+        &changer,
+        reqwest::Method::PATCH,
+        &format!("/users/{}", user["id"]),
+        json!({"is_active": false}),
+    )
+    .await;
+
+    assert_eq!(cut, 2, "both instances listen");
+    let changed = std::time::Instant::now();
+    let mut n = 1;
+    while send(n).await.unwrap().text().await.unwrap().contains("hi Ada") {
+        assert!(
+            changed.elapsed() < Duration::from_secs(4),
+            "the change was never obeyed"
+        );
+        n += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        router.logs().contains("listening again") || router.logs().contains("cannot listen"),
+        "{}",
+        router.logs()
+    );
+}

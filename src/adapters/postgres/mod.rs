@@ -2,6 +2,7 @@
 //! tokio-postgres behind a deadpool pool. The same ports as the SQLite
 //! store, with every guarantee holding across instances.
 
+mod changes;
 mod delivery;
 mod directory;
 mod message_log;
@@ -31,6 +32,7 @@ use uuid::Uuid;
 
 use crate::ports::{Readiness, StoreError};
 
+pub use changes::LISTENER_NAME;
 pub use rate_limit::PgRateLimiter;
 
 /// How long a caller waits for a pooled connection before the store counts
@@ -44,6 +46,9 @@ pub const LEASE: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// How to open a connection of its own: the change listener's.
+    config: tokio_postgres::Config,
+    tls: Option<MakeRustlsConnect>,
     /// This instance, as its claims and leases name it.
     instance: Uuid,
     /// The single writer of the usage log's rows on the message path.
@@ -77,9 +82,13 @@ impl PgStore {
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
-        let manager = match config.get_ssl_mode() {
-            SslMode::Disable => Manager::from_config(config, NoTls, recycling),
-            _ => Manager::from_config(config, tls(ca_file)?, recycling),
+        let tls = match config.get_ssl_mode() {
+            SslMode::Disable => None,
+            _ => Some(tls(ca_file)?),
+        };
+        let manager = match &tls {
+            None => Manager::from_config(config.clone(), NoTls, recycling),
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling),
         };
         let pool = Pool::builder(manager)
             .max_size(16)
@@ -99,6 +108,8 @@ impl PgStore {
         let log_writer = message_log::LogWriter::start(pool.clone(), instance);
         Ok(PgStore {
             pool,
+            config,
+            tls,
             instance,
             log_writer,
         })
