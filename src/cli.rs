@@ -42,6 +42,12 @@ pub enum Command {
     /// Manage users without the API
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy a SQLite database into the empty PostgreSQL database of SMS_ROUTER_DATABASE_URL
+    Import {
+        /// The SQLite database file
+        #[arg(long)]
+        from: std::path::PathBuf,
+    },
     /// Send a Twilio-shaped webhook to a running server and print the reply
     Simulate {
         /// The sender's number
@@ -140,6 +146,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             add_user(&config, &phone, &name, email.as_deref()).await
         }
         Command::User(UserCommand::List) => list_users(&config).await,
+        Command::Import { from } => import(&config, &from).await,
         Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
     }
 }
@@ -215,6 +222,21 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     })?;
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);
+    Ok(())
+}
+
+async fn import(config: &Config, from: &std::path::Path) -> Result<(), Failure> {
+    let Some(url) = &config.database_url else {
+        return Err(Failure::Usage(
+            "import copies into PostgreSQL: set SMS_ROUTER_DATABASE_URL to the (empty) database".into(),
+        ));
+    };
+    let store = PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
+    let imported = crate::adapters::import::import(from, &store).await?;
+    for (table, rows) in imported.tables {
+        println!("{table:24} {rows} rows");
+    }
+    println!("imported {}", from.display());
     Ok(())
 }
 

@@ -6,6 +6,7 @@ pub mod agent_http;
 pub mod cache;
 pub mod http;
 pub mod http_client;
+pub mod import;
 pub mod metrics;
 pub mod outbox_worker;
 pub mod postgres;

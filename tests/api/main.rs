@@ -11,6 +11,7 @@ mod faults;
 mod faulty_store;
 mod helpers;
 mod hostile;
+mod import;
 mod instances;
 mod lookup;
 mod on_postgres;
