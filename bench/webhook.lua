@@ -1,6 +1,7 @@
 -- wrk script: every request a new MessageSid, from a random one of the
--- seeded users (+12012000000 …), reported as JSON at the end.
---   wrk … -s bench/webhook.lua URL -- USERS
+-- seeded users (+12012000000 …), reported as JSON at the end. TAG (0–255)
+-- keeps the sids of wrk processes run side by side apart.
+--   wrk … -s bench/webhook.lua URL -- USERS [TAG]
 local threads = {}
 
 function setup(thread)
@@ -10,6 +11,7 @@ end
 
 function init(args)
     users = tonumber(args[1]) or 10000
+    tag = tonumber(args[2]) or 0
     sent = 0
     -- Each run of wrk its own sids: a warm-up's are not repeated.
     started = os.time()
@@ -18,7 +20,7 @@ end
 
 function request()
     sent = sent + 1
-    local sid = string.format("SM%08x%04x%020x", started, thread_id, sent)
+    local sid = string.format("SM%08x%02x%02x%020x", started, tag, thread_id, sent)
     local from = string.format("%%2B1201%07d", 2000000 + math.random(0, users - 1))
     local body = "ToCountry=US&NumMedia=0&MessageSid=" .. sid .. "&SmsMessageSid=" .. sid ..
         "&AccountSid=AC00000000000000000000000000000000&From=" .. from ..

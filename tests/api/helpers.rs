@@ -713,6 +713,9 @@ impl RunningServer {
         let bind = format!("127.0.0.1:{port}");
         let log = db.with_extension(format!("{port}.log"));
         let mut command = sms_router_under(runner, db);
+        // A group of its own: stopping it stops a runner's child too (a
+        // process traced by a killed strace would run on, detached).
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .env("SMS_ROUTER_BIND", &bind)
             .args(args)
@@ -764,21 +767,29 @@ impl RunningServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Kills the server; answers its log.
+    /// Kills the server (and its runner); answers its log.
     pub fn stop(mut self) -> String {
-        let _ = self.child.kill();
+        self.kill_group();
         self.child.wait().unwrap();
         self.logs()
+    }
+
+    /// SIGKILL to every process of the server's group.
+    fn kill_group(&mut self) {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling a process group we created; no memory involved.
+            unsafe { libc::kill(-pid, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
     }
 }
 
 impl Drop for RunningServer {
     /// A test that fails midway leaves no server running.
     fn drop(&mut self) {
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+        // The group, even when the runner has exited: its child may not have.
+        self.kill_group();
+        let _ = self.child.wait();
     }
 }
 

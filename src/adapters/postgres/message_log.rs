@@ -1,12 +1,16 @@
 //! The usage log in PostgreSQL. The inbound row is the claim on its message
 //! sid, across every instance, and says how far the message was answered;
 //! a `processing` claim names the instance answering it. The message path's
-//! writes are committed in groups by one writer task per instance: each
-//! write in a savepoint of its own, each caller answered once the group's
-//! commit is durable.
+//! writes are committed in groups by one writer task per instance, their
+//! statements pipelined in one transaction, each caller answered once the
+//! group's commit is durable; a group that fails is written again one write
+//! at a time, so that one bad write fails alone.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use deadpool_postgres::Transaction;
+use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
@@ -19,6 +23,9 @@ use crate::ports::{Claim, ClaimId, Interrupted, MessageLog, NewOutboxItem, Store
 
 /// The most writes one transaction holds.
 const MAX_GROUP: usize = 256;
+/// Groups in flight at once: while one commits (waiting for the disk),
+/// the next is gathered and sent.
+const WRITERS: usize = 2;
 /// Writes that may wait for the writer before callers wait to queue.
 const QUEUE: usize = 4096;
 
@@ -50,7 +57,10 @@ impl LogWriter {
     /// dropped.
     pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        tokio::spawn(run(pool, instance, queue));
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        for _ in 0..WRITERS {
+            tokio::spawn(run(pool.clone(), instance, queue.clone()));
+        }
         LogWriter { jobs }
     }
 
@@ -66,107 +76,85 @@ impl LogWriter {
     }
 }
 
-async fn run(pool: deadpool_postgres::Pool, instance: Uuid, mut queue: mpsc::Receiver<Job>) {
+async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    while let Some(first) = queue.recv().await {
-        group.push(first);
-        while group.len() < MAX_GROUP
-            && let Ok(job) = queue.try_recv()
+    loop {
         {
-            group.push(job);
+            // One writer gathers a group while the other commits its own.
+            let mut queue = queue.lock().await;
+            let Some(first) = queue.recv().await else { return };
+            group.push(first);
+            while group.len() < MAX_GROUP
+                && let Ok(job) = queue.try_recv()
+            {
+                group.push(job);
+            }
         }
-        let writes = group.len();
-        let (answers, committed) = commit_group(&pool, instance, group.drain(..)).await;
-        if let Err(e) = &committed {
-            tracing::error!(error = %format!("{e:#}"), writes, "a group of usage log writes failed");
-        }
-        for (answer, result) in answers {
-            let result = match (result, &committed) {
-                (Ok(done), Ok(())) => Ok(done),
-                (Ok(_), Err(e)) => Err(StoreError(anyhow::anyhow!("{e:#}"))),
-                (Err(e), _) => Err(e),
-            };
+        let (writes, answers): (Vec<Write>, Vec<_>) = group.drain(..).unzip();
+        let results = match commit_group(&pool, instance, &writes).await {
+            Ok(done) => done.into_iter().map(Ok).collect(),
+            // One bad write must not fail the others: each alone, then.
+            Err(e) if writes.len() > 1 => {
+                tracing::warn!(error = %format!("{e:#}"), writes = writes.len(), "a group of usage log writes failed: writing them one by one");
+                let mut results = Vec::with_capacity(writes.len());
+                for write in &writes {
+                    let alone = commit_group(&pool, instance, std::slice::from_ref(write)).await;
+                    results.push(alone.map(|mut done| done.remove(0)).map_err(StoreError));
+                }
+                results
+            }
+            Err(e) => {
+                tracing::error!(error = %format!("{e:#}"), "a usage log write failed");
+                vec![Err(StoreError(e))]
+            }
+        };
+        for (answer, result) in answers.into_iter().zip(results) {
             let _ = answer.send(result);
         }
     }
 }
 
-type Answers = Vec<(oneshot::Sender<Result<Done, StoreError>>, Result<Done, StoreError>)>;
-
-/// Runs the writes in one transaction, each in a savepoint of its own: a
-/// write that fails is rolled back alone. Answers each write's result, and
-/// whether the transaction was committed.
-async fn commit_group(
-    pool: &deadpool_postgres::Pool,
-    instance: Uuid,
-    jobs: impl Iterator<Item = Job>,
-) -> (Answers, anyhow::Result<()>) {
-    let jobs: Vec<Job> = jobs.collect();
-    let mut client = match pool.get().await.context("failed to get a database connection") {
-        Ok(client) => client,
-        Err(e) => return (refuse(jobs, &e), Err(e)),
-    };
-    let tx = match client
+/// Runs the writes in one transaction, sent together (tokio-postgres
+/// pipelines the statements of concurrent futures): one round trip for the
+/// group, not one per write, and one commit. Answers each write's result
+/// once the transaction is committed; any failure fails them all.
+async fn commit_group(pool: &deadpool_postgres::Pool, instance: Uuid, writes: &[Write]) -> anyhow::Result<Vec<Done>> {
+    let mut client = pool.get().await.context("failed to get a database connection")?;
+    let tx = client
         .transaction()
         .await
-        .context("failed to begin writing the usage log")
-    {
-        Ok(tx) => tx,
-        Err(e) => return (refuse(jobs, &e), Err(e)),
-    };
-    let mut answers = Vec::with_capacity(jobs.len());
-    let mut jobs = jobs.into_iter();
-    while let Some((write, answer)) = jobs.next() {
-        if let Err(e) = tx.batch_execute("SAVEPOINT job").await {
-            let why = anyhow::Error::new(e).context("failed to write the usage log");
-            answers.push((answer, Err(StoreError(anyhow::anyhow!("{why:#}")))));
-            answers.extend(refuse(jobs.collect(), &why));
-            return (answers, Err(why));
-        }
-        let result = apply(&tx, instance, write).await;
-        let end = if result.is_ok() {
-            tx.batch_execute("RELEASE job").await
-        } else {
-            tx.batch_execute("ROLLBACK TO job; RELEASE job").await
-        };
-        answers.push((answer, result.map_err(StoreError)));
-        if let Err(e) = end {
-            let why = anyhow::Error::new(e).context("failed to write the usage log");
-            answers.extend(refuse(jobs.collect(), &why));
-            return (answers, Err(why));
-        }
-    }
-    let committed = tx.commit().await.context("failed to commit the usage log");
-    (answers, committed)
+        .context("failed to begin writing the usage log")?;
+    let done = try_join_all(writes.iter().map(|write| apply(&tx, instance, write))).await?;
+    tx.commit().await.context("failed to commit the usage log")?;
+    Ok(done)
 }
 
-fn refuse(jobs: Vec<Job>, why: &anyhow::Error) -> Answers {
-    jobs.into_iter()
-        .map(|(_, answer)| (answer, Err(StoreError(anyhow::anyhow!("{why:#}")))))
-        .collect()
-}
-
-async fn apply(tx: &Transaction<'_>, instance: Uuid, write: Write) -> anyhow::Result<Done> {
+async fn apply(tx: &Transaction<'_>, instance: Uuid, write: &Write) -> anyhow::Result<Done> {
     Ok(match write {
-        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, &claim).await?),
+        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, claim).await?),
         Write::Release(id) => {
-            tx.execute(
-                "DELETE FROM sms_usage_logs WHERE id = $1 AND direction = 'inbound' AND outcome = 'processing'",
-                &[&id.0],
-            )
-            .await
-            .context("failed to release a claim")?;
+            let statement = tx
+                .prepare_cached(
+                    "DELETE FROM sms_usage_logs WHERE id = $1 AND direction = 'inbound' AND outcome = 'processing'",
+                )
+                .await?;
+            tx.execute(&statement, &[&id.0])
+                .await
+                .context("failed to release a claim")?;
             Done::Nothing
         }
         Write::Defer(id) => {
-            tx.execute("UPDATE sms_usage_logs SET deferred = TRUE WHERE id = $1", &[&id.0])
+            let statement = tx
+                .prepare_cached("UPDATE sms_usage_logs SET deferred = TRUE WHERE id = $1")
+                .await?;
+            tx.execute(&statement, &[&id.0])
                 .await
                 .context("failed to note a deferred reply")?;
             Done::Nothing
         }
         Write::Settle(id, record, replies) => {
-            if settle_row(tx, id, &record, SETTLEABLE).await? {
-                log_replies(tx, record.outcome, &replies, Some(&record.request_id.0)).await?;
+            if settle_row(tx, *id, record, SETTLEABLE).await? {
+                log_replies(tx, record.outcome, replies, Some(&record.request_id.0)).await?;
             }
             Done::Nothing
         }
@@ -174,24 +162,26 @@ async fn apply(tx: &Transaction<'_>, instance: Uuid, write: Write) -> anyhow::Re
             // Only while still being answered: once the message is settled,
             // or interrupted (its sender told so), the reply is not queued
             // again.
-            if settle_row(tx, id, &record, &["processing"]).await? {
-                insert_items(tx, &replies)
+            if settle_row(tx, *id, record, &["processing"]).await? {
+                insert_items(tx, replies)
                     .await
                     .context("failed to queue a late reply")?;
             }
             Done::Nothing
         }
         Write::Tell(id, replies) => {
-            let marked = tx
-                .execute(
+            let statement = tx
+                .prepare_cached(
                     "UPDATE sms_usage_logs SET sender_told = TRUE
                      WHERE id = $1 AND outcome = 'interrupted' AND NOT sender_told",
-                    &[&id.0],
                 )
+                .await?;
+            let marked = tx
+                .execute(&statement, &[&id.0])
                 .await
                 .context("failed to note a sender told")?;
             if marked > 0 {
-                log_replies(tx, Outcome::Interrupted, &replies, None).await?;
+                log_replies(tx, Outcome::Interrupted, replies, None).await?;
             }
             Done::Told(marked > 0)
         }
@@ -223,13 +213,15 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, claim: &InboundClaim) -
     if let Some(row) = inserted {
         return Ok(Claim::New(ClaimId(row.get(0))));
     }
-    let untold = tx
-        .query_opt(
+    let statement = tx
+        .prepare_cached(
             "SELECT id FROM sms_usage_logs
              WHERE message_sid = $1 AND direction = 'inbound'
                AND outcome = 'interrupted' AND NOT deferred AND NOT sender_told",
-            &[&claim.sid.as_ref()],
         )
+        .await?;
+    let untold = tx
+        .query_opt(&statement, &[&claim.sid.as_ref()])
         .await
         .context("failed to read a claimed message")?;
     Ok(untold.map_or(Claim::Seen, |row| Claim::Interrupted(ClaimId(row.get(0)))))
@@ -264,14 +256,16 @@ async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, o
         &record.deferred,
         &open,
     ];
-    let changed = tx
-        .execute(
+    let statement = tx
+        .prepare_cached(
             "UPDATE sms_usage_logs
              SET outcome = $2, user_id = $3, success = $4, error_message = $5, processing_time_ms = $6,
                  metadata = $7, deferred = deferred OR $8, claimed_by = NULL
              WHERE id = $1 AND outcome = ANY($9)",
-            &params,
         )
+        .await?;
+    let changed = tx
+        .execute(&statement, &params)
         .await
         .context("failed to settle a message")?;
     Ok(changed == 1)

@@ -46,6 +46,9 @@ pub const LEASE: Duration = Duration::from_secs(15);
 #[derive(Clone)]
 pub struct PgStore {
     pool: Pool,
+    /// Connections whose commits do not wait for the disk: for writes whose
+    /// loss in a crash costs nothing (rate-limit tokens, heartbeats).
+    relaxed: Pool,
     /// How to open a connection of its own: the change listener's.
     config: tokio_postgres::Config,
     tls: Option<MakeRustlsConnect>,
@@ -86,10 +89,25 @@ impl PgStore {
             SslMode::Disable => None,
             _ => Some(tls(ca_file)?),
         };
-        let manager = match &tls {
-            None => Manager::from_config(config.clone(), NoTls, recycling),
-            Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling),
+        let manager = |config: tokio_postgres::Config, recycling| match &tls {
+            None => Manager::from_config(config, NoTls, recycling),
+            Some(tls) => Manager::from_config(config, tls.clone(), recycling),
         };
+        let mut relaxed_config = config.clone();
+        relaxed_config.options("-c synchronous_commit=off");
+        let relaxed = Pool::builder(manager(
+            relaxed_config,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        ))
+        .max_size(8)
+        .wait_timeout(Some(CONNECTION_WAIT))
+        .create_timeout(Some(CONNECTION_WAIT))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .context("failed to set up the database connection pool")?;
+        let manager = manager(config.clone(), recycling);
         let pool = Pool::builder(manager)
             .max_size(16)
             .wait_timeout(Some(CONNECTION_WAIT))
@@ -108,6 +126,7 @@ impl PgStore {
         let log_writer = message_log::LogWriter::start(pool.clone(), instance);
         Ok(PgStore {
             pool,
+            relaxed,
             config,
             tls,
             instance,
@@ -127,7 +146,7 @@ impl PgStore {
     /// # Errors
     /// When the database cannot be written.
     pub async fn heartbeat(&self) -> Result<(), StoreError> {
-        let client = self.client().await?;
+        let client = self.relaxed_client().await?;
         client
             .execute(
                 "INSERT INTO sms_instances (id) VALUES ($1)
@@ -159,6 +178,16 @@ impl PgStore {
     /// Closes every pooled connection; calls after this fail.
     pub fn close(&self) {
         self.pool.close();
+        self.relaxed.close();
+    }
+
+    /// A pooled connection whose commits do not wait for the disk.
+    pub(crate) async fn relaxed_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.relaxed
+            .get()
+            .await
+            .context("failed to get a database connection")
+            .map_err(StoreError)
     }
 
     /// A pooled connection.
