@@ -351,3 +351,74 @@ async fn a_change_made_while_the_listener_was_cut_off_is_obeyed_after_it_reconne
         router.logs()
     );
 }
+
+/// SIGKILL of an instance while its agent thinks: once the dead instance's
+/// lease has run out, another instance takes its claim over, and Twilio's
+/// retry of the message, reaching that other instance, gets `error_reply`
+/// without a second agent call.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_left_by_a_killed_instance_is_taken_over_by_another() {
+    let agent = FakeAgent::start().await;
+    agent.set(Behaviour::Reply("too late".into(), Duration::from_secs(120)));
+    let Some(url) = fresh_database().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        ("SMS_ROUTER_DATABASE_URL", url.as_str()),
+        ("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN),
+        ("SMS_ROUTER_AGENT_URL", agent.url.as_str()),
+        ("SMS_ROUTER_LOG_LEVEL", "warn"),
+    ];
+    let (doomed, other) = tokio::task::block_in_place(|| {
+        (
+            RunningServer::start(&dir.path().join("a.db"), &envs, &["serve", "--dev"]),
+            RunningServer::start(&dir.path().join("b.db"), &envs, &["serve", "--dev"]),
+        )
+    });
+    admin(
+        &doomed,
+        reqwest::Method::POST,
+        "/users",
+        json!({"full_name": "Ada", "phone_number": ADA}),
+    )
+    .await;
+    let params = sms_with_sid("SMtakeover000000000000000000000001", ADA, "hello");
+    let first = tokio::spawn({
+        let (url, params) = (doomed.url(WEBHOOK_PATH), params.clone());
+        async move { reqwest::Client::new().post(url).form(&params).send().await }
+    });
+    eventually("the agent to be asked", || agent.calls() == 1).await;
+
+    doomed.signal("KILL");
+    assert!(first.await.unwrap().is_err(), "the killed instance answered nothing");
+    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    loop {
+        let outcome: String = db
+            .query_one("SELECT outcome FROM sms_usage_logs WHERE direction = 'inbound'", &[])
+            .await
+            .unwrap()
+            .get(0);
+        if outcome == "interrupted" {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(45),
+            "never taken over: {}",
+            other.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let retry = reqwest::Client::new()
+        .post(other.url(WEBHOOK_PATH))
+        .form(&params)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+
+    assert!(retry.contains("Sorry, something went wrong"), "{retry}");
+    assert_eq!(agent.calls(), 1, "the agent is not asked again");
+}

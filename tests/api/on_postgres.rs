@@ -232,3 +232,37 @@ async fn readyz_checks_postgresql_and_metrics_show_its_pool() {
     );
     assert!(text.contains("sms_router_db_pool_waiting 0"), "{text}");
 }
+
+#[test]
+fn the_command_line_migrates_adds_and_lists_users_on_postgresql_and_refuses_another_url() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let Some(url) = runtime.block_on(crate::postgres_cluster::empty_database()) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("unused.db");
+    let run = |args: &[&str], url: &str| {
+        crate::helpers::sms_router(&db)
+            .env("SMS_ROUTER_DATABASE_URL", url)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    let migrated = run(&["migrate"], &url);
+    let added = run(&["user", "add", "--phone", ADA, "--name", "Ada"], &url);
+    let listed = run(&["user", "list"], &url);
+    let wrong = run(&["migrate"], "mysql://root@localhost/sms");
+
+    assert!(
+        migrated.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrated.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrated.stdout).contains("PostgreSQL database is up to date"));
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(ADA));
+    assert_eq!(wrong.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("SMS_ROUTER_DATABASE_URL"));
+    assert!(!db.exists(), "no SQLite file is made");
+}
