@@ -118,6 +118,41 @@ mod across_instances {
     use crate::postgres_cluster::fresh_database;
 
     #[tokio::test]
+    async fn the_sender_of_a_deferred_reply_left_by_a_dead_instance_is_told_once() {
+        let Some(url) = fresh_database().await else { return };
+        let dead = PgStore::connect(&url).await.unwrap();
+        let other = PgStore::connect(&url).await.unwrap();
+        let id = new_id(dead.claim(&claim_of("SMdeferred")).await.unwrap());
+        dead.defer(id).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .execute(
+                "UPDATE sms_instances SET heartbeat_at = now() - interval '1 minute' WHERE id = $1",
+                &[&dead.instance()],
+            )
+            .await
+            .unwrap();
+
+        let first = other.interrupt_unfinished(vec!["Sorry.".into()]).await.unwrap();
+        let again = other.interrupt_unfinished(vec!["Sorry.".into()]).await.unwrap();
+
+        assert_eq!((first.messages, first.told), (1, 1));
+        assert_eq!((again.messages, again.told), (0, 0));
+        let queued: Vec<String> = client
+            .query("SELECT body FROM sms_outbox", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(queued, ["Sorry."]);
+        // Twilio's retry reaching another instance is a plain duplicate now:
+        // its sender was told through the outbox.
+        assert_eq!(other.claim(&claim_of("SMdeferred")).await.unwrap(), Claim::Seen);
+    }
+
+    #[tokio::test]
     async fn three_instances_claim_a_sid_once() {
         let Some(url) = fresh_database().await else { return };
         let mut instances = Vec::new();
