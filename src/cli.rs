@@ -42,6 +42,12 @@ pub enum Command {
     /// Manage users without the API
     #[command(subcommand)]
     User(UserCommand),
+    /// Delete usage-log rows older than DAYS days (the server does so daily, per usage_log_retention_days)
+    Purge {
+        /// Rows older than this many days go (at least 1)
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        older_than: u32,
+    },
     /// Copy a SQLite database into the empty PostgreSQL database of SMS_ROUTER_DATABASE_URL
     Import {
         /// The SQLite database file
@@ -147,6 +153,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::User(UserCommand::List) => list_users(&config).await,
         Command::Import { from } => import(&config, &from).await,
+        Command::Purge { older_than } => purge(&config, older_than).await,
         Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
     }
 }
@@ -223,6 +230,46 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);
     Ok(())
+}
+
+async fn purge(config: &Config, older_than: u32) -> Result<(), Failure> {
+    let days = std::num::NonZeroU32::new(older_than)
+        .ok_or_else(|| Failure::Usage("--older-than must be at least 1".into()))?;
+    let cutoff = crate::domain::retention::cutoff(chrono::Utc::now(), days);
+    let purged = match &config.database_url {
+        Some(url) => {
+            purge_with_progress(
+                &PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?,
+                cutoff,
+            )
+            .await?
+        }
+        None => purge_with_progress(&SqliteStore::open(&config.database_path)?, cutoff).await?,
+    };
+    println!("purged {purged} usage-log rows older than {older_than} days");
+    Ok(())
+}
+
+/// `retention::purge`, with a progress bar on a terminal.
+async fn purge_with_progress(
+    store: &impl crate::ports::Retention,
+    cutoff: chrono::DateTime<chrono::Utc>,
+) -> Result<u64, Failure> {
+    let total = store
+        .count_before(cutoff)
+        .await
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("purging [{bar:40}] {pos}/{len} rows, {eta} left")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let purged = crate::adapters::retention::purge(store, cutoff, |rows| bar.inc(rows))
+        .await
+        .map_err(|e| Failure::Runtime(e.into()))?;
+    bar.finish_and_clear();
+    Ok(purged)
 }
 
 async fn import(config: &Config, from: &std::path::Path) -> Result<(), Failure> {

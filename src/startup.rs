@@ -21,6 +21,7 @@ use crate::adapters::outbox_worker;
 use crate::adapters::postgres::{self, PgRateLimiter, PgStore};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
+use crate::adapters::retention;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
 use crate::adapters::system::{self, SystemClock, SystemRandom};
 use crate::adapters::twilio_rest::TwilioMessenger;
@@ -260,6 +261,7 @@ impl Application {
                 "messages were left unanswered by the last run"
             );
         }
+        background.push(retention::spawn_daily(store.clone(), clock.clone()));
         if let Some(shared) = shared {
             background.push(spawn_heartbeat(shared));
             background.push(spawn_takeover(router.clone(), store.clone(), messenger.is_some()));

@@ -24,7 +24,7 @@ use crate::domain::verification::{PendingVerification, VerificationCode};
 use crate::ports::{
     ChangeError, Claim, ClaimId, CodeAttempt, CreateError, DeliveryLog, Due, Interrupted, MessageLog, Metrics, Missing,
     NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness,
-    SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
+    Retention, SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
 };
 
 /// How long "nobody owns this number" is believed.
@@ -403,6 +403,16 @@ impl<D: UserDirectory + Readiness> Readiness for CachedStore<D> {
             }
         };
         found.map_err(|e| StoreError(anyhow::anyhow!(e)))
+    }
+}
+
+impl<D: Retention> Retention for CachedStore<D> {
+    async fn count_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.count_before(cutoff).await
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
+        self.inner.purge_before(cutoff, batch).await
     }
 }
 

@@ -12,6 +12,7 @@ pub mod outbox_worker;
 pub mod postgres;
 pub mod rate_limit;
 pub mod recent_replies;
+pub mod retention;
 pub mod sqlite;
 pub mod system;
 pub mod twilio_rest;

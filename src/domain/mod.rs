@@ -9,6 +9,7 @@ pub mod phone;
 pub mod policy;
 pub mod reply;
 pub mod report;
+pub mod retention;
 pub mod router;
 pub mod segments;
 pub mod settings;

@@ -1,6 +1,7 @@
 //! The settings an administrator can change at run time, with their rules.
 
 use std::fmt;
+use std::num::NonZeroU32;
 
 /// A known setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -11,6 +12,7 @@ pub enum SettingKey {
     ErrorReply,
     MaxReplyMessages,
     RequireVerifiedNumbers,
+    UsageLogRetentionDays,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -22,13 +24,14 @@ pub enum SettingError {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 6] = [
+    pub const ALL: [SettingKey; 7] = [
         SettingKey::HelpReply,
         SettingKey::UnknownUserReply,
         SettingKey::InactiveUserReply,
         SettingKey::ErrorReply,
         SettingKey::MaxReplyMessages,
         SettingKey::RequireVerifiedNumbers,
+        SettingKey::UsageLogRetentionDays,
     ];
 
     pub fn name(self) -> &'static str {
@@ -39,6 +42,7 @@ impl SettingKey {
             SettingKey::ErrorReply => "error_reply",
             SettingKey::MaxReplyMessages => "max_reply_messages",
             SettingKey::RequireVerifiedNumbers => "require_verified_numbers",
+            SettingKey::UsageLogRetentionDays => "usage_log_retention_days",
         }
     }
 
@@ -59,6 +63,7 @@ impl SettingKey {
             SettingKey::ErrorReply => "Sorry, something went wrong. Please try again in a moment.",
             SettingKey::MaxReplyMessages => "1",
             SettingKey::RequireVerifiedNumbers => "false",
+            SettingKey::UsageLogRetentionDays => "400",
         }
     }
 }
@@ -79,7 +84,13 @@ pub struct Settings {
     pub max_reply_messages: usize,
     /// Extra numbers route only once verified; unverified ones are unknown.
     pub require_verified_numbers: bool,
+    /// Usage-log rows older than this many days are purged daily; `None`
+    /// (the value 0) keeps every row.
+    pub usage_log_retention_days: Option<NonZeroU32>,
 }
+
+/// The longest retention: a hundred years.
+const MAX_RETENTION_DAYS: u32 = 36_500;
 
 /// The longest text a reply setting may hold: ten full messages.
 const MAX_REPLY_SETTING_CHARS: usize = 16_000;
@@ -93,6 +104,7 @@ impl Default for Settings {
             error_reply: String::new(),
             max_reply_messages: 1,
             require_verified_numbers: false,
+            usage_log_retention_days: None,
         };
         for key in SettingKey::ALL {
             // Defaults are valid by construction; the test below holds them to it.
@@ -127,6 +139,15 @@ impl Settings {
                     .ok()
                     .filter(|n| (1..=10).contains(n))
                     .ok_or_else(|| invalid("must be an integer from 1 to 10"))?;
+            }
+            SettingKey::UsageLogRetentionDays => {
+                let days = value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= MAX_RETENTION_DAYS)
+                    .ok_or_else(|| invalid("must be a number of days from 0 (keep every row) to 36500"))?;
+                self.usage_log_retention_days = NonZeroU32::new(days);
             }
             SettingKey::RequireVerifiedNumbers => {
                 self.require_verified_numbers = match value.trim() {

@@ -14,6 +14,7 @@ pub mod rate_limiter;
 pub mod readiness;
 pub mod recent_replies;
 pub mod reply_writer;
+pub mod retention;
 pub mod settings_store;
 pub mod store_error;
 pub mod usage_reports;
@@ -35,6 +36,7 @@ pub use rate_limiter::RateLimiter;
 pub use readiness::Readiness;
 pub use recent_replies::{Flight, RecentReplies, Settled, Unfinished, Wait, Waited};
 pub use reply_writer::ReplyWriter;
+pub use retention::Retention;
 pub use settings_store::{SettingsStore, StoredSetting};
 pub use store_error::StoreError;
 pub use usage_reports::UsageReports;
@@ -61,6 +63,6 @@ impl<T> AdminStore for T where
 
 /// Every port a store serves: what the composition root needs of one, be
 /// it SQLite, a cache in front of it, or a test's fault injector.
-pub trait Store: RouterStore + AdminStore + DeliveryLog + Readiness {}
+pub trait Store: RouterStore + AdminStore + DeliveryLog + Readiness + Retention {}
 
-impl<T> Store for T where T: RouterStore + AdminStore + DeliveryLog + Readiness {}
+impl<T> Store for T where T: RouterStore + AdminStore + DeliveryLog + Readiness + Retention {}

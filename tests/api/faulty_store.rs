@@ -302,3 +302,13 @@ impl Readiness for FaultyStore {
         self.inner.check().await
     }
 }
+
+impl Retention for FaultyStore {
+    async fn count_before(&self, cutoff: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+        self.inner.count_before(cutoff).await
+    }
+
+    async fn purge_before(&self, cutoff: chrono::DateTime<chrono::Utc>, batch: u32) -> Result<u64, StoreError> {
+        self.inner.purge_before(cutoff, batch).await
+    }
+}

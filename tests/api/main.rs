@@ -26,6 +26,7 @@ mod privacy;
 mod recovery;
 mod replies;
 mod reports;
+mod retention;
 mod signature;
 mod statuses;
 mod store_faults;

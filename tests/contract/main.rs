@@ -12,6 +12,7 @@ mod outbox;
 mod rate_limits;
 mod registry;
 mod reports;
+mod retention;
 mod settings_and_opt_outs;
 mod tls;
 mod verifications;

@@ -180,3 +180,29 @@ impl UsageReports for PgStore {
         })
     }
 }
+
+impl crate::ports::Retention for PgStore {
+    async fn count_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let count: i64 = client
+            .query_one("SELECT count(*) FROM sms_usage_logs WHERE created_at < $1", &[&cutoff])
+            .await
+            .map_err(failed("failed to count old usage-log rows"))?
+            .get(0);
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM sms_usage_logs WHERE id IN (
+                     SELECT id FROM sms_usage_logs
+                     WHERE created_at < $1 AND outcome <> 'processing'
+                     ORDER BY created_at, id LIMIT $2)",
+                &[&cutoff, &i64::from(batch)],
+            )
+            .await
+            .map_err(failed("failed to purge old usage-log rows"))
+    }
+}

@@ -200,3 +200,31 @@ impl UsageReports for SqliteStore {
         .await
     }
 }
+
+impl crate::ports::Retention for SqliteStore {
+    async fn count_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            let count: i64 = conn.query_row(
+                "SELECT count(*) FROM sms_usage_logs WHERE created_at < ?1",
+                [stamp(&cutoff)],
+                |r| r.get(0),
+            )?;
+            Ok(to_u64(count))
+        })
+        .await
+    }
+
+    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            let deleted = conn.execute(
+                "DELETE FROM sms_usage_logs WHERE id IN (
+                     SELECT id FROM sms_usage_logs
+                     WHERE created_at < ?1 AND outcome <> 'processing'
+                     ORDER BY created_at, id LIMIT ?2)",
+                rusqlite::params![stamp(&cutoff), batch],
+            )?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+}

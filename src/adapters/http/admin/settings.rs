@@ -25,6 +25,7 @@ pub enum SettingKeyDto {
     ErrorReply,
     MaxReplyMessages,
     RequireVerifiedNumbers,
+    UsageLogRetentionDays,
 }
 
 impl From<SettingKey> for SettingKeyDto {
@@ -36,6 +37,7 @@ impl From<SettingKey> for SettingKeyDto {
             SettingKey::ErrorReply => SettingKeyDto::ErrorReply,
             SettingKey::MaxReplyMessages => SettingKeyDto::MaxReplyMessages,
             SettingKey::RequireVerifiedNumbers => SettingKeyDto::RequireVerifiedNumbers,
+            SettingKey::UsageLogRetentionDays => SettingKeyDto::UsageLogRetentionDays,
         }
     }
 }

@@ -1,0 +1,41 @@
+//! The usage log's retention: rows before a moment deleted in batches, the
+//! oldest first; a message still being answered never.
+
+use chrono::{Duration, Utc};
+use sms_router::domain::usage::Outcome;
+use sms_router::ports::Claim;
+
+use crate::message_log::{claim_of, record};
+use crate::{Store, for_each_store};
+
+async fn settled(store: &impl Store, count: usize) {
+    for i in 0..count {
+        let Claim::New(id) = store.claim(&claim_of(&format!("SMret{i}"))).await.unwrap() else {
+            panic!("claimed before");
+        };
+        store.settle(id, record(Outcome::Routed), Vec::new()).await.unwrap();
+    }
+}
+
+async fn rows_before_the_cutoff_go_in_batches_and_later_ones_stay(store: impl Store) {
+    settled(&store, 25).await;
+    store.claim(&claim_of("SMstillprocessing")).await.unwrap();
+    let past = Utc::now() - Duration::days(1);
+    let future = Utc::now() + Duration::days(1);
+
+    let none = store.purge_before(past, 10).await.unwrap();
+    let counted = store.count_before(future).await.unwrap();
+    let batches = [
+        store.purge_before(future, 10).await.unwrap(),
+        store.purge_before(future, 10).await.unwrap(),
+        store.purge_before(future, 10).await.unwrap(),
+        store.purge_before(future, 10).await.unwrap(),
+    ];
+
+    assert_eq!(none, 0);
+    assert_eq!(counted, 26);
+    assert_eq!(batches, [10, 10, 5, 0], "the claim being answered stays");
+    assert_eq!(store.count_before(future).await.unwrap(), 1);
+}
+
+for_each_store!(rows_before_the_cutoff_go_in_batches_and_later_ones_stay);
