@@ -42,6 +42,16 @@ pub enum Command {
     /// Manage users without the API
     #[command(subcommand)]
     User(UserCommand),
+    /// Copy the SQLite database, consistently, while it serves
+    Backup {
+        /// The new file to write
+        file: std::path::PathBuf,
+    },
+    /// Put a backup in place of the SQLite database (the server stopped)
+    Restore {
+        /// The backup to put back
+        file: std::path::PathBuf,
+    },
     /// Delete usage-log rows older than DAYS days (the server does so daily, per usage_log_retention_days)
     Purge {
         /// Rows older than this many days go (at least 1)
@@ -154,6 +164,8 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::User(UserCommand::List) => list_users(&config).await,
         Command::Import { from } => import(&config, &from).await,
         Command::Purge { older_than } => purge(&config, older_than).await,
+        Command::Backup { file } => backup(&config, &file),
+        Command::Restore { file } => restore(&config, &file),
         Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
     }
 }
@@ -229,6 +241,40 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     })?;
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);
+    Ok(())
+}
+
+/// Backups and restores are SQLite's: PostgreSQL has its own tools.
+fn sqlite_only(config: &Config, what: &str) -> Result<(), Failure> {
+    if config.database_url.is_some() {
+        return Err(Failure::Usage(format!(
+            "{what} is for the SQLite database; with SMS_ROUTER_DATABASE_URL set, use PostgreSQL's pg_dump and pg_restore"
+        )));
+    }
+    Ok(())
+}
+
+fn backup(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
+    sqlite_only(config, "backup")?;
+    let bar = indicatif::ProgressBar::new(0);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("backing up [{bar:40}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    crate::adapters::sqlite::backup::backup(&config.database_path, file, |written, size| {
+        bar.set_length(size);
+        bar.set_position(written);
+    })?;
+    bar.finish_and_clear();
+    println!("backed up {} into {}", config.database_path.display(), file.display());
+    Ok(())
+}
+
+fn restore(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
+    sqlite_only(config, "restore")?;
+    crate::adapters::sqlite::backup::restore(file, &config.database_path)?;
+    println!("restored {} from {}", config.database_path.display(), file.display());
     Ok(())
 }
 

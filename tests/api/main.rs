@@ -1,6 +1,7 @@
 //! Integration tests: the real app on loopback, a fresh SQLite file each.
 
 mod admin;
+mod backup;
 mod bad_input;
 mod caching;
 mod cli;

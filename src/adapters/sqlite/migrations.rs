@@ -13,6 +13,11 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0006_unanswered_senders.sql")),
 ];
 
+/// The newest schema version this build knows.
+pub fn known() -> usize {
+    MIGRATIONS.len()
+}
+
 /// Brings the database to the latest schema; a no-op when it is there.
 ///
 /// # Errors

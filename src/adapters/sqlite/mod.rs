@@ -1,6 +1,7 @@
 //! The SQLite store: rusqlite behind an r2d2 pool, every call off the async
 //! runtime.
 
+pub mod backup;
 mod checkpointer;
 mod delivery;
 mod directory;
@@ -45,6 +46,8 @@ pub type StoreObserver = Arc<dyn Fn(StoreEvent) + Send + Sync>;
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: Pool,
+    /// Held while the store lives: a restore waits for no store to have it.
+    _in_use: Arc<backup::InUse>,
     /// The single writer of the usage log's rows on the message path.
     log_writer: log_writer::LogWriter,
     observer: StoreObserver,
@@ -71,6 +74,7 @@ impl SqliteStore {
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrations::migrate(&mut conn)?;
         drop(conn);
+        let in_use = Arc::new(backup::InUse::take(path)?);
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.busy_timeout(BUSY_TIMEOUT)?;
             // A transaction that reads, then writes, must hold the write lock
@@ -89,6 +93,7 @@ impl SqliteStore {
         let log_writer = log_writer::LogWriter::start(path, observer.clone())?;
         Ok(SqliteStore {
             pool,
+            _in_use: in_use,
             log_writer,
             observer,
         })

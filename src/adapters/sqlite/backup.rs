@@ -1,0 +1,155 @@
+//! Backups of the SQLite database, and putting one back.
+//!
+//! A backup is `VACUUM INTO`: one read transaction, so a consistent copy of
+//! every row committed before it began, while the server goes on writing
+//! (the online backup API would start over at every write of another
+//! connection, and under a steady load never finish). Its progress is the
+//! copy's size against the database's.
+//!
+//! A restore checks the copy first (integrity, and a schema this sms-router
+//! knows), refuses while anything holds the database open through a store
+//! (each store holds a shared lock on the file: `flock`, apart from
+//! SQLite's own locks), and replaces the file whole, its write-ahead log
+//! with it.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use rusqlite::{Connection, OpenFlags};
+
+use super::migrations;
+
+/// A shared lock on the database file, held by every store that has it
+/// open: a restore, which wants it alone, is refused meanwhile.
+pub(super) struct InUse(#[allow(dead_code)] File);
+
+impl InUse {
+    pub(super) fn take(path: &Path) -> anyhow::Result<Self> {
+        let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+        flock(&file, libc::LOCK_SH).with_context(|| format!("failed to lock {}", path.display()))?;
+        Ok(InUse(file))
+    }
+}
+
+fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this function borrows; no memory involved.
+    if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
+/// Copies the database at `from` into the new file `to`, consistently while
+/// it serves; tells `progress` the bytes written so far and the database's
+/// size, every tenth of a second.
+///
+/// # Errors
+/// When `to` exists, `from` is not a database, or the copy fails.
+pub fn backup(from: &Path, to: &Path, progress: impl Fn(u64, u64)) -> anyhow::Result<()> {
+    if to.exists() {
+        bail!("{} exists already: a backup goes into a new file", to.display());
+    }
+    if !from.is_file() {
+        bail!("{} is not a file", from.display());
+    }
+    let conn = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("failed to open {}", from.display()))?;
+    conn.busy_timeout(super::BUSY_TIMEOUT)?;
+    let size: i64 = conn.query_row(
+        "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+        [],
+        |r| r.get(0),
+    )?;
+    let size = u64::try_from(size).unwrap_or(0);
+    let target = to.display().to_string();
+    let copying = std::thread::spawn(move || conn.execute("VACUUM INTO ?1", [target]).map(|_| ()));
+    while !copying.is_finished() {
+        let written = std::fs::metadata(to).map_or(0, |m| m.len());
+        progress(written.min(size), size);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let copying = copying
+        .join()
+        .map_err(|_| anyhow::anyhow!("the backup's thread failed"))?;
+    progress(size, size);
+    copying.with_context(|| format!("failed to copy {} into {}", from.display(), to.display()))?;
+    Ok(())
+}
+
+/// Checks that `file` is a whole sms-router database this build can serve.
+fn check(file: &Path) -> anyhow::Result<()> {
+    let conn = Connection::open_with_flags(file, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("failed to open {}", file.display()))?;
+    let integrity: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .with_context(|| format!("{} is not a SQLite database", file.display()))?;
+    if integrity != "ok" {
+        bail!("{} is damaged (integrity check: {integrity})", file.display());
+    }
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let known = i64::try_from(migrations::known()).unwrap_or(i64::MAX);
+    if version == 0 {
+        bail!("{} is not an sms-router database", file.display());
+    }
+    if version > known {
+        bail!(
+            "{} has schema version {version}, written by a newer sms-router; this one knows versions up to {known}",
+            file.display()
+        );
+    }
+    Ok(())
+}
+
+/// Puts the backup `file` in place of the database at `path`, once it is
+/// checked and nothing has the database open.
+///
+/// # Errors
+/// When the backup fails its checks, a server (or any store) has the
+/// database open, or the files cannot be written; the database is left as
+/// it was then.
+pub fn restore(file: &Path, path: &Path) -> anyhow::Result<()> {
+    check(file)?;
+    let alone = match File::open(path) {
+        Ok(current) => {
+            if flock(&current, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+                bail!(
+                    "{} is in use (a server, or another sms-router command, has it open): stop it first",
+                    path.display()
+                );
+            }
+            Some(current)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("failed to open {}", path.display())),
+    };
+    let staged = sibling(path, "restoring");
+    std::fs::copy(file, &staged).with_context(|| format!("failed to copy {}", file.display()))?;
+    File::open(&staged)
+        .and_then(|f| f.sync_all())
+        .with_context(|| format!("failed to sync {}", staged.display()))?;
+    // The old database's write-ahead log would be replayed over the new one.
+    for stale in [sibling(path, "wal"), sibling(path, "shm")] {
+        match std::fs::remove_file(&stale) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e).with_context(|| format!("failed to remove {}", stale.display())),
+        }
+    }
+    std::fs::rename(&staged, path).with_context(|| format!("failed to put {} in place", path.display()))?;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
+    drop(alone);
+    Ok(())
+}
+
+/// `path` with `-suffix` appended, as SQLite names its own files.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!("-{suffix}"));
+    PathBuf::from(name)
+}
