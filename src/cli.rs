@@ -42,6 +42,12 @@ pub enum Command {
     /// Manage users without the API
     #[command(subcommand)]
     User(UserCommand),
+    /// Check the configuration without serving and say what is wrong
+    Doctor {
+        /// Check it as for `serve --dev`
+        #[arg(long)]
+        dev: bool,
+    },
     /// Copy the SQLite database, consistently, while it serves
     Backup {
         /// The new file to write
@@ -165,6 +171,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Import { from } => import(&config, &from).await,
         Command::Purge { older_than } => purge(&config, older_than).await,
         Command::Backup { file } => backup(&config, &file),
+        Command::Doctor { dev } => doctor(&config, dev).await,
         Command::Restore { file } => restore(&config, &file),
         Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
     }
@@ -242,6 +249,24 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
     let number = user.phone_number.map(|n| n.to_string()).unwrap_or_default();
     println!("added user {}: {} {number}", user.id, user.full_name);
     Ok(())
+}
+
+async fn doctor(config: &Config, dev: bool) -> Result<(), Failure> {
+    let findings = crate::doctor::examine(config, dev).await;
+    for finding in &findings {
+        let mark = if finding.ok { "ok  " } else { "FAIL" };
+        println!("{mark} {:11} {}", finding.what, finding.says);
+    }
+    let problems = findings.iter().filter(|f| !f.ok).count();
+    if problems == 0 {
+        println!("all is well");
+        Ok(())
+    } else {
+        Err(Failure::Runtime(anyhow::anyhow!(
+            "{problems} problem{} found",
+            if problems == 1 { "" } else { "s" }
+        )))
+    }
 }
 
 /// Backups and restores are SQLite's: PostgreSQL has its own tools.

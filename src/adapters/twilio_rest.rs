@@ -12,6 +12,7 @@ use crate::ports::{Messenger, SendError};
 pub struct TwilioMessenger {
     client: reqwest::Client,
     messages_url: reqwest::Url,
+    account_url: reqwest::Url,
     account_sid: String,
     auth_token: String,
     from: PhoneNumber,
@@ -42,6 +43,7 @@ impl TwilioMessenger {
     ) -> anyhow::Result<Self> {
         let base = api_base.as_str().trim_end_matches('/');
         let messages_url = reqwest::Url::parse(&format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"))?;
+        let account_url = reqwest::Url::parse(&format!("{base}/2010-04-01/Accounts/{account_sid}.json"))?;
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
@@ -50,11 +52,42 @@ impl TwilioMessenger {
         Ok(TwilioMessenger {
             client,
             messages_url,
+            account_url,
             account_sid: account_sid.to_owned(),
             auth_token: auth_token.to_owned(),
             from,
             status_callback,
         })
+    }
+}
+
+/// What Twilio said of the account's credentials.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credentials {
+    Accepted,
+    /// 401: the account SID and auth token do not match.
+    Refused,
+    /// Any other answer, or none: why.
+    Unknown(String),
+}
+
+impl TwilioMessenger {
+    /// Reads the account (`GET …/Accounts/{sid}.json`): a call that changes
+    /// nothing and costs nothing, to see whether Twilio accepts the
+    /// credentials.
+    pub async fn check_credentials(&self) -> Credentials {
+        let answer = self
+            .client
+            .get(self.account_url.clone())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .send()
+            .await;
+        match answer {
+            Ok(r) if r.status().is_success() => Credentials::Accepted,
+            Ok(r) if r.status() == reqwest::StatusCode::UNAUTHORIZED => Credentials::Refused,
+            Ok(r) => Credentials::Unknown(format!("Twilio answered {}", r.status().as_u16())),
+            Err(e) => Credentials::Unknown(crate::adapters::http_client::failure(&e).to_owned()),
+        }
     }
 }
 

@@ -602,6 +602,27 @@ async fn twilio_endpoint(req: &Request, body: poem::Body, twilio: Data<&FakeTwil
     }
 }
 
+/// `GET /Accounts/{sid}.json`: 200 for the test account's credentials,
+/// 401 for any other.
+#[handler]
+async fn twilio_account(req: &Request) -> Response {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{TWILIO_ACCOUNT}:{AUTH_TOKEN}"))
+    );
+    if req.header("authorization") == Some(expected.as_str()) {
+        Response::builder()
+            .content_type("application/json")
+            .body(serde_json::json!({ "sid": TWILIO_ACCOUNT, "status": "active" }).to_string())
+    } else {
+        Response::builder()
+            .status(poem::http::StatusCode::UNAUTHORIZED)
+            .content_type("application/json")
+            .body(serde_json::json!({ "code": 20003, "message": "Authenticate", "status": 401 }).to_string())
+    }
+}
+
 impl FakeTwilio {
     pub async fn start() -> FakeTwilio {
         let acceptor = TcpListener::bind("127.0.0.1:0").into_acceptor().await.unwrap();
@@ -616,6 +637,7 @@ impl FakeTwilio {
                 "/2010-04-01/Accounts/:account/Messages.json",
                 poem::post(twilio_endpoint),
             )
+            .at("/2010-04-01/Accounts/:account", poem::get(twilio_account))
             .data(twilio.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         twilio

@@ -13,6 +13,33 @@ const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 /// application's.
 const LOCK_KEY: i64 = 0x736d_732d_726f_7574;
 
+/// The newest schema version this build knows.
+pub fn known() -> usize {
+    MIGRATIONS.len()
+}
+
+/// The database's schema version, read without changing it (0: never
+/// migrated).
+///
+/// # Errors
+/// When it cannot be read.
+pub async fn version_of(client: &Client) -> anyhow::Result<i64> {
+    let exists: bool = client
+        .query_one("SELECT to_regclass('sms_schema_version') IS NOT NULL", &[])
+        .await
+        .context("failed to read the schema version")?
+        .get(0);
+    if !exists {
+        return Ok(0);
+    }
+    let version: i32 = client
+        .query_one("SELECT coalesce(max(version), 0) FROM sms_schema_version", &[])
+        .await
+        .context("failed to read the schema version")?
+        .get(0);
+    Ok(i64::from(version))
+}
+
 /// Brings the database to the latest schema; a no-op when it is there.
 ///
 /// # Errors

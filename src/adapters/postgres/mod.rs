@@ -6,7 +6,7 @@ mod changes;
 mod delivery;
 mod directory;
 mod message_log;
-mod migrations;
+pub mod migrations;
 mod opt_outs;
 mod outbox;
 mod rate_limit;
@@ -132,6 +132,32 @@ impl PgStore {
             instance,
             log_writer,
         })
+    }
+
+    /// The schema version of the database at `url` and the newest this
+    /// build knows, read without migrating or registering an instance.
+    ///
+    /// # Errors
+    /// When the URL cannot be read or the database reached.
+    pub async fn schema_version(url: &str, ca_file: Option<&Path>) -> anyhow::Result<(i64, usize)> {
+        let config = tokio_postgres::Config::from_str(url)
+            .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
+        let client = match config.get_ssl_mode() {
+            SslMode::Disable => {
+                let (client, connection) = config.connect(NoTls).await.context("cannot reach the database")?;
+                tokio::spawn(connection);
+                client
+            }
+            _ => {
+                let (client, connection) = config
+                    .connect(tls(ca_file)?)
+                    .await
+                    .context("cannot reach the database")?;
+                tokio::spawn(connection);
+                client
+            }
+        };
+        Ok((migrations::version_of(&client).await?, migrations::known()))
     }
 
     /// This instance's id.

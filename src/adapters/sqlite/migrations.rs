@@ -18,6 +18,23 @@ pub fn known() -> usize {
     MIGRATIONS.len()
 }
 
+/// The schema version of the database at `path`, read without changing
+/// it; `None` when there is no file yet.
+///
+/// # Errors
+/// When the file is not a database that can be read.
+pub fn version_of(path: &std::path::Path) -> anyhow::Result<Option<i64>> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .with_context(|| format!("failed to open {}", path.display()))?;
+    let version = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .with_context(|| format!("{} is not a SQLite database", path.display()))?;
+    Ok(Some(version))
+}
+
 /// Brings the database to the latest schema; a no-op when it is there.
 ///
 /// # Errors

@@ -7,7 +7,7 @@ mod delivery;
 mod directory;
 mod log_writer;
 mod message_log;
-mod migrations;
+pub mod migrations;
 mod opt_outs;
 mod outbox;
 mod registry;
