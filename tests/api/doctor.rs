@@ -3,6 +3,9 @@
 
 use crate::helpers::{AUTH_TOKEN, FakeAgent, FakeTwilio, add_user_with_cli, sms_router};
 
+/// Variables set (`Some`) or removed (`None`) from the good configuration.
+type Change<'a> = Vec<(&'a str, Option<&'a str>)>;
+
 struct Setup {
     _dir: tempfile::TempDir,
     db: std::path::PathBuf,
@@ -64,7 +67,7 @@ async fn a_good_configuration_passes_and_each_bad_one_is_named() {
     assert!(all_well.contains("all is well"), "{all_well}");
     assert!(all_well.contains("Twilio accepts"), "{all_well}");
 
-    let cases: Vec<(&str, Vec<(&str, Option<&str>)>, &str)> = vec![
+    let cases: Vec<(&str, Change, &str)> = vec![
         (
             "no database file",
             vec![("SMS_ROUTER_DATABASE_PATH", Some(missing_db.to_str().unwrap()))],
