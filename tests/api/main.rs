@@ -6,6 +6,7 @@ mod bad_input;
 mod caching;
 mod cli;
 mod concurrency;
+mod dashboard;
 mod deploy;
 mod doctor;
 mod documented_statuses;

@@ -3,6 +3,7 @@
 
 mod admin;
 mod body_limit;
+mod dashboard;
 mod errors;
 pub mod form;
 mod ops;
@@ -120,6 +121,7 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
+        .nest("/sms-router/dashboard", dashboard::routes())
         .nest("/", api)
         // Within the data, so that it can read the admin token.
         .with(body_limit::BodyLimit)

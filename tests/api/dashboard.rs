@@ -1,0 +1,282 @@
+//! The usage dashboard in a real browser: Debian's chromium, headless at a
+//! phone's size, driven through chromedriver's WebDriver API (plain HTTP).
+//! Skipped, loudly, without them; a failure under CI.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::helpers::{ADMIN_TOKEN, Behaviour, TestApp, spawn_app_with};
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+struct Driver {
+    process: Child,
+    _profile: tempfile::TempDir,
+    base: String,
+    session: String,
+    client: reqwest::Client,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+impl Driver {
+    /// chromedriver and a headless chromium emulating a phone (390 × 844).
+    async fn start() -> Option<Driver> {
+        let present = |p: &str| std::path::Path::new(p).exists();
+        if !present("/usr/bin/chromium") || !present("/usr/bin/chromedriver") {
+            let message = "chromium and chromedriver are not on this machine: the dashboard is NOT tested in a browser \
+                           (apt-get install chromium chromium-driver)";
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "{message}");
+            eprintln!("\n!!!!!!!! {message}\n");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let process = Command::new("/usr/bin/chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..100 {
+            if client.get(format!("{base}/status")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().unwrap();
+        let capabilities = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+                // A phone: 390 × 844 CSS pixels, touch, a mobile viewport.
+                "mobileEmulation": { "deviceMetrics": { "width": 390, "height": 844, "pixelRatio": 2.0, "mobile": true, "touch": true } },
+            },
+        }}});
+        let created: Value = client
+            .post(format!("{base}/session"))
+            .json(&capabilities)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let session = created["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {created}"))
+            .to_owned();
+        Some(Driver {
+            process,
+            _profile: profile,
+            base,
+            session,
+            client,
+        })
+    }
+
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let url = format!("{}/session/{}{path}", self.base, self.session);
+        let mut request = self.client.request(method.clone(), url);
+        if method == reqwest::Method::POST {
+            request = request.json(&body);
+        }
+        let answer: Value = request.send().await.unwrap().json().await.unwrap();
+        assert!(answer["value"].get("error").is_none(), "{path}: {answer}");
+        answer["value"].clone()
+    }
+
+    async fn go(&self, url: &str) {
+        self.call(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/element",
+                json!({ "using": "css selector", "value": css }),
+            )
+            .await;
+        found[ELEMENT]
+            .as_str()
+            .unwrap_or_else(|| panic!("{css}: {found}"))
+            .to_owned()
+    }
+
+    async fn run(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({ "script": script, "args": [] }),
+        )
+        .await
+    }
+
+    async fn screenshot(&self) -> Vec<u8> {
+        let shot = self.call(reqwest::Method::GET, "/screenshot", Value::Null).await;
+        base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().unwrap())
+            .unwrap()
+    }
+}
+
+/// A month of traffic: messages routed, refused, failed, opted out, over
+/// several days and users.
+async fn seeded() -> TestApp {
+    let app = spawn_app_with(&[]).await;
+    // A name that would run a script if it were put in the page as HTML.
+    let users = [
+        (
+            "Ada <img src=x onerror=\"document.body.dataset.pwned=1\">",
+            "+12015550101",
+        ),
+        ("Grace", "+12015550102"),
+        ("Alan", "+12015550103"),
+    ];
+    for (name, number) in users {
+        app.add_user(name, number, true);
+    }
+    app.agent.replies("noted");
+    for (i, (_, number)) in users.iter().enumerate() {
+        for _ in 0..(3 - i) * 2 {
+            app.send(number, "hello").await;
+        }
+    }
+    app.send("+12015550199", "who is this").await;
+    app.send("+12015550103", "HELP").await;
+    app.agent.set(Behaviour::Status(500));
+    app.send("+12015550101", "this one fails").await;
+    app.send("+12015550102", "STOP").await;
+    // Earlier days: the same rows, moved back in time.
+    app.db()
+        .execute_batch(
+            "INSERT INTO sms_usage_logs (user_id, phone_number, direction, outcome, message_sid, success,
+                                         processing_time_ms, created_at)
+             SELECT user_id, phone_number, direction, outcome, message_sid || '-' || d.n, success,
+                    processing_time_ms * d.n, strftime('%Y-%m-%dT%H:%M:%fZ', created_at, '-' || d.n || ' days')
+             FROM sms_usage_logs, (SELECT 2 AS n UNION SELECT 5 UNION SELECT 9 UNION SELECT 14) AS d",
+        )
+        .unwrap();
+    app
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_dashboard_draws_its_charts_on_a_phone_and_its_numbers_match_the_api() {
+    let Some(driver) = Driver::start().await else { return };
+    let app = seeded().await;
+
+    driver.go(&app.url("/sms-router/dashboard")).await;
+    let token = driver.element("#token").await;
+    driver
+        .call(
+            reqwest::Method::POST,
+            &format!("/element/{token}/value"),
+            json!({ "text": ADMIN_TOKEN }),
+        )
+        .await;
+    let show = driver.element("#login button").await;
+    driver
+        .call(reqwest::Method::POST, &format!("/element/{show}/click"), json!({}))
+        .await;
+    let mut drawn = Value::Null;
+    for _ in 0..100 {
+        drawn = driver
+            .run("return document.body.dataset.drawn || document.getElementById('error').textContent")
+            .await;
+        if drawn == "yes" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(drawn, "yes");
+
+    let charts = driver
+        .run(
+            "return [...document.querySelectorAll('.chart')].map(c => { \
+                const canvas = c.querySelector('canvas'); \
+                return canvas ? [c.id, canvas.getBoundingClientRect().width, canvas.getBoundingClientRect().height] : [c.id, 0, 0]; })",
+        )
+        .await;
+    let shown = driver
+        .run(
+            "return { inbound: document.getElementById('total-inbound').textContent, \
+                      outbound: document.getElementById('total-outbound').textContent, \
+                      optedOut: document.getElementById('opted-out').textContent, \
+                      busiest: [...document.querySelectorAll('#busiest tbody tr')].map(r => [...r.cells].map(c => c.textContent)), \
+                      failures: document.querySelectorAll('#failures tbody tr').length, \
+                      token: location.href.includes('token'), \
+                      pwned: document.body.dataset.pwned || null, \
+                      images: document.querySelectorAll('#busiest img').length, \
+                      width: document.documentElement.scrollWidth }",
+        )
+        .await;
+    let png = driver.screenshot().await;
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"));
+    std::fs::write(shots.join("dashboard.png"), &png).unwrap();
+    driver
+        .run("document.getElementById('chart-latency').scrollIntoView(); return null")
+        .await;
+    std::fs::write(shots.join("dashboard-latency.png"), driver.screenshot().await).unwrap();
+    let wide = driver
+        .run(
+            "return [...document.querySelectorAll('body *')].filter(e => e.getBoundingClientRect().right > 391) \
+                .slice(0, 8).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+        )
+        .await;
+
+    for chart in charts.as_array().unwrap() {
+        assert!(
+            chart[1].as_f64().unwrap() > 100.0 && chart[2].as_f64().unwrap() > 100.0,
+            "{charts}"
+        );
+    }
+    assert_eq!(charts.as_array().unwrap().len(), 3);
+    let since = (chrono::Utc::now() - chrono::Duration::days(29)).format("%Y-%m-%dT00:00:00Z");
+    let (_, summary) = app
+        .admin("GET", &format!("/usage/summary?group_by=user&since={since}"), None)
+        .await;
+    assert_eq!(shown["inbound"], summary["totals"]["inbound"].to_string());
+    assert_eq!(shown["outbound"], summary["totals"]["outbound"].to_string());
+    assert_eq!(shown["optedOut"], "1");
+    let mut groups: Vec<Value> = summary["groups"].as_array().unwrap().clone();
+    groups.sort_by_key(|g| std::cmp::Reverse(g["inbound"].as_u64().unwrap()));
+    let busiest = shown["busiest"].as_array().unwrap();
+    assert_eq!(busiest.len(), groups.len());
+    assert!(
+        busiest[0][0].as_str().unwrap().starts_with("Ada <img src=x"),
+        "shown as text: {busiest:?}"
+    );
+    assert_eq!(
+        (shown["pwned"].clone(), shown["images"].clone()),
+        (Value::Null, json!(0))
+    );
+    assert_eq!(busiest[0][1], groups[0]["inbound"].to_string());
+    let (_, failures) = app.admin("GET", "/usage-logs?success=false&limit=20", None).await;
+    assert_eq!(shown["failures"], failures["items"].as_array().unwrap().len());
+    assert_eq!(shown["token"], false, "the token is never in the URL");
+    assert!(
+        shown["width"].as_u64().unwrap() <= 390,
+        "no sideways scrolling on a phone: {wide}"
+    );
+    assert!(png.starts_with(b"\x89PNG"), "a screenshot");
+}
