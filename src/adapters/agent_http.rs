@@ -24,8 +24,16 @@ struct Question<'a> {
     user_id: i64,
     phone_number: &'a str,
     message: &'a str,
+    /// Always present, empty without media.
+    media: Vec<MediaDto<'a>>,
     message_sid: &'a str,
     request_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct MediaDto<'a> {
+    url: &'a str,
+    content_type: &'a str,
 }
 
 #[derive(Deserialize)]
@@ -60,6 +68,14 @@ impl Agent for HttpAgent {
             user_id: request.user_id.0,
             phone_number: request.phone_number.as_ref(),
             message: &request.message,
+            media: request
+                .media
+                .iter()
+                .map(|m| MediaDto {
+                    url: m.url(),
+                    content_type: m.content_type(),
+                })
+                .collect(),
             message_sid: request.message_sid.as_ref(),
             request_id: &request.request_id.0,
         };

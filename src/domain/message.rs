@@ -91,6 +91,60 @@ impl fmt::Display for RequestId {
     }
 }
 
+/// The most media one message carries (Twilio's own limit).
+pub const MAX_MEDIA: usize = 10;
+
+/// A picture (or other file) sent with a message: where Twilio keeps it
+/// (fetching it needs Twilio's basic auth) and its type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Media {
+    url: String,
+    content_type: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MediaError {
+    #[error("is not an http(s) URL of at most 2048 characters")]
+    Url,
+    #[error("is not a media type (`type/subtype`, at most 127 characters)")]
+    ContentType,
+}
+
+impl Media {
+    /// # Errors
+    /// Which of the two cannot be a media's.
+    pub fn parse(url: &str, content_type: &str) -> Result<Self, (&'static str, MediaError)> {
+        let url = url.trim();
+        let lower = url.to_ascii_lowercase();
+        if url.len() > 2048
+            || !(lower.starts_with("https://") || lower.starts_with("http://"))
+            || url.contains(char::is_whitespace)
+        {
+            return Err(("url", MediaError::Url));
+        }
+        let content_type = content_type.trim();
+        let well_formed = content_type.len() < 128
+            && content_type.split_once('/').is_some_and(|(kind, sub)| {
+                !kind.is_empty() && !sub.is_empty() && content_type.chars().all(|c| c.is_ascii_graphic() || c == ' ')
+            });
+        if !well_formed {
+            return Err(("content_type", MediaError::ContentType));
+        }
+        Ok(Media {
+            url: url.to_owned(),
+            content_type: content_type.to_owned(),
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+}
+
 /// An inbound SMS, parsed at the edge.
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
@@ -99,6 +153,8 @@ pub struct InboundMessage {
     /// The number the message was sent to, as Twilio gave it.
     pub to: Option<String>,
     pub body: String,
+    /// As many as Twilio's `NumMedia` says, at most `MAX_MEDIA`.
+    pub media: Vec<Media>,
     pub num_media: u32,
     /// Twilio's own reading of an opt-out keyword (`OptOutType`), if any.
     pub opt_out_type: Option<Keyword>,
@@ -108,6 +164,21 @@ pub struct InboundMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_are_web_urls_with_a_type() {
+        assert!(
+            Media::parse(
+                "https://api.twilio.com/2010-04-01/Accounts/AC1/Messages/MM1/Media/ME1",
+                "image/jpeg"
+            )
+            .is_ok()
+        );
+        assert_eq!(Media::parse("ftp://x/y", "image/png").unwrap_err().0, "url");
+        assert_eq!(Media::parse("javascript:alert(1)", "image/png").unwrap_err().0, "url");
+        assert_eq!(Media::parse("https://x/y", "jpeg").unwrap_err().0, "content_type");
+        assert_eq!(Media::parse("https://x/y", "image/\n").unwrap_err().0, "content_type");
+    }
 
     #[test]
     fn sids_are_letters_and_digits() {

@@ -529,6 +529,7 @@ fn agent_request(message: &InboundMessage, user_id: UserId, number: &PhoneNumber
         user_id,
         phone_number: number.clone(),
         message: message.body.clone(),
+        media: message.media.clone(),
         message_sid: message.sid.clone(),
         request_id: message.request_id.clone(),
     }

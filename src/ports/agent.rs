@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::message::{MessageSid, RequestId};
+use crate::domain::message::{Media, MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::UserId;
 
@@ -13,6 +13,8 @@ pub struct AgentRequest {
     pub user_id: UserId,
     pub phone_number: PhoneNumber,
     pub message: String,
+    /// Pictures sent with the message; fetching them needs Twilio's basic auth.
+    pub media: Vec<Media>,
     pub message_sid: MessageSid,
     pub request_id: RequestId,
 }

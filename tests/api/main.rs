@@ -18,6 +18,7 @@ mod hostile;
 mod import;
 mod instances;
 mod lookup;
+mod media;
 mod on_postgres;
 mod ops;
 mod outbound;

@@ -5,7 +5,7 @@ use mini_moka::sync::Cache;
 use poem::{Request, RequestBody};
 
 use crate::domain::keyword::Keyword;
-use crate::domain::message::{InboundMessage, MessageSid, RequestId, Sender};
+use crate::domain::message::{InboundMessage, MAX_MEDIA, Media, MessageSid, RequestId, Sender};
 use crate::domain::phone::{PhoneNumber, Region};
 use poem_openapi::payload::{ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchemaRef, Registry};
@@ -30,7 +30,8 @@ pub struct TwilioWebhookFields {
     pub body: Option<String>,
     /// The Twilio account the message came to.
     pub account_sid: Option<String>,
-    /// How many media (pictures) the message carries.
+    /// How many media (pictures) the message carries, each in `MediaUrl{N}`
+    /// and `MediaContentType{N}` (N from 0; at most 10 are read).
     pub num_media: Option<String>,
     /// How many SMS segments the text came in.
     pub num_segments: Option<String>,
@@ -116,15 +117,60 @@ impl TwilioForm {
             field: "MessageSid",
             why: e.to_string(),
         })?;
+        let num_media: u32 = self.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0);
         Ok(InboundMessage {
             sid,
             from: senders.sender(from),
             to: self.get("To").map(|t| t.chars().take(64).collect()),
             body: self.get("Body").unwrap_or_default().to_owned(),
-            num_media: self.get("NumMedia").and_then(|n| n.trim().parse().ok()).unwrap_or(0),
+            media: self.media(num_media)?,
+            num_media,
             opt_out_type: self.get("OptOutType").and_then(Keyword::of_opt_out_type),
             request_id,
         })
+    }
+
+    /// `MediaUrl{N}` and `MediaContentType{N}` for the first `count` media
+    /// (at most `MAX_MEDIA`).
+    fn media(&self, count: u32) -> Result<Vec<Media>, BadField> {
+        const URLS: [&str; MAX_MEDIA] = [
+            "MediaUrl0",
+            "MediaUrl1",
+            "MediaUrl2",
+            "MediaUrl3",
+            "MediaUrl4",
+            "MediaUrl5",
+            "MediaUrl6",
+            "MediaUrl7",
+            "MediaUrl8",
+            "MediaUrl9",
+        ];
+        const TYPES: [&str; MAX_MEDIA] = [
+            "MediaContentType0",
+            "MediaContentType1",
+            "MediaContentType2",
+            "MediaContentType3",
+            "MediaContentType4",
+            "MediaContentType5",
+            "MediaContentType6",
+            "MediaContentType7",
+            "MediaContentType8",
+            "MediaContentType9",
+        ];
+        let count = usize::try_from(count).unwrap_or(MAX_MEDIA).min(MAX_MEDIA);
+        (0..count)
+            .map(|n| {
+                let url = self.get(URLS[n]).ok_or(BadField {
+                    field: URLS[n],
+                    why: "is missing: NumMedia counts it".to_owned(),
+                })?;
+                let content_type = self.get(TYPES[n]).unwrap_or("application/octet-stream");
+                Media::parse(url, content_type).map_err(|(which, e)| BadField {
+                    field: if which == "url" { URLS[n] } else { TYPES[n] },
+                    why: e.to_string(),
+                })
+            })
+            .collect()
     }
 
     /// The first value of `name`, if any.
