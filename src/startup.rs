@@ -31,7 +31,7 @@ use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
 use crate::domain::outbound::{Dispatcher, RetryPolicy};
 use crate::domain::router::{Deferral, Router, Timing};
-use crate::ports::{Agent, AgentError, AgentRequest, Clock, Metrics, Outbox, RateLimiter, Store};
+use crate::ports::{Agent, AgentError, AgentReply, AgentRequest, Clock, Metrics, Outbox, RateLimiter, Store};
 
 /// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
 /// without an agent URL.
@@ -42,7 +42,7 @@ pub enum AppAgent {
 }
 
 impl Agent for AppAgent {
-    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
+    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
         match self {
             AppAgent::Http(agent) => agent.ask(request, deadline).await,
             AppAgent::Echo(agent) => agent.ask(request, deadline).await,

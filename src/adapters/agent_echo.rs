@@ -2,13 +2,16 @@
 
 use std::time::Duration;
 
-use crate::ports::{Agent, AgentError, AgentRequest};
+use crate::ports::{Agent, AgentError, AgentReply, AgentRequest};
 
 #[derive(Clone, Copy, Default)]
 pub struct EchoAgent;
 
 impl Agent for EchoAgent {
-    async fn ask(&self, request: AgentRequest, _deadline: Duration) -> Result<String, AgentError> {
-        Ok(format!("echo: {}", request.message))
+    async fn ask(&self, request: AgentRequest, _deadline: Duration) -> Result<AgentReply, AgentError> {
+        Ok(AgentReply {
+            text: format!("echo: {}", request.message),
+            media: Vec::new(),
+        })
     }
 }

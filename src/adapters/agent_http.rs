@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ports::{Agent, AgentError, AgentRequest};
+use crate::domain::message::{MAX_MEDIA, MediaLink};
+use crate::ports::{Agent, AgentError, AgentReply, AgentRequest};
 
 /// The largest answer read from an agent.
 pub const MAX_ANSWER_BYTES: usize = 64 * 1024;
@@ -39,6 +40,8 @@ struct MediaDto<'a> {
 #[derive(Deserialize)]
 struct Answer {
     reply: String,
+    #[serde(default)]
+    media: Vec<String>,
 }
 
 impl HttpAgent {
@@ -63,7 +66,7 @@ fn transport_error(e: &reqwest::Error) -> AgentError {
 }
 
 impl Agent for HttpAgent {
-    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
+    async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
         let question = Question {
             user_id: request.user_id.0,
             phone_number: request.phone_number.as_ref(),
@@ -105,6 +108,16 @@ impl Agent for HttpAgent {
             },
             bytes: body.len(),
         })?;
-        Ok(answer.reply)
+        let media: Option<Vec<MediaLink>> = (answer.media.len() <= MAX_MEDIA)
+            .then(|| answer.media.iter().map(|url| MediaLink::parse(url)).collect())
+            .flatten();
+        let media = media.ok_or(AgentError::InvalidReply {
+            why: "its `media` is not a list of at most 10 https URLs",
+            bytes: body.len(),
+        })?;
+        Ok(AgentReply {
+            text: answer.reply,
+            media,
+        })
     }
 }

@@ -175,7 +175,8 @@ const OUTBOX: Table = Table {
                     CASE status WHEN 'sending'
                          THEN 'the process stopped while sending: not sent again, it may have gone out'
                          ELSE error_message END,
-                    error_code, created_at, updated_at
+                    error_code, created_at, updated_at,
+                    CASE status WHEN 'sending' THEN NULL ELSE media END
              FROM sms_outbox ORDER BY id",
     columns: &[
         ("id", Kind::Int),
@@ -191,6 +192,7 @@ const OUTBOX: Table = Table {
         ("error_code", Kind::Int),
         ("created_at", Kind::Time),
         ("updated_at", Kind::Time),
+        ("media", Kind::Text),
     ],
 };
 

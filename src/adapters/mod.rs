@@ -7,6 +7,7 @@ pub mod cache;
 pub mod http;
 pub mod http_client;
 pub mod import;
+pub mod log_metadata;
 pub mod metrics;
 pub mod outbox_worker;
 pub mod postgres;

@@ -358,6 +358,7 @@ mod tests {
         let answer = Answer {
             outcome: Outcome::Routed,
             text: "kept".into(),
+            media: Vec::new(),
             user_id: None,
             error: None,
         };

@@ -5,6 +5,7 @@ use std::time::{Duration, SystemTime};
 
 use serde::Deserialize;
 
+use crate::domain::message::MediaLink;
 use crate::domain::phone::PhoneNumber;
 use crate::ports::{Messenger, SendError};
 
@@ -115,8 +116,13 @@ fn classify(status: u16, retry_after: Option<Duration>, body: &[u8]) -> SendErro
 }
 
 impl Messenger for TwilioMessenger {
-    async fn send(&self, to: &PhoneNumber, body: &str) -> Result<String, SendError> {
-        let mut form = vec![("To", to.as_ref()), ("From", self.from.as_ref()), ("Body", body)];
+    async fn send(&self, to: &PhoneNumber, body: &str, media: &[MediaLink]) -> Result<String, SendError> {
+        let mut form = vec![("To", to.as_ref()), ("From", self.from.as_ref())];
+        // A message of files alone has no Body.
+        if !body.is_empty() || media.is_empty() {
+            form.push(("Body", body));
+        }
+        form.extend(media.iter().map(|link| ("MediaUrl", link.as_str())));
         if let Some(callback) = &self.status_callback {
             form.push(("StatusCallback", callback));
         }

@@ -16,9 +16,24 @@ impl ReplyWriter for TwimlWriter {
         let mut xml = String::with_capacity(64 + reply.messages().iter().map(String::len).sum::<usize>());
         xml.push_str(HEADER);
         xml.push_str("<Response>");
-        for message in reply.messages() {
+        for (n, message) in reply.messages().iter().enumerate() {
+            let media = if n == 0 { reply.media() } else { &[] };
             xml.push_str("<Message>");
-            escape_into(&mut xml, message);
+            if media.is_empty() {
+                escape_into(&mut xml, message);
+            } else {
+                // With files, the text goes in <Body> and each file in <Media>.
+                if !message.is_empty() {
+                    xml.push_str("<Body>");
+                    escape_into(&mut xml, message);
+                    xml.push_str("</Body>");
+                }
+                for link in media {
+                    xml.push_str("<Media>");
+                    escape_into(&mut xml, link.as_str());
+                    xml.push_str("</Media>");
+                }
+            }
             xml.push_str("</Message>");
         }
         xml.push_str("</Response>");
@@ -61,6 +76,35 @@ mod tests {
         assert_eq!(
             TwimlWriter.render(&Reply::empty()),
             r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
+        );
+    }
+
+    #[test]
+    fn files_go_in_media_elements_an_xml_parser_reads_back() {
+        let media = [
+            crate::domain::message::MediaLink::parse("https://example.com/a.png?x=1&y=2").unwrap(),
+            crate::domain::message::MediaLink::parse("https://example.com/b.jpg").unwrap(),
+        ];
+        let xml = TwimlWriter.render(&Reply::with_media("here <they> are", &media, 1));
+        let doc = roxmltree::Document::parse(&xml).unwrap();
+        let message = doc.root_element().first_element_child().unwrap();
+        let parts: Vec<(&str, &str)> = message
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| (n.tag_name().name(), n.text().unwrap_or("")))
+            .collect();
+        assert_eq!(
+            parts,
+            [
+                ("Body", "here <they> are"),
+                ("Media", "https://example.com/a.png?x=1&y=2"),
+                ("Media", "https://example.com/b.jpg"),
+            ]
+        );
+        let alone = TwimlWriter.render(&Reply::with_media("", &media[..1], 1));
+        assert!(
+            alone.contains("<Message><Media>https://example.com/a.png?x=1&amp;y=2</Media></Message>"),
+            "{alone}"
         );
     }
 

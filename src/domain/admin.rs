@@ -347,6 +347,7 @@ impl<S: AdminStore> Admin<S> {
             user_id: Some(phone.user_id),
             to: phone.phone_number,
             body,
+            media: Vec::new(),
             outcome: Outcome::Proactive,
         };
         self.store.enqueue(vec![item]).await?;
@@ -419,6 +420,7 @@ impl<S: AdminStore> Admin<S> {
             user_id: Some(id),
             to: number,
             body: body.to_owned(),
+            media: Vec::new(),
             outcome: Outcome::Proactive,
         };
         let mut entries = self.store.enqueue(vec![item]).await?;

@@ -145,6 +145,28 @@ impl Media {
     }
 }
 
+/// A file an agent sends back with its reply: an https URL Twilio fetches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaLink(String);
+
+impl MediaLink {
+    /// An https URL of at most 2048 characters, without white space.
+    pub fn parse(text: &str) -> Option<Self> {
+        let text = text.trim();
+        (text.len() <= 2048
+            && text
+                .get(..8)
+                .is_some_and(|scheme| scheme.eq_ignore_ascii_case("https://"))
+            && text.len() > 8
+            && !text.contains(char::is_whitespace))
+        .then(|| MediaLink(text.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// An inbound SMS, parsed at the edge.
 #[derive(Debug, Clone)]
 pub struct InboundMessage {
@@ -164,6 +186,15 @@ pub struct InboundMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn media_sent_back_are_https_urls() {
+        assert!(MediaLink::parse("https://example.com/cat.png").is_some());
+        assert!(MediaLink::parse("http://example.com/cat.png").is_none());
+        assert!(MediaLink::parse("https://").is_none());
+        assert!(MediaLink::parse("https://example.com/a cat.png").is_none());
+        assert!(MediaLink::parse(&format!("https://example.com/{}", "x".repeat(2100))).is_none());
+    }
 
     #[test]
     fn media_are_web_urls_with_a_type() {

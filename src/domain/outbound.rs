@@ -117,7 +117,7 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
 
     /// Sends a message once and reads what came of it.
     async fn send(&self, item: &OutboxItem) -> Fate {
-        let error = match self.messenger.send(&item.to, &item.body).await {
+        let error = match self.messenger.send(&item.to, &item.body, &item.media).await {
             Ok(sid) => {
                 tracing::info!(message_sid = %sid, "message sent");
                 return Fate::Sent(sid);

@@ -7,10 +7,11 @@
 //! or between `first_look` and `UnlessLimited::decide`.
 
 use super::keyword::Keyword;
+use super::message::MediaLink;
 use super::settings::Settings;
 use super::usage::Outcome;
 use super::user::{NumberSource, PhoneId, Recipient, UserId};
-use crate::ports::AgentError;
+use crate::ports::{AgentError, AgentReply};
 
 /// What is known about a message when its outcome is decided.
 #[derive(Debug, Clone, Default)]
@@ -152,6 +153,8 @@ pub struct Answer {
     pub outcome: Outcome,
     /// The text to send back; empty for nothing.
     pub text: String,
+    /// Files to send with it (from the agent).
+    pub media: Vec<MediaLink>,
     pub user_id: Option<UserId>,
     /// Why the message was not answered as meant, in the service's words.
     pub error: Option<String>,
@@ -170,6 +173,7 @@ impl Answer {
         Answer {
             outcome: verdict.outcome(),
             text: text.to_owned(),
+            media: Vec::new(),
             user_id: verdict.user(),
             error: None,
         }
@@ -177,19 +181,29 @@ impl Answer {
 
     /// What the agent's answer comes to: its reply, or `error_reply` when
     /// it failed or said nothing.
-    pub fn of_agent(answer: Result<String, AgentError>, user: UserId, settings: &Settings) -> Self {
-        let (outcome, text, error) = match answer {
-            Ok(text) if !text.trim().is_empty() => (Outcome::Routed, text, None),
+    /// A reply of files alone is a reply.
+    pub fn of_agent(answer: Result<AgentReply, AgentError>, user: UserId, settings: &Settings) -> Self {
+        let (outcome, text, media, error) = match answer {
+            Ok(reply) if !reply.text.trim().is_empty() || !reply.media.is_empty() => {
+                (Outcome::Routed, reply.text, reply.media, None)
+            }
             Ok(_) => (
                 Outcome::AgentError,
                 settings.error_reply.clone(),
+                Vec::new(),
                 Some("the agent's reply is empty".to_owned()),
             ),
-            Err(e) => (Outcome::AgentError, settings.error_reply.clone(), Some(e.to_string())),
+            Err(e) => (
+                Outcome::AgentError,
+                settings.error_reply.clone(),
+                Vec::new(),
+                Some(e.to_string()),
+            ),
         };
         Answer {
             outcome,
             text,
+            media,
             user_id: Some(user),
             error,
         }
@@ -497,16 +511,26 @@ mod tests {
     #[test]
     fn an_agent_that_fails_or_says_nothing_gives_error_reply() {
         let settings = Settings::default();
-        let routed = Answer::of_agent(Ok("hi".into()), ADA, &settings);
+        let said = |text: &str| AgentReply {
+            text: text.to_owned(),
+            media: Vec::new(),
+        };
+        let routed = Answer::of_agent(Ok(said("hi")), ADA, &settings);
         assert_eq!(
             (routed.outcome, routed.text.as_str(), routed.error),
             (Outcome::Routed, "hi", None)
         );
-        for failed in [
-            Ok("  ".to_owned()),
-            Err(AgentError::Timeout),
-            Err(AgentError::Status(500)),
-        ] {
+        let picture = AgentReply {
+            text: String::new(),
+            media: vec![MediaLink::parse("https://example.com/cat.png").unwrap()],
+        };
+        let pictured = Answer::of_agent(Ok(picture), ADA, &settings);
+        assert_eq!(
+            (pictured.outcome, pictured.media.len()),
+            (Outcome::Routed, 1),
+            "files alone are a reply"
+        );
+        for failed in [Ok(said("  ")), Err(AgentError::Timeout), Err(AgentError::Status(500))] {
             let answer = Answer::of_agent(failed, ADA, &settings);
             assert_eq!(
                 (answer.outcome, answer.text.as_str()),

@@ -1,18 +1,42 @@
 //! What the service answers a message with: zero or more SMS, each within
 //! Twilio's 1600-character limit.
 
+use super::message::MediaLink;
+
 /// Twilio's limit for one message, in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 1600;
 /// Marks a reply that was cut short.
 const ELLIPSIS: char = '…';
 
-/// The messages of one answer, in order. Empty: answer nothing.
+/// The messages of one answer, in order, and the files sent with the
+/// first. Empty: answer nothing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reply(Vec<String>);
+pub struct Reply {
+    messages: Vec<String>,
+    media: Vec<MediaLink>,
+}
 
 impl Reply {
     pub fn empty() -> Self {
-        Reply(Vec::new())
+        Reply::default()
+    }
+
+    /// `compose`, with `media` sent with the first message: a reply of files
+    /// alone is one message without text.
+    pub fn with_media(text: &str, media: &[MediaLink], max_messages: usize) -> Self {
+        let mut reply = Self::compose(text, max_messages);
+        if !media.is_empty() {
+            if reply.messages.is_empty() {
+                reply.messages.push(String::new());
+            }
+            reply.media = media.to_vec();
+        }
+        reply
+    }
+
+    /// The files sent with the first message.
+    pub fn media(&self) -> &[MediaLink] {
+        &self.media
     }
 
     /// Splits `text` into at most `max_messages` messages of at most
@@ -40,15 +64,18 @@ impl Reply {
             messages.push(rest[..at].to_owned());
             rest = &rest[at..];
         }
-        Reply(messages)
+        Reply {
+            messages,
+            media: Vec::new(),
+        }
     }
 
     pub fn messages(&self) -> &[String] {
-        &self.0
+        &self.messages
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.messages.is_empty()
     }
 }
 

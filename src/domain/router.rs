@@ -21,8 +21,8 @@ use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextSha
 use super::user::{NumberSource, PhoneId, UserId};
 use super::verification::VerificationCode;
 use crate::ports::{
-    Agent, AgentError, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, Metrics, NewOutboxItem,
-    RateLimiter, RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
+    Agent, AgentError, AgentReply, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, Metrics,
+    NewOutboxItem, RateLimiter, RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
 };
 
 /// How long the agent may take.
@@ -313,7 +313,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         Asked::Late(Answer::of_agent(asking.await, user, settings))
     }
 
-    async fn timed_ask(&self, request: AgentRequest, deadline: Duration) -> Result<String, AgentError> {
+    async fn timed_ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
         let asked = self.clock.instant();
         let answer = self.agent.ask(request, deadline).await;
         self.metrics
@@ -340,7 +340,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         settings: &Settings,
         started: Instant,
     ) -> WebhookAnswer {
-        let reply = Reply::compose(&answer.text, settings.max_reply_messages);
+        let reply = Reply::with_media(&answer.text, &answer.media, settings.max_reply_messages);
         let record = self.record(message, &answer, started, false);
         let replies = outbound_records(&reply, answer.user_id, message);
         if let Err(e) = self.store.settle(claim, record, replies).await {
@@ -404,15 +404,18 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         settings: &Settings,
         started: Instant,
     ) {
-        let reply = Reply::compose(&answer.text, settings.max_reply_messages);
+        let reply = Reply::with_media(&answer.text, &answer.media, settings.max_reply_messages);
         let items: Vec<NewOutboxItem> = match message.from.number() {
             Some(number) => reply
                 .messages()
                 .iter()
-                .map(|body| NewOutboxItem {
+                .enumerate()
+                .map(|(n, body)| NewOutboxItem {
                     user_id: answer.user_id,
                     to: number.clone(),
                     body: body.clone(),
+                    // The files go with the first message, as in TwiML.
+                    media: if n == 0 { reply.media().to_vec() } else { Vec::new() },
                     outcome: answer.outcome,
                 })
                 .collect(),
@@ -540,10 +543,16 @@ fn outbound_records(reply: &Reply, user_id: Option<UserId>, message: &InboundMes
     reply
         .messages()
         .iter()
-        .map(|m| OutboundRecord {
+        .enumerate()
+        .map(|(n, m)| OutboundRecord {
             user_id,
             to: message.from.clone(),
             shape: TextShape::of(m),
+            media: if n == 0 {
+                u32::try_from(reply.media().len()).unwrap_or(u32::MAX)
+            } else {
+                0
+            },
         })
         .collect()
 }

@@ -128,6 +128,8 @@ pub struct OutboundRecord {
     pub user_id: Option<UserId>,
     pub to: Sender,
     pub shape: TextShape,
+    /// Files sent with the message.
+    pub media: u32,
 }
 
 #[cfg(test)]

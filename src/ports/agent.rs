@@ -3,7 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use crate::domain::message::{Media, MessageSid, RequestId};
+use crate::domain::message::{Media, MediaLink, MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::UserId;
 
@@ -17,6 +17,14 @@ pub struct AgentRequest {
     pub media: Vec<Media>,
     pub message_sid: MessageSid,
     pub request_id: RequestId,
+}
+
+/// What the agent answered: a text (possibly empty) and files to send
+/// with it (at most `MAX_MEDIA`, https).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AgentReply {
+    pub text: String,
+    pub media: Vec<MediaLink>,
 }
 
 /// Why the agent gave no usable reply. Its texts are ours: a category and
@@ -35,12 +43,16 @@ pub enum AgentError {
 }
 
 pub trait Agent: Clone + Send + Sync + 'static {
-    /// The agent's reply text, possibly empty, within `deadline`.
+    /// The agent's reply, possibly empty, within `deadline`.
     ///
     /// # Errors
     /// `Timeout` past the deadline, `Unreachable` when no connection could be
     /// made, `Status` for a non-2xx answer, `InvalidReply` for an answer that
-    /// is not JSON with a string `reply` or is too large.
-    fn ask(&self, request: AgentRequest, deadline: Duration)
-    -> impl Future<Output = Result<String, AgentError>> + Send;
+    /// is not JSON with a string `reply` (and, if any, `media` of at most
+    /// ten https URLs) or is too large.
+    fn ask(
+        &self,
+        request: AgentRequest,
+        deadline: Duration,
+    ) -> impl Future<Output = Result<AgentReply, AgentError>> + Send;
 }

@@ -3,6 +3,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use crate::domain::message::MediaLink;
 use crate::domain::phone::PhoneNumber;
 
 /// Why a message was not sent, as far as the sender can tell. Its texts
@@ -49,5 +50,10 @@ pub trait Messenger: Clone + Send + Sync + 'static {
     ///
     /// # Errors
     /// A `SendError` saying whether a retry makes sense.
-    fn send(&self, to: &PhoneNumber, body: &str) -> impl Future<Output = Result<String, SendError>> + Send;
+    fn send(
+        &self,
+        to: &PhoneNumber,
+        body: &str,
+        media: &[MediaLink],
+    ) -> impl Future<Output = Result<String, SendError>> + Send;
 }

@@ -22,7 +22,7 @@ pub mod user_directory;
 pub mod user_registry;
 pub mod verifications;
 
-pub use agent::{Agent, AgentError, AgentRequest};
+pub use agent::{Agent, AgentError, AgentReply, AgentRequest};
 pub use clock::{Clock, Sleep};
 pub use delivery_log::DeliveryLog;
 pub use message_log::{Claim, ClaimId, Interrupted, MessageLog};

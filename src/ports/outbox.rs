@@ -4,6 +4,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use super::StoreError;
+use crate::domain::message::MediaLink;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
@@ -17,8 +18,22 @@ pub struct NewOutboxItem {
     pub user_id: Option<UserId>,
     pub to: PhoneNumber,
     pub body: String,
+    /// Files sent with it (an agent's reply).
+    pub media: Vec<MediaLink>,
     /// The outcome its outbound log row will carry.
     pub outcome: Outcome,
+}
+
+/// Files as the outbox keeps them: one URL per line; `None` without any.
+pub fn media_text(media: &[MediaLink]) -> Option<String> {
+    (!media.is_empty()).then(|| media.iter().map(MediaLink::as_str).collect::<Vec<_>>().join("\n"))
+}
+
+/// Files from `media_text`; a line that is not an https URL (written by
+/// hand) is dropped.
+pub fn media_of(text: Option<&str>) -> Vec<MediaLink> {
+    text.map(|t| t.lines().filter_map(MediaLink::parse).collect())
+        .unwrap_or_default()
 }
 
 /// A message taken for sending.
@@ -28,6 +43,7 @@ pub struct OutboxItem {
     pub user_id: Option<UserId>,
     pub to: PhoneNumber,
     pub body: String,
+    pub media: Vec<MediaLink>,
     pub outcome: Outcome,
     /// Attempts before this one.
     pub attempts: u32,

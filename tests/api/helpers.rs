@@ -35,6 +35,8 @@ pub enum Behaviour {
     JsonString(String),
     /// A redirect to the agent's own URL with this query, for ever.
     RedirectLoop(String),
+    /// `{"reply": <text>, "media": [<urls>]}` after the delay.
+    ReplyWithMedia(String, Vec<String>, Duration),
 }
 
 /// A request's JSON body and its `Authorization` header.
@@ -62,6 +64,10 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
         Behaviour::Reply(text, delay) => {
             tokio::time::sleep(delay).await;
             Json(serde_json::json!({ "reply": text })).into_response()
+        }
+        Behaviour::ReplyWithMedia(text, media, delay) => {
+            tokio::time::sleep(delay).await;
+            Json(serde_json::json!({ "reply": text, "media": media })).into_response()
         }
         Behaviour::Status(code) => Response::builder()
             .status(poem::http::StatusCode::from_u16(code).unwrap())

@@ -33,6 +33,7 @@ pub fn reply() -> OutboundRecord {
         user_id: None,
         to: Sender::Number(number("+12015550101")),
         shape: TextShape { length: 3, segments: 1 },
+        media: 0,
     }
 }
 

@@ -17,6 +17,7 @@ pub fn item(to: &str, body: &str) -> NewOutboxItem {
         user_id: None,
         to: number(to),
         body: body.into(),
+        media: Vec::new(),
         outcome: Outcome::Proactive,
     }
 }
@@ -108,6 +109,25 @@ async fn a_message_to_an_opted_out_number_says_so_when_taken(store: impl Store) 
     );
 }
 
+async fn files_queued_with_a_message_come_back_when_it_is_taken(store: impl Store) {
+    let media = vec![
+        sms_router::domain::message::MediaLink::parse("https://example.com/a.png").unwrap(),
+        sms_router::domain::message::MediaLink::parse("https://example.com/b.png").unwrap(),
+    ];
+    let mut with_files = item("+12015550101", "");
+    with_files.media = media.clone();
+    store
+        .enqueue(vec![with_files, item("+12015550102", "none")])
+        .await
+        .unwrap();
+
+    let first = store.take_next().await.unwrap().unwrap();
+    let second = store.take_next().await.unwrap().unwrap();
+
+    assert_eq!(first.item.media, media);
+    assert!(second.item.media.is_empty());
+}
+
 async fn concurrent_workers_take_each_message_once(store: impl Store) {
     let items = (0..30).map(|i| item("+12015550101", &format!("m{i}"))).collect();
     store.enqueue(items).await.unwrap();
@@ -178,6 +198,7 @@ for_each_store!(
     a_result_is_written_once,
     a_message_put_back_is_taken_again_when_due,
     a_message_to_an_opted_out_number_says_so_when_taken,
+    files_queued_with_a_message_come_back_when_it_is_taken,
     concurrent_workers_take_each_message_once,
     delivery_statuses_only_move_forward,
 );

@@ -285,8 +285,8 @@ async fn log_replies(
              VALUES ($1, $2, 'outbound', $3, $4, $5, TRUE, $6)",
         )
         .await?;
-    let metadata = request_id.map(|id| serde_json::json!({ "request_id": id }).to_string());
     for reply in replies {
+        let metadata = crate::adapters::log_metadata::outbound(request_id, reply.media);
         let length = i32::try_from(reply.shape.length).unwrap_or(i32::MAX);
         let segments = i32::try_from(reply.shape.segments).unwrap_or(i32::MAX);
         tx.execute(
@@ -312,12 +312,14 @@ pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) 
     for item in items {
         let row = tx
             .query_one(
-                "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES ($1, $2, $3, $4) RETURNING id",
+                "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media) VALUES ($1, $2, $3, $4, $5)
+                 RETURNING id",
                 &[
                     &item.user_id.map(|u| u.0),
                     &item.to.as_ref(),
                     &item.body,
                     &item.outcome.name(),
+                    &crate::ports::outbox::media_text(&item.media),
                 ],
             )
             .await?;
@@ -406,6 +408,7 @@ impl MessageLog for PgStore {
                             user_id: user_id.map(UserId),
                             to: to.clone(),
                             body: body.clone(),
+                            media: Vec::new(),
                             outcome: Outcome::Interrupted,
                         })
                         .collect();

@@ -7,7 +7,10 @@
 use anyhow::{Context, bail};
 use tokio_postgres::Client;
 
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_outbox_media.sql"),
+];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another
 /// application's.

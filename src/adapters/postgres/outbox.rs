@@ -15,6 +15,7 @@ use super::{LEASE, PgStore, failed, stamp};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
+use crate::ports::outbox::media_of;
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 fn status_name(status: OutboxStatus) -> &'static str {
@@ -56,7 +57,7 @@ fn entry_from_row(row: &Row) -> Result<OutboxEntry, StoreError> {
     })
 }
 
-const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts";
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media";
 
 fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
@@ -66,6 +67,7 @@ fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
         body: row.get(3),
         outcome: Outcome::parse(row.get(4)).unwrap_or(Outcome::Proactive),
         attempts: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
+        media: media_of(row.get::<_, Option<&str>>(6)),
     })
 }
 
@@ -80,7 +82,14 @@ async fn log_outbound(
     let shape = TextShape::of(&item.body);
     let length = i32::try_from(shape.length).unwrap_or(i32::MAX);
     let segments = i32::try_from(shape.segments).unwrap_or(i32::MAX);
-    let metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 }).to_string();
+    let metadata = {
+        let mut metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 });
+        if !item.media.is_empty() {
+            metadata["num_media"] = item.media.len().into();
+        }
+        metadata
+    }
+    .to_string();
     tx.execute(
         "INSERT INTO sms_usage_logs
            (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,
@@ -161,7 +170,7 @@ impl Outbox for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let taken = tx
             .execute(
-                "UPDATE sms_outbox SET status = 'sent', body = '', message_sid = $2, attempts = attempts + 1,
+                "UPDATE sms_outbox SET status = 'sent', body = '', media = NULL, message_sid = $2, attempts = attempts + 1,
                         error_message = NULL, lease_owner = NULL, updated_at = now()
                  WHERE id = $1 AND status = 'sending' AND lease_owner = $3",
                 &[&item.id.0, &message_sid, &self.instance],
@@ -200,7 +209,7 @@ impl Outbox for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let taken = tx
             .execute(
-                "UPDATE sms_outbox SET status = $2, body = '', attempts = attempts + 1, error_message = $3,
+                "UPDATE sms_outbox SET status = $2, body = '', media = NULL, attempts = attempts + 1, error_message = $3,
                         error_code = $4, lease_owner = NULL, updated_at = now()
                  WHERE id = $1 AND status = 'sending' AND lease_owner = $5",
                 &[&item.id.0, &status_name(status), &error, &code, &self.instance],
@@ -238,7 +247,7 @@ impl Outbox for PgStore {
         let why = "the process stopped while sending: not sent again, it may have gone out";
         for item in &items {
             tx.execute(
-                "UPDATE sms_outbox SET status = 'unknown', body = '', error_message = $2, lease_owner = NULL,
+                "UPDATE sms_outbox SET status = 'unknown', body = '', media = NULL, error_message = $2, lease_owner = NULL,
                         updated_at = now()
                  WHERE id = $1",
                 &[&item.id.0, &why],

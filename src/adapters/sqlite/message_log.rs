@@ -97,8 +97,8 @@ fn log_replies(
            (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
          VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6)",
     )?;
-    let metadata = request_id.map(|id| serde_json::json!({ "request_id": id }).to_string());
     for reply in replies {
+        let metadata = crate::adapters::log_metadata::outbound(request_id, reply.media);
         insert.execute(params![
             reply.user_id.map(|u| u.0),
             reply.to.as_str(),
@@ -224,6 +224,7 @@ impl MessageLog for SqliteStore {
                                     user_id: user_id.map(UserId),
                                     to: to.clone(),
                                     body: body.clone(),
+                                    media: Vec::new(),
                                     outcome: Outcome::Interrupted,
                                 })
                                 .collect();

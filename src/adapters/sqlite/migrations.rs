@@ -11,6 +11,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0004_store_probe.sql")),
     M::up(include_str!("migrations/0005_cached_tables_version.sql")),
     M::up(include_str!("migrations/0006_unanswered_senders.sql")),
+    M::up(include_str!("migrations/0007_outbox_media.sql")),
 ];
 
 /// The newest schema version this build knows.

@@ -11,6 +11,7 @@ use super::SqliteStore;
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
+use crate::ports::outbox::{media_of, media_text};
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -78,12 +79,19 @@ fn log_outbound(
         error.is_none(),
         error,
         code,
-        serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 }).to_string(),
+        {
+            let mut metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 });
+            if !item.media.is_empty() {
+                metadata["num_media"] = item.media.len().into();
+            }
+            metadata
+        }
+        .to_string(),
     ])?;
     Ok(())
 }
 
-/// An item from `id, user_id, to_number, body, outcome, attempts`.
+/// An item from `id, user_id, to_number, body, outcome, attempts, media`.
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     let outcome: String = row.get(4)?;
     Ok(OutboxItem {
@@ -93,13 +101,14 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         body: row.get(3)?,
         outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Proactive),
         attempts: row.get(5)?,
+        media: media_of(row.get::<_, Option<String>>(6)?.as_deref()),
     })
 }
 
 /// Stores messages to send, within the caller's transaction.
 pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqlite::Result<Vec<OutboxEntry>> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO sms_outbox (user_id, to_number, body, outcome) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media) VALUES (?1, ?2, ?3, ?4, ?5)
          RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
     )?;
     items
@@ -110,7 +119,8 @@ pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqli
                     item.user_id.map(|u| u.0),
                     item.to.to_string(),
                     item.body,
-                    item.outcome.name()
+                    item.outcome.name(),
+                    media_text(&item.media)
                 ],
                 entry_from_row,
             )
@@ -137,7 +147,7 @@ impl Outbox for SqliteStore {
                     "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
                      WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
                                  ORDER BY next_attempt_at, id LIMIT 1)
-                     RETURNING id, user_id, to_number, body, outcome, attempts"
+                     RETURNING id, user_id, to_number, body, outcome, attempts, media"
                 ))?
                 .query_row([], item_from_row)
                 .optional()?;
@@ -162,7 +172,7 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let taken = tx.execute(
                 &format!(
-                    "UPDATE sms_outbox SET status = 'sent', body = '', message_sid = ?2, attempts = attempts + 1,
+                    "UPDATE sms_outbox SET status = 'sent', body = '', media = NULL, message_sid = ?2, attempts = attempts + 1,
                             error_message = NULL, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
                 ),
                 params![item.id.0, sid],
@@ -205,7 +215,7 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let taken = tx.execute(
                 &format!(
-                    "UPDATE sms_outbox SET status = ?2, body = '', attempts = attempts + 1, error_message = ?3,
+                    "UPDATE sms_outbox SET status = ?2, body = '', media = NULL, attempts = attempts + 1, error_message = ?3,
                             error_code = ?4, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
                 ),
                 params![item.id.0, status_name(status), error, code],
@@ -224,7 +234,7 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let items = tx
                 .prepare(
-                    "SELECT id, user_id, to_number, body, outcome, attempts FROM sms_outbox WHERE status = 'sending'",
+                    "SELECT id, user_id, to_number, body, outcome, attempts, media FROM sms_outbox WHERE status = 'sending'",
                 )?
                 .query_map([], item_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -232,7 +242,7 @@ impl Outbox for SqliteStore {
             for item in &items {
                 tx.execute(
                     &format!(
-                        "UPDATE sms_outbox SET status = 'unknown', body = '', error_message = ?2, updated_at = {NOW}
+                        "UPDATE sms_outbox SET status = 'unknown', body = '', media = NULL, error_message = ?2, updated_at = {NOW}
                          WHERE id = ?1"
                     ),
                     params![item.id.0, why],
