@@ -1,10 +1,12 @@
 //! The user's agent over HTTP (reqwest): one pooled client, a deadline, a
-//! bearer token, and a bounded answer.
+//! bearer token, a bounded answer, and a circuit breaker: an agent failing
+//! repeatedly is left alone for a cool-down.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
+use super::breaker::Breaker;
 use crate::domain::message::{MAX_MEDIA, MediaLink};
 use crate::ports::{Agent, AgentError, AgentReply, AgentRequest};
 
@@ -18,6 +20,7 @@ pub struct HttpAgent {
     client: reqwest::Client,
     url: reqwest::Url,
     token: Option<String>,
+    breaker: std::sync::Arc<Breaker>,
 }
 
 #[derive(Serialize)]
@@ -53,7 +56,12 @@ impl HttpAgent {
             .pool_idle_timeout(Duration::from_secs(60))
             .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        Ok(HttpAgent { client, url, token })
+        Ok(HttpAgent {
+            client,
+            url,
+            token,
+            breaker: std::sync::Arc::default(),
+        })
     }
 }
 
@@ -65,8 +73,29 @@ fn transport_error(e: &reqwest::Error) -> AgentError {
     }
 }
 
+/// Whether a failure says the agent is unwell (not that one answer was bad).
+fn unwell(result: &Result<AgentReply, AgentError>) -> bool {
+    matches!(
+        result,
+        Err(AgentError::Timeout | AgentError::Unreachable(_)) | Err(AgentError::Status(500..=599))
+    )
+}
+
 impl Agent for HttpAgent {
     async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
+        if !self.breaker.allow(Instant::now()) {
+            return Err(AgentError::Unreachable(
+                "not called: it failed repeatedly and is cooling down",
+            ));
+        }
+        let result = self.call(request, deadline).await;
+        self.breaker.record(Instant::now(), !unwell(&result));
+        result
+    }
+}
+
+impl HttpAgent {
+    async fn call(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
         let question = Question {
             user_id: request.user_id.0,
             phone_number: request.phone_number.as_ref(),

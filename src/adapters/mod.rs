@@ -3,6 +3,7 @@
 
 pub mod agent_echo;
 pub mod agent_http;
+pub mod breaker;
 pub mod cache;
 pub mod http;
 pub mod http_client;

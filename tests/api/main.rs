@@ -3,6 +3,7 @@
 mod admin;
 mod backup;
 mod bad_input;
+mod breaker;
 mod caching;
 mod cli;
 mod concurrency;
