@@ -83,13 +83,13 @@ fn unwell(result: &Result<AgentReply, AgentError>) -> bool {
 
 impl Agent for HttpAgent {
     async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
-        if !self.breaker.allow(Instant::now()) {
+        let Some(permit) = self.breaker.allow(Instant::now()) else {
             return Err(AgentError::Unreachable(
                 "not called: it failed repeatedly and is cooling down",
             ));
-        }
+        };
         let result = self.call(request, deadline).await;
-        self.breaker.record(Instant::now(), !unwell(&result));
+        self.breaker.record(permit, Instant::now(), !unwell(&result));
         result
     }
 }

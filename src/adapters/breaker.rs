@@ -18,38 +18,71 @@ struct State {
     open_until: Option<Instant>,
     /// A call is trying the agent again after a cool-down.
     trying: bool,
+    /// Bumped each time the circuit opens: a call let through before then
+    /// reports nothing that counts.
+    generation: u64,
+}
+
+/// What a call let through carries back to `record`.
+#[derive(Debug, Clone, Copy)]
+pub struct Permit {
+    generation: u64,
+    /// The one call trying the agent again after a cool-down.
+    probe: bool,
 }
 
 #[derive(Debug, Default)]
 pub struct Breaker(Mutex<State>);
 
 impl Breaker {
-    /// Whether a call may go to the agent now.
-    pub fn allow(&self, now: Instant) -> bool {
-        let Ok(mut state) = self.0.lock() else { return true };
+    /// A permit when a call may go to the agent now.
+    pub fn allow(&self, now: Instant) -> Option<Permit> {
+        let Ok(mut state) = self.0.lock() else {
+            return Some(Permit {
+                generation: 0,
+                probe: false,
+            });
+        };
+        let generation = state.generation;
         match state.open_until {
-            None => true,
-            Some(until) if now < until => false,
+            None => Some(Permit {
+                generation,
+                probe: false,
+            }),
+            Some(until) if now < until => None,
             // Cooled down: one call tries again; others wait for its result.
-            Some(_) if state.trying => false,
+            Some(_) if state.trying => None,
             Some(_) => {
                 state.trying = true;
-                true
+                Some(Permit {
+                    generation,
+                    probe: true,
+                })
             }
         }
     }
 
-    /// Records how a call that was allowed went.
-    pub fn record(&self, now: Instant, ok: bool) {
+    /// Records how a call went. A call let through before the circuit last
+    /// opened counts for nothing: only the probe decides whether it closes.
+    pub fn record(&self, permit: Permit, now: Instant, ok: bool) {
         let Ok(mut state) = self.0.lock() else { return };
-        state.trying = false;
+        if permit.generation != state.generation || (state.open_until.is_some() && !permit.probe) {
+            return;
+        }
+        if permit.probe {
+            state.trying = false;
+        }
         if ok {
-            *state = State::default();
+            *state = State {
+                generation: state.generation,
+                ..State::default()
+            };
             return;
         }
         state.failures = state.failures.saturating_add(1);
-        if state.failures >= THRESHOLD || state.open_until.is_some() {
+        if state.failures >= THRESHOLD || permit.probe {
             state.open_until = Some(now + COOL_DOWN);
+            state.generation += 1;
         }
     }
 
@@ -69,27 +102,39 @@ mod tests {
     fn opens_after_failures_in_a_row_and_closes_after_a_success_once_cooled() {
         let breaker = Breaker::default();
         let t0 = Instant::now();
+        let fail = |at| {
+            let permit = breaker.allow(at).expect("let through");
+            breaker.record(permit, at, false);
+        };
         for _ in 0..THRESHOLD - 1 {
-            assert!(breaker.allow(t0));
-            breaker.record(t0, false);
+            fail(t0);
         }
-        assert!(breaker.allow(t0), "not yet");
-        breaker.record(t0, true);
+        let permit = breaker.allow(t0).expect("not yet open");
+        breaker.record(permit, t0, true);
+        // A slow call let through before the circuit opens.
+        let slow = breaker.allow(t0).unwrap();
         for _ in 0..THRESHOLD {
-            assert!(breaker.allow(t0));
-            breaker.record(t0, false);
+            fail(t0);
         }
-        assert!(!breaker.allow(t0), "open");
+        assert!(breaker.allow(t0).is_none(), "open");
         assert!(breaker.is_open(t0 + COOL_DOWN / 2));
 
         let cooled = t0 + COOL_DOWN + Duration::from_millis(1);
-        assert!(breaker.allow(cooled), "one call tries again");
-        assert!(!breaker.allow(cooled), "the others wait for it");
-        breaker.record(cooled, false);
-        assert!(!breaker.allow(cooled), "a failed try opens it again");
+        let probe = breaker.allow(cooled).expect("one call tries again");
+        assert!(breaker.allow(cooled).is_none(), "the others wait for it");
+        breaker.record(slow, cooled, true);
+        assert!(
+            breaker.allow(cooled).is_none(),
+            "a call from before the opening decides nothing"
+        );
+        breaker.record(probe, cooled, false);
+        assert!(breaker.allow(cooled).is_none(), "a failed try opens it again");
         let later = cooled + COOL_DOWN + Duration::from_millis(1);
-        assert!(breaker.allow(later));
-        breaker.record(later, true);
-        assert!(breaker.allow(later) && breaker.allow(later), "closed");
+        let probe = breaker.allow(later).unwrap();
+        breaker.record(probe, later, true);
+        assert!(
+            breaker.allow(later).is_some() && breaker.allow(later).is_some(),
+            "closed"
+        );
     }
 }

@@ -226,8 +226,13 @@ pub async fn import(from: &Path, to: &PgStore) -> anyhow::Result<Imported> {
     }
     // Brought to the latest schema first, as any start of the server would.
     drop(SqliteStore::open(from)?);
+    // Held alone while it is copied: a server still running on it would
+    // send its queued messages too.
+    let _alone = super::sqlite::backup::alone(from)?;
     let sqlite = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("failed to open {}", from.display()))?;
+    // One snapshot for every table.
+    sqlite.execute_batch("BEGIN")?;
     let mut client = to.client().await.map_err(|e| e.0)?;
     let tx = client.transaction().await.context("failed to begin the import")?;
     for table in TABLES {
@@ -310,6 +315,7 @@ pub async fn import(from: &Path, to: &PgStore) -> anyhow::Result<Imported> {
         .with_context(|| format!("failed to move {table}'s ids on"))?;
     }
     tx.commit().await.context("failed to commit the import")?;
+    sqlite.execute_batch("COMMIT")?;
     bar.finish_and_clear();
     Ok(imported)
 }

@@ -130,3 +130,22 @@ async fn a_sqlite_database_is_copied_whole_into_an_empty_postgresql_one_and_only
     .await;
     assert_eq!(carol["id"], 3, "new ids follow the copied ones");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_is_refused_while_a_server_still_serves_the_sqlite_database() {
+    let Some(url) = fresh_database().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    crate::helpers::add_user_with_cli(&db, "+12015550123");
+    let server = tokio::task::block_in_place(|| crate::helpers::RunningServer::start(&db, &[], &["serve", "--dev"]));
+
+    let refused = sms_router(&db)
+        .env("SMS_ROUTER_DATABASE_URL", &url)
+        .args(["import", "--from", db.to_str().unwrap()])
+        .output()
+        .unwrap();
+
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("in use"));
+    server.stop();
+}

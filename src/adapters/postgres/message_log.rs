@@ -94,7 +94,9 @@ async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sy
         let results = match commit_group(&pool, instance, &writes).await {
             Ok(done) => done.into_iter().map(Ok).collect(),
             // One bad write must not fail the others: each alone, then.
-            Err(e) if writes.len() > 1 => {
+            // A lost connection or database fails them all at once: written
+            // one by one, each would wait out the pool's timeout again.
+            Err(e) if writes.len() > 1 && statement_failed(&e) => {
                 tracing::warn!(error = %format!("{e:#}"), writes = writes.len(), "a group of usage log writes failed: writing them one by one");
                 let mut results = Vec::with_capacity(writes.len());
                 for write in &writes {
@@ -112,6 +114,16 @@ async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sy
             let _ = answer.send(result);
         }
     }
+}
+
+/// Whether the database refused a statement (as opposed to being out of
+/// reach): then the writes are worth trying one by one.
+fn statement_failed(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<tokio_postgres::Error>()
+            .is_some_and(|e| e.as_db_error().is_some())
+    })
 }
 
 /// Runs the writes in one transaction, sent together (tokio-postgres

@@ -94,7 +94,9 @@ impl PgStore {
             Some(tls) => Manager::from_config(config, tls.clone(), recycling),
         };
         let mut relaxed_config = config.clone();
-        relaxed_config.options("-c synchronous_commit=off");
+        // Added to the URL's own options (a search_path, say), not instead.
+        let options = format!("{} -c synchronous_commit=off", config.get_options().unwrap_or(""));
+        relaxed_config.options(options.trim());
         let relaxed = Pool::builder(manager(
             relaxed_config,
             ManagerConfig {

@@ -26,11 +26,41 @@ use super::migrations;
 pub(super) struct InUse(#[allow(dead_code)] File);
 
 impl InUse {
+    /// Takes the shared lock, before the store reads or migrates anything
+    /// (creating an empty file, which SQLite reads as an empty database).
+    /// A restore in progress is waited for; the file it put in place is
+    /// the one locked.
     pub(super) fn take(path: &Path) -> anyhow::Result<Self> {
-        let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
-        flock(&file, libc::LOCK_SH).with_context(|| format!("failed to lock {}", path.display()))?;
-        Ok(InUse(file))
+        use std::os::unix::fs::MetadataExt;
+        loop {
+            let file = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .with_context(|| format!("failed to open {}", path.display()))?;
+            flock(&file, libc::LOCK_SH).with_context(|| format!("failed to lock {}", path.display()))?;
+            // Replaced by a restore while this waited: lock the new file.
+            let locked = file.metadata()?.ino();
+            if std::fs::metadata(path).is_ok_and(|now| now.ino() == locked) {
+                return Ok(InUse(file));
+            }
+        }
     }
+}
+
+/// The database at `path` held alone, for as long as the answer lives;
+/// refused while any store has it open.
+pub(crate) fn alone(path: &Path) -> anyhow::Result<File> {
+    let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
+    if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+        bail!(
+            "{} is in use (a server, or another sms-router command, has it open): stop it first",
+            path.display()
+        );
+    }
+    Ok(file)
 }
 
 fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
@@ -113,19 +143,7 @@ fn check(file: &Path) -> anyhow::Result<()> {
 /// it was then.
 pub fn restore(file: &Path, path: &Path) -> anyhow::Result<()> {
     check(file)?;
-    let alone = match File::open(path) {
-        Ok(current) => {
-            if flock(&current, libc::LOCK_EX | libc::LOCK_NB).is_err() {
-                bail!(
-                    "{} is in use (a server, or another sms-router command, has it open): stop it first",
-                    path.display()
-                );
-            }
-            Some(current)
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(e).with_context(|| format!("failed to open {}", path.display())),
-    };
+    let alone = if path.exists() { Some(alone(path)?) } else { None };
     let staged = sibling(path, "restoring");
     std::fs::copy(file, &staged).with_context(|| format!("failed to copy {}", file.display()))?;
     File::open(&staged)

@@ -69,12 +69,14 @@ impl SqliteStore {
     /// # Errors
     /// As `open`.
     pub fn open_observed(path: &Path, observer: StoreObserver) -> anyhow::Result<Self> {
+        // Locked before anything is read: a restore does not replace the
+        // file under a store that has begun to use it.
+        let in_use = Arc::new(backup::InUse::take(path)?);
         let mut conn =
             Connection::open(path).with_context(|| format!("failed to open the database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         migrations::migrate(&mut conn)?;
         drop(conn);
-        let in_use = Arc::new(backup::InUse::take(path)?);
         let manager = SqliteConnectionManager::file(path).with_init(|c| {
             c.busy_timeout(BUSY_TIMEOUT)?;
             // A transaction that reads, then writes, must hold the write lock
