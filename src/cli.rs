@@ -11,7 +11,7 @@ use crate::adapters::postgres::PgStore;
 use crate::adapters::sqlite::SqliteStore;
 use crate::config::{Config, ConfigError};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{EmailAddress, FullName, NewUser};
+use crate::domain::user::{AgentEndpoint, AgentToken, AgentUrl, EmailAddress, FullName, NewUser};
 use crate::ports::{CreateError, PageRequest, UserRegistry};
 use crate::startup::{Application, openapi_spec};
 use crate::telemetry;
@@ -97,6 +97,12 @@ pub enum UserCommand {
         name: String,
         #[arg(long)]
         email: Option<String>,
+        /// The user's own agent (default: SMS_ROUTER_AGENT_URL's)
+        #[arg(long)]
+        agent_url: Option<String>,
+        /// The token sent to the user's own agent (needs --agent-url)
+        #[arg(long, requires = "agent_url")]
+        agent_token: Option<String>,
     },
     /// List users as a table
     List,
@@ -164,8 +170,26 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             }
             Ok(())
         }
-        Command::User(UserCommand::Add { phone, name, email }) => {
-            add_user(&config, &phone, &name, email.as_deref()).await
+        Command::User(UserCommand::Add {
+            phone,
+            name,
+            email,
+            agent_url,
+            agent_token,
+        }) => {
+            let agent = agent_url
+                .map(|url| -> Result<AgentEndpoint, Failure> {
+                    Ok(AgentEndpoint {
+                        url: AgentUrl::parse(&url).map_err(|e| Failure::Usage(format!("--agent-url {e}")))?,
+                        token: agent_token
+                            .as_deref()
+                            .map(AgentToken::parse)
+                            .transpose()
+                            .map_err(|e| Failure::Usage(format!("--agent-token {e}")))?,
+                    })
+                })
+                .transpose()?;
+            add_user(&config, &phone, &name, email.as_deref(), agent).await
         }
         Command::User(UserCommand::List) => list_users(&config).await,
         Command::Import { from } => import(&config, &from).await,
@@ -220,7 +244,13 @@ async fn stop_signal() {
     tracing::info!("stop signal received: finishing in-flight requests");
 }
 
-async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>) -> Result<(), Failure> {
+async fn add_user(
+    config: &Config,
+    phone: &str,
+    name: &str,
+    email: Option<&str>,
+    agent: Option<AgentEndpoint>,
+) -> Result<(), Failure> {
     let user = NewUser {
         full_name: FullName::parse(name).map_err(|e| Failure::Usage(format!("--name {e}")))?,
         email: email
@@ -232,6 +262,7 @@ async fn add_user(config: &Config, phone: &str, name: &str, email: Option<&str>)
                 .map_err(|e| Failure::Usage(format!("--phone `{phone}` {e}")))?,
         ),
         is_active: true,
+        agent,
     };
     let user = match &config.database_url {
         Some(url) => {

@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::adapters::agent_echo::EchoAgent;
-use crate::adapters::agent_http::HttpAgent;
+use crate::adapters::agent_http::{HttpAgent, OwnAgents};
 use crate::adapters::cache::CachedStore;
 use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
@@ -33,19 +33,30 @@ use crate::domain::outbound::{Dispatcher, RetryPolicy};
 use crate::domain::router::{Deferral, Router, Timing};
 use crate::ports::{Agent, AgentError, AgentReply, AgentRequest, Clock, Metrics, Outbox, RateLimiter, Store};
 
-/// The agent chosen at start: the HTTP agent, or the echo agent in `--dev`
-/// without an agent URL.
+/// The service's agent, chosen at start: the HTTP agent, or the echo agent
+/// in `--dev` without an agent URL.
 #[derive(Clone)]
-pub enum AppAgent {
+pub enum DefaultAgent {
     Http(HttpAgent),
     Echo(EchoAgent),
 }
 
+/// Who answers a message: the user's own agent when they have one, else
+/// the service's.
+#[derive(Clone)]
+pub struct AppAgent {
+    default: DefaultAgent,
+    own: OwnAgents,
+}
+
 impl Agent for AppAgent {
     async fn ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
-        match self {
-            AppAgent::Http(agent) => agent.ask(request, deadline).await,
-            AppAgent::Echo(agent) => agent.ask(request, deadline).await,
+        if let Some(endpoint) = request.endpoint.clone() {
+            return self.own.ask(&endpoint, request, deadline).await;
+        }
+        match &self.default {
+            DefaultAgent::Http(agent) => agent.ask(request, deadline).await,
+            DefaultAgent::Echo(agent) => agent.ask(request, deadline).await,
         }
     }
 }
@@ -126,12 +137,12 @@ impl Application {
             }
             .into());
         }
-        let agent = match (&config.agent_url, dev) {
-            (Some(url), _) => AppAgent::Http(HttpAgent::new(
+        let default = match (&config.agent_url, dev) {
+            (Some(url), _) => DefaultAgent::Http(HttpAgent::new(
                 url.clone(),
                 config.agent_token.as_ref().map(|t| t.expose().to_owned()),
             )?),
-            (None, true) => AppAgent::Echo(EchoAgent),
+            (None, true) => DefaultAgent::Echo(EchoAgent),
             (None, false) => {
                 return Err(ConfigError {
                     variable: "SMS_ROUTER_AGENT_URL".into(),
@@ -142,10 +153,14 @@ impl Application {
         };
         if dev {
             tracing::warn!("DEV MODE: Twilio signatures are NOT checked; do not expose this server to the internet");
-            if matches!(agent, AppAgent::Echo(_)) {
+            if matches!(default, DefaultAgent::Echo(_)) {
                 tracing::warn!("DEV MODE: no SMS_ROUTER_AGENT_URL, the echo agent answers every message");
             }
         }
+        let agent = AppAgent {
+            default,
+            own: OwnAgents::default(),
+        };
 
         let prometheus = PrometheusMetrics::default();
         match &config.database_url {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::breaker::Breaker;
 use crate::domain::message::{MAX_MEDIA, MediaLink};
+use crate::domain::user::AgentEndpoint;
 use crate::ports::{Agent, AgentError, AgentReply, AgentRequest};
 
 /// The largest answer read from an agent.
@@ -148,5 +149,50 @@ impl HttpAgent {
             text: answer.reply,
             media,
         })
+    }
+}
+
+/// Users' own agents: one `HttpAgent` per endpoint (its own connection pool
+/// and circuit breaker), made on first use and kept. An agent failing does
+/// not slow the others: each has its own connections and breaker.
+#[derive(Clone, Default)]
+pub struct OwnAgents(std::sync::Arc<std::sync::Mutex<std::collections::HashMap<AgentEndpoint, HttpAgent>>>);
+
+/// More endpoints than this, and they are all forgotten (and made again as
+/// their users write): a bound, not a limit anyone meets.
+const MAX_OWN_AGENTS: usize = 10_000;
+
+impl OwnAgents {
+    fn agent(&self, endpoint: &AgentEndpoint) -> Result<HttpAgent, AgentError> {
+        let mut agents = self
+            .0
+            .lock()
+            .map_err(|_| AgentError::Unreachable("the agents' table is unusable"))?;
+        if let Some(agent) = agents.get(endpoint) {
+            return Ok(agent.clone());
+        }
+        let url = reqwest::Url::parse(endpoint.url.as_str())
+            .map_err(|_| AgentError::Unreachable("the user's agent URL does not parse"))?;
+        let agent = HttpAgent::new(url, endpoint.token.as_ref().map(|t| t.expose().to_owned()))
+            .map_err(|_| AgentError::Unreachable("no HTTP client could be made"))?;
+        if agents.len() >= MAX_OWN_AGENTS {
+            agents.clear();
+        }
+        agents.insert(endpoint.clone(), agent.clone());
+        Ok(agent)
+    }
+
+    /// Asks `request.endpoint`'s agent.
+    ///
+    /// # Errors
+    /// As `Agent::ask`.
+    pub async fn ask(
+        &self,
+        endpoint: &AgentEndpoint,
+        request: AgentRequest,
+        deadline: Duration,
+    ) -> Result<AgentReply, AgentError> {
+        let agent = self.agent(endpoint)?;
+        agent.ask(request, deadline).await
     }
 }

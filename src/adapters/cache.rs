@@ -440,6 +440,7 @@ mod tests {
                 is_active: true,
                 source: NumberSource::Primary,
                 verified: true,
+                agent: None,
             }))
         }
 

@@ -77,7 +77,8 @@ struct Table {
 
 const USERS: Table = Table {
     name: "users",
-    select: "SELECT id, full_name, email, phone_number, is_active, created_at, updated_at FROM users ORDER BY id",
+    select: "SELECT id, full_name, email, phone_number, is_active, created_at, updated_at, agent_url, agent_token
+             FROM users ORDER BY id",
     columns: &[
         ("id", Kind::Int),
         ("full_name", Kind::Text),
@@ -86,6 +87,8 @@ const USERS: Table = Table {
         ("is_active", Kind::Bool),
         ("created_at", Kind::Time),
         ("updated_at", Kind::Time),
+        ("agent_url", Kind::Text),
+        ("agent_token", Kind::Text),
     ],
 };
 

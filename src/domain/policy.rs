@@ -225,6 +225,7 @@ mod tests {
             is_active,
             source,
             verified,
+            agent: None,
         })
     }
 

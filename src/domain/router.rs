@@ -18,7 +18,7 @@ use super::policy::{self, Answer, Facts, FirstLook, Verdict};
 use super::reply::Reply;
 use super::settings::Settings;
 use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
-use super::user::{NumberSource, PhoneId, UserId};
+use super::user::{AgentEndpoint, NumberSource, PhoneId, UserId};
 use super::verification::VerificationCode;
 use crate::ports::{
     Agent, AgentError, AgentReply, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, Metrics,
@@ -250,7 +250,8 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 verdict
             }
             (Verdict::Route(user_id), Some(number)) => {
-                return Ok((settings, Step::Ask(agent_request(message, user_id, number))));
+                let endpoint = facts.recipient.and_then(|r| r.agent);
+                return Ok((settings, Step::Ask(agent_request(message, user_id, number, endpoint))));
             }
             // A sender that is not a number has no opt-out to record and
             // no owner: nothing routes it.
@@ -527,12 +528,18 @@ impl Drop for Lead<'_> {
     }
 }
 
-fn agent_request(message: &InboundMessage, user_id: UserId, number: &PhoneNumber) -> AgentRequest {
+fn agent_request(
+    message: &InboundMessage,
+    user_id: UserId,
+    number: &PhoneNumber,
+    endpoint: Option<AgentEndpoint>,
+) -> AgentRequest {
     AgentRequest {
         user_id,
         phone_number: number.clone(),
         message: message.body.clone(),
         media: message.media.clone(),
+        endpoint,
         message_sid: message.sid.clone(),
         request_id: message.request_id.clone(),
     }

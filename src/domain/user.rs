@@ -66,6 +66,94 @@ impl AsRef<str> for FullName {
     }
 }
 
+/// Where a user's own agent answers: an http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AgentUrl(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("is not an http(s) URL of at most 2048 characters")]
+pub struct AgentUrlError;
+
+impl AgentUrl {
+    /// # Errors
+    /// `AgentUrlError` for anything but an http(s) URL with a host.
+    pub fn parse(text: &str) -> Result<Self, AgentUrlError> {
+        let text = text.trim();
+        let rest = text
+            .get(..8)
+            .filter(|s| s.eq_ignore_ascii_case("https://"))
+            .map(|_| &text[8..])
+            .or_else(|| {
+                text.get(..7)
+                    .filter(|s| s.eq_ignore_ascii_case("http://"))
+                    .map(|_| &text[7..])
+            });
+        match rest {
+            Some(rest)
+                if text.len() <= 2048
+                    && !rest.is_empty()
+                    && !rest.starts_with('/')
+                    && !text.contains(char::is_whitespace) =>
+            {
+                Ok(AgentUrl(text.to_owned()))
+            }
+            _ => Err(AgentUrlError),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The URL as it may be shown or logged: scheme, host and path, without
+    /// credentials, query or fragment.
+    pub fn shown(&self) -> String {
+        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
+        let rest = rest.split(['?', '#']).next().unwrap_or_default();
+        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+        format!("{scheme}://{rest}")
+    }
+}
+
+/// The token a user's own agent is sent (`Authorization: Bearer`). Never
+/// shown: its `Debug` says nothing of it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct AgentToken(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("must be 1 to 512 printable characters without spaces")]
+pub struct AgentTokenError;
+
+impl AgentToken {
+    /// # Errors
+    /// `AgentTokenError` for an empty, long or unprintable token.
+    pub fn parse(text: &str) -> Result<Self, AgentTokenError> {
+        let text = text.trim();
+        if (1..=512).contains(&text.len()) && text.chars().all(|c| c.is_ascii_graphic()) {
+            Ok(AgentToken(text.to_owned()))
+        } else {
+            Err(AgentTokenError)
+        }
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for AgentToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AgentToken([redacted])")
+    }
+}
+
+/// A user's own agent.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AgentEndpoint {
+    pub url: AgentUrl,
+    pub token: Option<AgentToken>,
+}
+
 /// A user to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -73,6 +161,8 @@ pub struct NewUser {
     pub email: Option<EmailAddress>,
     pub phone_number: Option<PhoneNumber>,
     pub is_active: bool,
+    /// The user's own agent; `None`: `SMS_ROUTER_AGENT_URL`'s.
+    pub agent: Option<AgentEndpoint>,
 }
 
 /// A stored user.
@@ -183,11 +273,33 @@ pub struct Recipient {
     pub source: NumberSource,
     /// A primary number counts as verified; an extra one once confirmed.
     pub verified: bool,
+    /// The user's own agent, when they have one.
+    pub agent: Option<AgentEndpoint>,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_agent_url_is_http_and_shown_without_credentials_or_query() {
+        let url = AgentUrl::parse("https://bot:s3cret@agents.example.com/ada/ask?key=k#x").unwrap();
+        assert_eq!(url.shown(), "https://agents.example.com/ada/ask");
+        for bad in [
+            "ftp://x",
+            "https://",
+            "http:///path",
+            "https://a b",
+            "agents.example.com",
+        ] {
+            assert!(AgentUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            format!("{:?}", AgentToken::parse("t0ken").unwrap()),
+            "AgentToken([redacted])"
+        );
+        assert!(AgentToken::parse("two words").is_err());
+    }
 
     #[test]
     fn emails() {

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::domain::message::{Media, MediaLink, MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::UserId;
+use crate::domain::user::{AgentEndpoint, UserId};
 
 /// What the agent is told of a message.
 #[derive(Debug, Clone)]
@@ -15,6 +15,8 @@ pub struct AgentRequest {
     pub message: String,
     /// Pictures sent with the message; fetching them needs Twilio's basic auth.
     pub media: Vec<Media>,
+    /// The user's own agent; `None`: the service's.
+    pub endpoint: Option<AgentEndpoint>,
     pub message_sid: MessageSid,
     pub request_id: RequestId,
 }

@@ -24,6 +24,7 @@ mod on_postgres;
 mod ops;
 mod outbound;
 mod outcomes;
+mod own_agents;
 // Shared with the contract suite, which uses all of it.
 #[allow(dead_code)]
 #[path = "../common/postgres.rs"]

@@ -73,6 +73,7 @@ pub fn new_user(name: &str, phone: Option<&str>, email: Option<&str>) -> NewUser
         email: email.map(|e| EmailAddress::parse(e).unwrap()),
         phone_number: phone.map(number),
         is_active: true,
+        agent: None,
     }
 }
 

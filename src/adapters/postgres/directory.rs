@@ -10,9 +10,9 @@ impl UserDirectory for PgStore {
         let client = self.client().await?;
         let statement = client
             .prepare_cached(
-                "SELECT id, is_active, TRUE, TRUE FROM users WHERE phone_number = $1
+                "SELECT id, is_active, TRUE, TRUE, agent_url, agent_token FROM users WHERE phone_number = $1
                  UNION ALL
-                 SELECT u.id, u.is_active, FALSE, m.is_verified
+                 SELECT u.id, u.is_active, FALSE, m.is_verified, u.agent_url, u.agent_token
                  FROM user_phone_mappings m JOIN users u ON u.id = m.user_id
                  WHERE m.phone_number = $1
                  LIMIT 1",
@@ -32,6 +32,7 @@ impl UserDirectory for PgStore {
                 NumberSource::Mapping
             },
             verified: row.get(3),
+            agent: crate::adapters::sqlite::agent_of(row.get(4), row.get(5)),
         }))
     }
 

@@ -10,6 +10,7 @@ use tokio_postgres::Client;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_outbox_media.sql"),
+    include_str!("migrations/0003_user_agents.sql"),
 ];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another

@@ -71,7 +71,8 @@ impl UserRegistry for PgStore {
         let created = client
             .query_one(
                 &format!(
-                    "INSERT INTO users (full_name, email, phone_number, is_active) VALUES ($1, $2, $3, $4)
+                    "INSERT INTO users (full_name, email, phone_number, is_active, agent_url, agent_token)
+                     VALUES ($1, $2, $3, $4, $5, $6)
                      RETURNING {USER_COLUMNS}"
                 ),
                 &[
@@ -79,6 +80,8 @@ impl UserRegistry for PgStore {
                     &user.email.as_ref().map(AsRef::<str>::as_ref),
                     &user.phone_number.as_ref().map(AsRef::<str>::as_ref),
                     &user.is_active,
+                    &user.agent.as_ref().map(|a| a.url.as_str()),
+                    &user.agent.as_ref().and_then(|a| a.token.as_ref()).map(|t| t.expose()),
                 ],
             )
             .await;

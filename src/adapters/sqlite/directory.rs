@@ -5,17 +5,28 @@ use rusqlite::OptionalExtension;
 
 use super::SqliteStore;
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{NumberSource, Recipient, UserId};
+use crate::domain::user::{AgentEndpoint, AgentToken, AgentUrl, NumberSource, Recipient, UserId};
 use crate::ports::{StoreError, UserDirectory};
+
+/// A user's own agent from its stored URL and token; a URL that does not
+/// read (written by hand) is no agent of theirs.
+pub(crate) fn agent_of(url: Option<String>, token: Option<String>) -> Option<AgentEndpoint> {
+    let url = AgentUrl::parse(&url?).ok()?;
+    Some(AgentEndpoint {
+        url,
+        token: token.and_then(|t| AgentToken::parse(&t).ok()),
+    })
+}
 
 impl UserDirectory for SqliteStore {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
         let number = number.to_string();
         self.read("recipient", move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT id, is_active, 1, 1 FROM users WHERE phone_number = ?1
+                "SELECT id, is_active, 1, 1, agent_url, agent_token FROM users WHERE phone_number = ?1
                  UNION ALL
-                 SELECT u.id, u.is_active, 0, m.is_verified FROM user_phone_mappings m JOIN users u ON u.id = m.user_id
+                 SELECT u.id, u.is_active, 0, m.is_verified, u.agent_url, u.agent_token
+                 FROM user_phone_mappings m JOIN users u ON u.id = m.user_id
                  WHERE m.phone_number = ?1
                  LIMIT 1",
             )?;
@@ -30,6 +41,7 @@ impl UserDirectory for SqliteStore {
                             NumberSource::Mapping
                         },
                         verified: row.get(3)?,
+                        agent: agent_of(row.get(4)?, row.get(5)?),
                     })
                 })
                 .optional()

@@ -12,6 +12,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0005_cached_tables_version.sql")),
     M::up(include_str!("migrations/0006_unanswered_senders.sql")),
     M::up(include_str!("migrations/0007_outbox_media.sql")),
+    M::up(include_str!("migrations/0008_user_agents.sql")),
 ];
 
 /// The newest schema version this build knows.

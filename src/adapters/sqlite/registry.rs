@@ -121,14 +121,17 @@ impl UserRegistry for SqliteStore {
                 let tx = conn.transaction()?;
                 let result = tx.query_row(
                     &format!(
-                        "INSERT INTO users (full_name, email, phone_number, is_active) VALUES (?1, ?2, ?3, ?4)
+                        "INSERT INTO users (full_name, email, phone_number, is_active, agent_url, agent_token)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                          RETURNING {USER_COLUMNS}"
                     ),
                     params![
                         user.full_name.as_ref(),
                         user.email.as_ref().map(AsRef::<str>::as_ref),
                         user.phone_number.as_ref().map(ToString::to_string),
-                        user.is_active
+                        user.is_active,
+                        user.agent.as_ref().map(|a| a.url.as_str()),
+                        user.agent.as_ref().and_then(|a| a.token.as_ref()).map(|t| t.expose()),
                     ],
                     user_from_row,
                 );

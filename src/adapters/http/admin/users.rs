@@ -173,6 +173,7 @@ impl<AP: AdminStore> UsersApi<AP> {
                 .map(|n| parse_number("phone_number", n, **region))
                 .transpose()?,
             is_active: body.is_active.unwrap_or(true),
+            agent: None,
         };
         Ok(UserCreated::Created(Json(admin.create_user(user).await?.into())))
     }

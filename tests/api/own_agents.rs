@@ -1,0 +1,116 @@
+//! Each user's own agent: set with `user add --agent-url --agent-token`,
+//! asked with its own token; one agent down slows no one else.
+
+use std::time::{Duration, Instant};
+
+use crate::helpers::{Behaviour, FakeAgent, RunningServer, WEBHOOK_PATH, sms, sms_router};
+
+const ADA: &str = "+12015550101";
+const BOB: &str = "+12015550102";
+const ADA_TOKEN: &str = "ada-agent-token-5f1c2b";
+const ERROR_REPLY: &str = "Sorry, something went wrong. Please try again in a moment.";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_user_reaches_their_own_agent_with_its_token_and_one_down_slows_no_one_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let (service_agent, ada_agent) = (FakeAgent::start().await, FakeAgent::start().await);
+    service_agent.replies("from the service's agent");
+    ada_agent.replies("from Ada's own agent");
+    let added = sms_router(&db)
+        .args(["user", "add", "--phone", ADA, "--name", "Ada", "--agent-url"])
+        .arg(&ada_agent.url)
+        .args(["--agent-token", ADA_TOKEN])
+        .output()
+        .unwrap();
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let bob = sms_router(&db)
+        .args(["user", "add", "--phone", BOB, "--name", "Bob"])
+        .output()
+        .unwrap();
+    assert!(bob.status.success());
+    let envs = [
+        ("SMS_ROUTER_AGENT_URL", service_agent.url.as_str()),
+        ("SMS_ROUTER_AGENT_TOKEN", "service-token"),
+        ("SMS_ROUTER_AGENT_TIMEOUT_MS", "300"),
+        ("SMS_ROUTER_LOG_LEVEL", "debug"),
+    ];
+    let server = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
+    let client = reqwest::Client::new();
+    let send = |from: &'static str, text: &'static str| {
+        let request = client.post(server.url(WEBHOOK_PATH)).form(&sms(from, text));
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+
+    let ada_answer = send(ADA, "hello").await;
+    let bob_answer = send(BOB, "hello").await;
+
+    assert!(ada_answer.contains("from Ada&apos;s own agent"), "{ada_answer}");
+    assert!(bob_answer.contains("from the service"), "{bob_answer}");
+    let asked_ada = ada_agent.received();
+    let asked_service = service_agent.received();
+    assert_eq!(
+        (asked_ada.len(), asked_service.len()),
+        (1, 1),
+        "each agent only its own user's"
+    );
+    assert_eq!(asked_ada[0].0["phone_number"], ADA);
+    assert_eq!(asked_ada[0].1.as_deref(), Some(format!("Bearer {ADA_TOKEN}").as_str()));
+    assert_eq!(asked_service[0].0["phone_number"], BOB);
+    assert_eq!(asked_service[0].1.as_deref(), Some("Bearer service-token"));
+
+    // Ada's agent goes down: her answers fail, then come at once (its
+    // breaker open); Bob's keep coming from his agent, quickly.
+    ada_agent.set(Behaviour::Reply("too late".into(), Duration::from_secs(5)));
+    for _ in 0..5 {
+        let (ada, bob) = tokio::join!(send(ADA, "hello?"), async {
+            let started = Instant::now();
+            let answer = send(BOB, "still there?").await;
+            (answer, started.elapsed())
+        });
+        assert!(ada.contains(ERROR_REPLY.split('.').next().unwrap()), "{ada}");
+        assert!(bob.0.contains("from the service"), "{}", bob.0);
+        assert!(
+            bob.1 < Duration::from_millis(250),
+            "Bob waited {:?} for Ada's agent",
+            bob.1
+        );
+    }
+    let started = Instant::now();
+    let at_once = send(ADA, "anyone?").await;
+    assert!(at_once.contains("Sorry"), "{at_once}");
+    assert!(
+        started.elapsed() < Duration::from_millis(250),
+        "the breaker answers at once"
+    );
+    assert_eq!(
+        ada_agent.calls(),
+        6,
+        "the sixth failure's message did not reach Ada's agent"
+    );
+
+    let listed = sms_router(&db).args(["user", "list"]).output().unwrap();
+    let logs = server.stop();
+    assert!(!logs.contains(ADA_TOKEN), "the token is in no log line");
+    assert!(!String::from_utf8_lossy(&listed.stdout).contains(ADA_TOKEN));
+}
+
+#[test]
+fn an_agent_url_that_is_not_one_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = sms_router(&dir.path().join("t.db"))
+        .args([
+            "user",
+            "add",
+            "--phone",
+            ADA,
+            "--name",
+            "Ada",
+            "--agent-url",
+            "ftp://agent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--agent-url"));
+}
