@@ -58,6 +58,8 @@ async fn a_generated_client_drives_every_operation() {
             email: Some("ada@example.com".into()),
             phone_number: Some("(201) 555-0123".into()),
             is_active: None,
+            agent_url: None,
+            agent_token: None,
         })
         .send()
         .await

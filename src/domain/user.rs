@@ -173,6 +173,9 @@ pub struct User {
     pub email: Option<String>,
     pub phone_number: Option<PhoneNumber>,
     pub is_active: bool,
+    /// The user's own agent, if any (its token is never read back).
+    pub agent_url: Option<AgentUrl>,
+    pub has_agent_token: bool,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -185,6 +188,9 @@ pub struct UserPatch {
     pub email: Option<Option<EmailAddress>>,
     pub phone_number: Option<Option<PhoneNumber>>,
     pub is_active: Option<bool>,
+    /// `Some(None)` removes the user's own agent, its token with it.
+    pub agent_url: Option<Option<AgentUrl>>,
+    pub agent_token: Option<Option<AgentToken>>,
 }
 
 /// Which users a listing shows; every set field must match.

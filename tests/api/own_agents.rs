@@ -114,3 +114,62 @@ fn an_agent_url_that_is_not_one_is_refused_by_name() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--agent-url"));
 }
+
+#[tokio::test]
+async fn the_admin_api_sets_a_users_agent_and_never_shows_its_token() {
+    let app = crate::helpers::spawn_app().await;
+    app.agent.replies("from the service's agent");
+    let own = FakeAgent::start().await;
+    own.replies("from Ada's own agent");
+    let url_with_secret = format!("{}?key=query-secret", own.url);
+
+    let (status, ada) = app
+        .admin(
+            "POST",
+            "/users",
+            Some(serde_json::json!({
+                "full_name": "Ada", "phone_number": ADA,
+                "agent_url": url_with_secret, "agent_token": ADA_TOKEN,
+            })),
+        )
+        .await;
+    let (_, fetched) = app.admin("GET", &format!("/users/{}", ada["id"]), None).await;
+    let (_, listed) = app.admin("GET", "/users", None).await;
+    let routed = app.send(ADA, "hello").await;
+    let (no_url, refused) = app
+        .admin(
+            "POST",
+            "/users",
+            Some(serde_json::json!({ "full_name": "Bob", "agent_token": "lonely-token" })),
+        )
+        .await;
+
+    assert_eq!(status, 201, "{ada}");
+    for shown in [&ada, &fetched, &listed] {
+        let text = shown.to_string();
+        assert!(!text.contains(ADA_TOKEN) && !text.contains("query-secret"), "{text}");
+    }
+    assert_eq!(fetched["agent_url"], format!("{}", own.url));
+    assert_eq!(fetched["has_agent_token"], true);
+    assert_eq!(routed.messages(), ["from Ada's own agent"]);
+    assert_eq!(
+        own.received()[0].1.as_deref(),
+        Some(format!("Bearer {ADA_TOKEN}").as_str())
+    );
+    assert_eq!(no_url, 422);
+    assert!(refused["message"].as_str().unwrap().contains("agent_token"));
+
+    let (_, cleared) = app
+        .admin(
+            "PATCH",
+            &format!("/users/{}", ada["id"]),
+            Some(serde_json::json!({ "clear": ["agent_url"] })),
+        )
+        .await;
+    let back = app.send(ADA, "hello again").await;
+    assert_eq!(
+        (cleared["agent_url"].clone(), cleared["has_agent_token"].clone()),
+        (serde_json::Value::Null, serde_json::json!(false))
+    );
+    assert_eq!(back.messages(), ["from the service's agent"]);
+}

@@ -38,6 +38,8 @@ pub mod field {
         Description = "description",
         Body = "body",
         Code = "code",
+        AgentUrl = "agent_url",
+        AgentToken = "agent_token",
     );
 }
 

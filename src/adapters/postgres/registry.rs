@@ -9,12 +9,13 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, broken_unique, failed, stamp};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{
-    EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch,
-    VerificationMethod,
+    AgentToken, AgentUrl, EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter,
+    UserId, UserPatch, VerificationMethod,
 };
 use crate::ports::{ChangeError, CreateError, Missing, Page, PageRequest, StoreError, Taken, UserRegistry};
 
-const USER_COLUMNS: &str = "id, full_name, email, phone_number, is_active, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, full_name, email, phone_number, is_active, created_at, updated_at, agent_url, agent_token IS NOT NULL";
 pub(super) const PHONE_COLUMNS: &str =
     "id, user_id, phone_number, is_primary, is_verified, verification_method, created_at, updated_at";
 
@@ -33,6 +34,8 @@ fn user_from_row(row: &Row) -> User {
         is_active: row.get(4),
         created_at: stamp(row.get::<_, DateTime<Utc>>(5)),
         updated_at: stamp(row.get::<_, DateTime<Utc>>(6)),
+        agent_url: row.get::<_, Option<&str>>(7).and_then(|u| AgentUrl::parse(u).ok()),
+        has_agent_token: row.get(8),
     }
 }
 
@@ -153,7 +156,10 @@ impl UserRegistry for PgStore {
         let updated = tx
             .query_one(
                 &format!(
-                    "UPDATE users SET full_name = $2, email = $3, phone_number = $4, is_active = $5, updated_at = now()
+                    "UPDATE users SET full_name = $2, email = $3, phone_number = $4, is_active = $5,
+                        agent_url = CASE WHEN $6 THEN $7 ELSE agent_url END,
+                        agent_token = CASE WHEN $8 THEN $9 WHEN $6 AND $7::text IS NULL THEN NULL ELSE agent_token END,
+                        updated_at = now()
                      WHERE id = $1 RETURNING {USER_COLUMNS}"
                 ),
                 &[
@@ -165,6 +171,14 @@ impl UserRegistry for PgStore {
                         .map_or(user.phone_number, |n| n)
                         .map(|n| n.as_ref().to_owned()),
                     &patch.is_active.unwrap_or(user.is_active),
+                    &patch.agent_url.is_some(),
+                    &patch.agent_url.as_ref().and_then(|u| u.as_ref()).map(AgentUrl::as_str),
+                    &patch.agent_token.is_some(),
+                    &patch
+                        .agent_token
+                        .as_ref()
+                        .and_then(|t| t.as_ref())
+                        .map(AgentToken::expose),
                 ],
             )
             .await;
@@ -335,7 +349,8 @@ impl UserRegistry for PgStore {
             .await
             .map_err(failed("failed to look up a number"))?;
         Ok(row.map(|row| {
-            let source = if row.get(7) {
+            // The flag after the user's columns.
+            let source = if row.get(9) {
                 NumberSource::Primary
             } else {
                 NumberSource::Mapping

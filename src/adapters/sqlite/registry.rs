@@ -6,12 +6,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use super::{SqliteStore, is_conflict};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::user::{
-    EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch,
-    VerificationMethod,
+    AgentToken, AgentUrl, EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter,
+    UserId, UserPatch, VerificationMethod,
 };
 use crate::ports::{ChangeError, CreateError, Missing, Page, PageRequest, StoreError, Taken, UserRegistry};
 
-const USER_COLUMNS: &str = "id, full_name, email, phone_number, is_active, created_at, updated_at";
+const USER_COLUMNS: &str =
+    "id, full_name, email, phone_number, is_active, created_at, updated_at, agent_url, agent_token IS NOT NULL";
 pub(super) const PHONE_COLUMNS: &str =
     "id, user_id, phone_number, is_primary, is_verified, verification_method, created_at, updated_at";
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
@@ -31,6 +32,8 @@ fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
         is_active: row.get(4)?,
         created_at: row.get(5)?,
         updated_at: row.get(6)?,
+        agent_url: row.get::<_, Option<String>>(7)?.and_then(|u| AgentUrl::parse(&u).ok()),
+        has_agent_token: row.get(8)?,
     })
 }
 
@@ -197,15 +200,29 @@ impl UserRegistry for SqliteStore {
                 };
                 let result = tx.query_row(
                     &format!(
-                        "UPDATE users SET full_name = ?2, email = ?3, phone_number = ?4, is_active = ?5, updated_at = {NOW}
+                        "UPDATE users SET full_name = ?2, email = ?3, phone_number = ?4, is_active = ?5,
+                            agent_url = CASE WHEN ?6 THEN ?7 ELSE agent_url END,
+                            agent_token = CASE WHEN ?8 THEN ?9 WHEN ?6 AND ?7 IS NULL THEN NULL ELSE agent_token END,
+                            updated_at = {NOW}
                          WHERE id = ?1 RETURNING {USER_COLUMNS}"
                     ),
                     params![
                         id.0,
                         patch.full_name.as_ref().map_or(user.full_name.as_str(), |n| n.as_ref()),
                         patch.email.map_or(user.email, |e| e.map(|e| e.as_ref().to_owned())),
-                        patch.phone_number.map_or(user.phone_number, |n| n).map(|n| n.to_string()),
+                        patch
+                            .phone_number
+                            .map_or(user.phone_number, |n| n)
+                            .map(|n| n.to_string()),
                         patch.is_active.unwrap_or(user.is_active),
+                        patch.agent_url.is_some(),
+                        patch.agent_url.as_ref().and_then(|u| u.as_ref()).map(AgentUrl::as_str),
+                        patch.agent_token.is_some(),
+                        patch
+                            .agent_token
+                            .as_ref()
+                            .and_then(|t| t.as_ref())
+                            .map(AgentToken::expose),
                     ],
                     user_from_row,
                 );

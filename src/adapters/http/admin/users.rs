@@ -14,7 +14,9 @@ use crate::adapters::http::ApiTags;
 use crate::adapters::http::text::{Text, field};
 use crate::domain::admin::{Admin, Invalid};
 use crate::domain::phone::{PhoneNumber, Region};
-use crate::domain::user::{EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch};
+use crate::domain::user::{
+    AgentEndpoint, AgentToken, AgentUrl, EmailAddress, FullName, NewUser, User, UserFilter, UserId, UserPatch,
+};
 use crate::ports::AdminStore;
 
 /// A user of the service.
@@ -33,6 +35,12 @@ pub struct UserDto {
     pub phone_number: Option<String>,
     /// Whether the user's messages reach their agent.
     pub is_active: bool,
+    /// The user's own agent, without credentials or query; null: the
+    /// service's agent (`SMS_ROUTER_AGENT_URL`).
+    #[oai(nullable)]
+    pub agent_url: Option<String>,
+    /// Whether a token is set for the user's own agent (it is never shown).
+    pub has_agent_token: bool,
     /// When the user was created, RFC 3339 in UTC.
     pub created_at: String,
     /// When the user last changed, RFC 3339 in UTC.
@@ -47,6 +55,8 @@ impl From<User> for UserDto {
             email: user.email,
             phone_number: user.phone_number.map(|n| n.to_string()),
             is_active: user.is_active,
+            agent_url: user.agent_url.as_ref().map(AgentUrl::shown),
+            has_agent_token: user.has_agent_token,
             created_at: user.created_at,
             updated_at: user.updated_at,
         }
@@ -69,6 +79,14 @@ pub struct CreateUserRequest {
     /// Default true.
     #[oai(nullable)]
     pub is_active: Option<bool>,
+    /// The user's own agent (an http(s) URL); left out or null: the
+    /// service's agent.
+    #[oai(nullable)]
+    pub agent_url: Option<Text<field::AgentUrl>>,
+    /// The token sent to the user's own agent as `Authorization: Bearer`;
+    /// write-only: never shown. Needs `agent_url`.
+    #[oai(nullable, write_only)]
+    pub agent_token: Option<Text<field::AgentToken>>,
 }
 
 /// A field of a user that `clear` empties.
@@ -77,6 +95,9 @@ pub struct CreateUserRequest {
 pub enum ClearableUserField {
     Email,
     PhoneNumber,
+    /// The user's own agent, and its token: the service's agent answers.
+    AgentUrl,
+    AgentToken,
 }
 
 /// Fields left out stay as they are; `null`, an empty string, or naming the
@@ -96,6 +117,14 @@ pub struct UpdateUserRequest {
     /// Whether the user's messages reach their agent.
     #[oai(nullable)]
     pub is_active: Option<bool>,
+    /// The user's own agent (an http(s) URL); null or empty removes it and
+    /// its token.
+    #[oai(nullable)]
+    pub agent_url: MaybeUndefined<Text<field::AgentUrl>>,
+    /// The token sent to the user's own agent; write-only; null or empty
+    /// removes it.
+    #[oai(nullable, write_only)]
+    pub agent_token: MaybeUndefined<Text<field::AgentToken>>,
     /// Fields to empty, for clients that cannot send `null`. A field both
     /// given a value and named here is 422.
     #[oai(default)]
@@ -173,7 +202,18 @@ impl<AP: AdminStore> UsersApi<AP> {
                 .map(|n| parse_number("phone_number", n, **region))
                 .transpose()?,
             is_active: body.is_active.unwrap_or(true),
-            agent: None,
+            agent: match (&body.agent_url, &body.agent_token) {
+                (Some(url), token) => Some(AgentEndpoint {
+                    url: AgentUrl::parse(url).map_err(|e| Invalid::new("agent_url", e))?,
+                    token: token
+                        .as_deref()
+                        .map(AgentToken::parse)
+                        .transpose()
+                        .map_err(|e| Invalid::new("agent_token", e))?,
+                }),
+                (None, Some(_)) => return Err(Invalid::new("agent_token", "needs an `agent_url`").into()),
+                (None, None) => None,
+            },
         };
         Ok(UserCreated::Created(Json(admin.create_user(user).await?.into())))
     }
@@ -243,6 +283,26 @@ impl<AP: AdminStore> UsersApi<AP> {
             .map(|n| n.map(|n| parse_number("phone_number", n, **region)).transpose())
             .transpose()?,
             is_active: body.is_active,
+            agent_url: cleared(
+                &body.agent_url,
+                body.clear.contains(&ClearableUserField::AgentUrl),
+                "agent_url",
+            )?
+            .map(|u| {
+                u.map(|u| AgentUrl::parse(u).map_err(|e| Invalid::new("agent_url", e)))
+                    .transpose()
+            })
+            .transpose()?,
+            agent_token: cleared(
+                &body.agent_token,
+                body.clear.contains(&ClearableUserField::AgentToken),
+                "agent_token",
+            )?
+            .map(|t| {
+                t.map(|t| AgentToken::parse(t).map_err(|e| Invalid::new("agent_token", e)))
+                    .transpose()
+            })
+            .transpose()?,
         };
         Ok(UserFound::Found(Json(
             admin.update_user(UserId(id.0), patch).await?.into(),
@@ -294,6 +354,8 @@ impl poem_openapi::types::Example for UpdateUserRequest {
             email: MaybeUndefined::Undefined,
             phone_number: MaybeUndefined::Value("(201) 555-0142".into()),
             is_active: Some(true),
+            agent_url: MaybeUndefined::Value("https://agents.example.com/ada".into()),
+            agent_token: MaybeUndefined::Undefined,
             clear: vec![ClearableUserField::Email],
         }
     }
@@ -306,6 +368,8 @@ impl poem_openapi::types::Example for CreateUserRequest {
             email: Some("ada@example.com".into()),
             phone_number: Some("(201) 555-0123".into()),
             is_active: Some(true),
+            agent_url: None,
+            agent_token: None,
         }
     }
 }
@@ -318,6 +382,8 @@ impl poem_openapi::types::Example for UserDto {
             email: Some("ada@example.com".into()),
             phone_number: Some("+12015550123".into()),
             is_active: true,
+            agent_url: Some("https://agents.example.com/ada".into()),
+            has_agent_token: true,
             created_at: "2026-11-24T15:44:25.414Z".into(),
             updated_at: "2026-11-24T15:44:25.414Z".into(),
         }
