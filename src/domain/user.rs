@@ -154,6 +154,17 @@ pub struct AgentEndpoint {
     pub token: Option<AgentToken>,
 }
 
+impl AgentEndpoint {
+    /// A user's own agent from its stored URL and token; a URL that does
+    /// not read (written by hand) is no agent of theirs.
+    pub fn from_stored(url: Option<&str>, token: Option<&str>) -> Option<Self> {
+        Some(AgentEndpoint {
+            url: AgentUrl::parse(url?).ok()?,
+            token: token.and_then(|t| AgentToken::parse(t).ok()),
+        })
+    }
+}
+
 /// A user to create.
 #[derive(Debug, Clone)]
 pub struct NewUser {

@@ -24,6 +24,23 @@ pub struct NewOutboxItem {
     pub outcome: Outcome,
 }
 
+impl NewOutboxItem {
+    /// The notice of an interrupted message, one item per text, to its
+    /// sender.
+    pub fn interruption_notices(user_id: Option<UserId>, to: &PhoneNumber, notice: &[String]) -> Vec<Self> {
+        notice
+            .iter()
+            .map(|body| NewOutboxItem {
+                user_id,
+                to: to.clone(),
+                body: body.clone(),
+                media: Vec::new(),
+                outcome: Outcome::Interrupted,
+            })
+            .collect()
+    }
+}
+
 /// Files as the outbox keeps them: one URL per line; `None` without any.
 pub fn media_text(media: &[MediaLink]) -> Option<String> {
     (!media.is_empty()).then(|| media.iter().map(MediaLink::as_str).collect::<Vec<_>>().join("\n"))
@@ -66,6 +83,30 @@ pub enum OutboxStatus {
     Failed,
     /// A send whose outcome is unknown: not repeated, reported.
     Unknown,
+}
+
+impl OutboxStatus {
+    /// The name both stores keep it under.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutboxStatus::Pending => "pending",
+            OutboxStatus::Sending => "sending",
+            OutboxStatus::Sent => "sent",
+            OutboxStatus::Failed => "failed",
+            OutboxStatus::Unknown => "unknown",
+        }
+    }
+
+    /// The status of a stored name; an unknown one reads as pending.
+    pub fn parse(name: &str) -> Self {
+        match name {
+            "sending" => OutboxStatus::Sending,
+            "sent" => OutboxStatus::Sent,
+            "failed" => OutboxStatus::Failed,
+            "unknown" => OutboxStatus::Unknown,
+            _ => OutboxStatus::Pending,
+        }
+    }
 }
 
 /// An outbox item as reported to an administrator: never its text.

@@ -2,7 +2,7 @@
 
 use super::{PgStore, failed};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{NumberSource, Recipient, UserId};
+use crate::domain::user::{AgentEndpoint, NumberSource, Recipient, UserId};
 use crate::ports::{StoreError, UserDirectory};
 
 impl UserDirectory for PgStore {
@@ -32,7 +32,7 @@ impl UserDirectory for PgStore {
                 NumberSource::Mapping
             },
             verified: row.get(3),
-            agent: crate::adapters::sqlite::agent_of(row.get(4), row.get(5)),
+            agent: AgentEndpoint::from_stored(row.get(4), row.get(5)),
         }))
     }
 

@@ -414,16 +414,7 @@ impl MessageLog for PgStore {
                 let (id, user_id, number): (i64, Option<i64>, Option<String>) = (row.get(0), row.get(1), row.get(2));
                 // Only a number can be texted; the row is stored in E.164.
                 if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
-                    let items: Vec<NewOutboxItem> = notice
-                        .iter()
-                        .map(|body| NewOutboxItem {
-                            user_id: user_id.map(UserId),
-                            to: to.clone(),
-                            body: body.clone(),
-                            media: Vec::new(),
-                            outcome: Outcome::Interrupted,
-                        })
-                        .collect();
+                    let items = NewOutboxItem::interruption_notices(user_id.map(UserId), &to, &notice);
                     insert_items(&tx, &items).await.map_err(StoreError)?;
                     told += 1;
                 }

@@ -18,26 +18,6 @@ use crate::domain::user::UserId;
 use crate::ports::outbox::media_of;
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
-fn status_name(status: OutboxStatus) -> &'static str {
-    match status {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Sending => "sending",
-        OutboxStatus::Sent => "sent",
-        OutboxStatus::Failed => "failed",
-        OutboxStatus::Unknown => "unknown",
-    }
-}
-
-fn parse_status(name: &str) -> OutboxStatus {
-    match name {
-        "sending" => OutboxStatus::Sending,
-        "sent" => OutboxStatus::Sent,
-        "failed" => OutboxStatus::Failed,
-        "unknown" => OutboxStatus::Unknown,
-        _ => OutboxStatus::Pending,
-    }
-}
-
 fn number(text: &str) -> Result<PhoneNumber, StoreError> {
     PhoneNumber::parse(text, Region::default())
         .map_err(|_| StoreError(anyhow::anyhow!("a stored outbox number is not in E.164")))
@@ -50,7 +30,7 @@ fn entry_from_row(row: &Row) -> Result<OutboxEntry, StoreError> {
         id: OutboxId(row.get(0)),
         user_id: row.get::<_, Option<i64>>(1).map(UserId),
         to: number(row.get(2))?,
-        status: parse_status(row.get(3)),
+        status: OutboxStatus::parse(row.get(3)),
         attempts: u32::try_from(row.get::<_, i32>(4)).unwrap_or(0),
         message_sid: row.get(5),
         created_at: stamp(row.get::<_, DateTime<Utc>>(6)),
@@ -212,7 +192,7 @@ impl Outbox for PgStore {
                 "UPDATE sms_outbox SET status = $2, body = '', media = NULL, attempts = attempts + 1, error_message = $3,
                         error_code = $4, lease_owner = NULL, updated_at = now()
                  WHERE id = $1 AND status = 'sending' AND lease_owner = $5",
-                &[&item.id.0, &status_name(status), &error, &code, &self.instance],
+                &[&item.id.0, &status.name(), &error, &code, &self.instance],
             )
             .await
             .map_err(failed("failed to give a message up"))?;

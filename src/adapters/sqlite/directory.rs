@@ -5,18 +5,8 @@ use rusqlite::OptionalExtension;
 
 use super::SqliteStore;
 use crate::domain::phone::PhoneNumber;
-use crate::domain::user::{AgentEndpoint, AgentToken, AgentUrl, NumberSource, Recipient, UserId};
+use crate::domain::user::{AgentEndpoint, NumberSource, Recipient, UserId};
 use crate::ports::{StoreError, UserDirectory};
-
-/// A user's own agent from its stored URL and token; a URL that does not
-/// read (written by hand) is no agent of theirs.
-pub(crate) fn agent_of(url: Option<String>, token: Option<String>) -> Option<AgentEndpoint> {
-    let url = AgentUrl::parse(&url?).ok()?;
-    Some(AgentEndpoint {
-        url,
-        token: token.and_then(|t| AgentToken::parse(&t).ok()),
-    })
-}
 
 impl UserDirectory for SqliteStore {
     async fn recipient(&self, number: &PhoneNumber) -> Result<Option<Recipient>, StoreError> {
@@ -41,7 +31,10 @@ impl UserDirectory for SqliteStore {
                             NumberSource::Mapping
                         },
                         verified: row.get(3)?,
-                        agent: agent_of(row.get(4)?, row.get(5)?),
+                        agent: AgentEndpoint::from_stored(
+                            row.get::<_, Option<String>>(4)?.as_deref(),
+                            row.get::<_, Option<String>>(5)?.as_deref(),
+                        ),
                     })
                 })
                 .optional()

@@ -218,16 +218,7 @@ impl MessageLog for SqliteStore {
                     for (id, user_id, number) in senders {
                         // Only a number can be texted; the row is stored in E.164.
                         if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
-                            let items: Vec<NewOutboxItem> = notice
-                                .iter()
-                                .map(|body| NewOutboxItem {
-                                    user_id: user_id.map(UserId),
-                                    to: to.clone(),
-                                    body: body.clone(),
-                                    media: Vec::new(),
-                                    outcome: Outcome::Interrupted,
-                                })
-                                .collect();
+                            let items = NewOutboxItem::interruption_notices(user_id.map(UserId), &to, &notice);
                             insert_items(conn, &items)?;
                             told += 1;
                         }

@@ -5,7 +5,6 @@ pub mod backup;
 mod checkpointer;
 mod delivery;
 mod directory;
-pub(crate) use directory::agent_of;
 mod log_writer;
 mod message_log;
 pub mod migrations;

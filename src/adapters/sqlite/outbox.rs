@@ -16,26 +16,6 @@ use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
-fn status_name(status: OutboxStatus) -> &'static str {
-    match status {
-        OutboxStatus::Pending => "pending",
-        OutboxStatus::Sending => "sending",
-        OutboxStatus::Sent => "sent",
-        OutboxStatus::Failed => "failed",
-        OutboxStatus::Unknown => "unknown",
-    }
-}
-
-fn parse_status(name: &str) -> OutboxStatus {
-    match name {
-        "sending" => OutboxStatus::Sending,
-        "sent" => OutboxStatus::Sent,
-        "failed" => OutboxStatus::Failed,
-        "unknown" => OutboxStatus::Unknown,
-        _ => OutboxStatus::Pending,
-    }
-}
-
 fn number(row: &Row<'_>, index: usize) -> rusqlite::Result<PhoneNumber> {
     let text: String = row.get(index)?;
     PhoneNumber::parse(&text, Region::default())
@@ -47,7 +27,7 @@ fn entry_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxEntry> {
         id: OutboxId(row.get(0)?),
         user_id: row.get::<_, Option<i64>>(1)?.map(UserId),
         to: number(row, 2)?,
-        status: parse_status(&row.get::<_, String>(3)?),
+        status: OutboxStatus::parse(&row.get::<_, String>(3)?),
         attempts: row.get(4)?,
         message_sid: row.get(5)?,
         created_at: row.get(6)?,
@@ -218,7 +198,7 @@ impl Outbox for SqliteStore {
                     "UPDATE sms_outbox SET status = ?2, body = '', media = NULL, attempts = attempts + 1, error_message = ?3,
                             error_code = ?4, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
                 ),
-                params![item.id.0, status_name(status), error, code],
+                params![item.id.0, status.name(), error, code],
             )?;
             if taken == 1 {
                 log_outbound(&tx, &item, None, Some(&error), code)?;
