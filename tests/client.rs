@@ -10,6 +10,9 @@ mod faulty_store;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
 mod helpers;
+#[path = "common/wait.rs"]
+#[allow(dead_code)]
+mod wait;
 
 use helpers::{ADMIN_TOKEN, AUTH_TOKEN, WEBHOOK_PATH, spawn_app, twilio_signature};
 

@@ -45,9 +45,17 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Waits for a condition, for at most a minute (a busy machine is slow);
+# fails naming what it waited for.
+wait_until() { # what, command…
+    local what=$1; shift
+    for _ in $(seq 600); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+    echo "spec_clients: timed out waiting for $what" >&2; exit 1
+}
+
 "$venv/bin/python" tests/python/fake_twilio.py "$work/twilio-port" &
 pids+=($!)
-for _ in $(seq 50); do [ -s "$work/twilio-port" ] && break; sleep 0.1; done
+wait_until "the fake Twilio" test -s "$work/twilio-port"
 free_port() { "$venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 # A throwaway PostgreSQL server from the machine's binaries (as `postgres`
@@ -84,10 +92,8 @@ serve() {
         "$bin" serve --dev 2>"$work/server.log" &
     server=$!
     pids+=("$server")
-    for _ in $(seq 100); do
-        "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)" 2>/dev/null && break
-        sleep 0.1
-    done
+    wait_until "sms-router on port $port" \
+        "$venv/bin/python" -c "import socket; socket.create_connection(('127.0.0.1', $port), 1)"
     base="http://127.0.0.1:$port"
 }
 

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::helpers::{FakeAgent, RunningServer, WEBHOOK_PATH, add_user_with_cli, sms, sms_router};
+use std::sync::atomic::AtomicUsize;
+
+use crate::helpers::{FakeAgent, RunningServer, WEBHOOK_PATH, add_user_with_cli, eventually, sms, sms_router};
 
 const ADA: &str = "+12015550123";
 
@@ -26,27 +28,44 @@ async fn a_backup_under_load_is_whole_and_restored_it_serves_as_before() {
     ];
     let server = tokio::task::block_in_place(|| RunningServer::start(&db, &envs, &["serve", "--dev"]));
     let stop = Arc::new(AtomicBool::new(false));
+    let answered = Arc::new(AtomicUsize::new(0));
     let load: Vec<_> = (0..4)
         .map(|_| {
-            let (url, stop) = (server.url(WEBHOOK_PATH), stop.clone());
+            let (url, stop, answered) = (server.url(WEBHOOK_PATH), stop.clone(), answered.clone());
             tokio::spawn(async move {
                 let client = reqwest::Client::new();
                 while !stop.load(Ordering::SeqCst) {
                     let answer = client.post(&url).form(&sms(ADA, "hello")).send().await.unwrap();
                     assert_eq!(answer.status(), 200);
+                    answered.fetch_add(1, Ordering::SeqCst);
                 }
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    eventually("webhooks to be answered before the backup", || {
+        answered.load(Ordering::SeqCst) >= 20
+    })
+    .await;
 
     let before = count(&db, "SELECT max(id) FROM sms_usage_logs");
     let copy = dir.path().join("backup.db");
-    let backed_up = sms_router(&db)
-        .args(["backup", copy.to_str().unwrap()])
-        .output()
-        .unwrap();
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let backed_up = tokio::task::spawn_blocking({
+        let (db, copy) = (db.clone(), copy.clone());
+        move || {
+            sms_router(&db)
+                .args(["backup", copy.to_str().unwrap()])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    // The load goes on after the backup, too.
+    let after_backup = answered.load(Ordering::SeqCst);
+    eventually("webhooks to be answered after the backup", || {
+        answered.load(Ordering::SeqCst) >= after_backup + 20
+    })
+    .await;
     stop.store(true, Ordering::SeqCst);
     for task in load {
         task.await.unwrap();

@@ -14,7 +14,7 @@ fn output(command: &mut Command) -> (i32, String, String) {
 }
 
 /// `output` of a command that should exit at once: one still running after
-/// ten seconds is killed, and its code is -1.
+/// the tests' patience is killed, and its code is -1.
 fn output_soon(command: &mut Command) -> (i32, String, String) {
     let mut child = command
         .stdout(std::process::Stdio::piped())
@@ -22,8 +22,8 @@ fn output_soon(command: &mut Command) -> (i32, String, String) {
         .spawn()
         .unwrap();
     let started = std::time::Instant::now();
-    while child.try_wait().unwrap().is_none() && started.elapsed() < std::time::Duration::from_secs(10) {
-        std::thread::sleep(std::time::Duration::from_millis(20));
+    while child.try_wait().unwrap().is_none() && started.elapsed() < crate::wait::PATIENCE {
+        std::thread::sleep(crate::wait::LOOK_EVERY);
     }
     let _ = child.kill();
     let out = child.wait_with_output().unwrap();

@@ -3,12 +3,11 @@
 //! Skipped, loudly, without them; a failure under CI.
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use base64::Engine;
 use serde_json::{Value, json};
 
-use crate::helpers::{ADMIN_TOKEN, Behaviour, TestApp, spawn_app_with};
+use crate::helpers::{ADMIN_TOKEN, Behaviour, TestApp, found, spawn_app_with, until};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -51,12 +50,10 @@ impl Driver {
             .unwrap();
         let base = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        for _ in 0..100 {
-            if client.get(format!("{base}/status")).send().await.is_ok() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until("chromedriver to answer", async || {
+            client.get(format!("{base}/status")).send().await.is_ok()
+        })
+        .await;
         let profile = tempfile::tempdir().unwrap();
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
@@ -198,16 +195,14 @@ async fn the_dashboard_draws_its_charts_on_a_phone_and_its_numbers_match_the_api
     driver
         .call(reqwest::Method::POST, &format!("/element/{show}/click"), json!({}))
         .await;
-    let mut drawn = Value::Null;
-    for _ in 0..100 {
-        drawn = driver
+    let drawn = found("the dashboard to draw", async || {
+        let drawn = driver
             .run("return document.body.dataset.drawn || document.getElementById('error').textContent")
             .await;
-        if drawn == "yes" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        // An error shown is final too: it is the failure's message.
+        (drawn == "yes" || drawn.as_str().is_some_and(|t| !t.is_empty())).then_some(drawn)
+    })
+    .await;
     assert_eq!(drawn, "yes");
 
     let charts = driver

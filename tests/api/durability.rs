@@ -5,7 +5,6 @@
 //! checkpoints, so without the full sync neither of these writes calls one.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::helpers::*;
 
@@ -83,7 +82,6 @@ async fn the_in_flight_mark_and_an_opt_out_are_synced_before_they_count() {
     ];
     let server = tokio::task::block_in_place(|| RunningServer::start_under(&runner, &db, &envs, &["serve", "--dev"]));
     let client = reqwest::Client::new();
-    tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Syncs so far, then after each message sent.
     let mut syncs = vec![wal_syncs(&trace, &db)];

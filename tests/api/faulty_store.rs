@@ -19,9 +19,13 @@ use sms_router::domain::user::{
 use sms_router::domain::verification::{PendingVerification, VerificationCode};
 use sms_router::ports::*;
 
-/// Which methods fail, and how many more times each.
+/// Which methods fail, and how many more times each; and how many times
+/// each was called.
 #[derive(Clone, Default)]
-pub struct Faults(Arc<Mutex<HashMap<&'static str, Armed>>>);
+pub struct Faults(
+    Arc<Mutex<HashMap<&'static str, Armed>>>,
+    Arc<Mutex<HashMap<&'static str, u32>>>,
+);
 
 /// Calls to let through, then calls to fail.
 #[derive(Clone, Copy, Default)]
@@ -43,6 +47,7 @@ impl Faults {
 
     /// Fails when a fault is armed for `method`, using it up.
     fn check(&self, method: &'static str) -> Result<(), StoreError> {
+        *self.1.lock().unwrap().entry(method).or_default() += 1;
         let mut armed = self.0.lock().unwrap();
         match armed.get_mut(method) {
             Some(armed) if armed.pass > 0 => {
@@ -55,6 +60,11 @@ impl Faults {
             }
             _ => Ok(()),
         }
+    }
+
+    /// How many times `method` was called so far.
+    pub fn calls(&self, method: &'static str) -> u32 {
+        self.1.lock().unwrap().get(method).copied().unwrap_or_default()
     }
 
     /// Whether every armed fault was used.

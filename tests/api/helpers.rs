@@ -37,6 +37,9 @@ pub enum Behaviour {
     RedirectLoop(String),
     /// `{"reply": <text>, "media": [<urls>]}` after the delay.
     ReplyWithMedia(String, Vec<String>, Duration),
+    /// `{"reply": <text>}` once the test calls `release`: an agent slower
+    /// than anything, on any machine.
+    Held(String),
 }
 
 /// A request's JSON body and its `Authorization` header.
@@ -49,6 +52,8 @@ pub struct FakeAgent {
     /// Behaviours for particular senders, by their number.
     per_sender: Arc<Mutex<HashMap<String, Behaviour>>>,
     received: Arc<Mutex<Vec<Question>>>,
+    /// Opened by `release`: held questions are answered.
+    released: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 #[handler]
@@ -63,6 +68,11 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
     match behaviour {
         Behaviour::Reply(text, delay) => {
             tokio::time::sleep(delay).await;
+            Json(serde_json::json!({ "reply": text })).into_response()
+        }
+        Behaviour::Held(text) => {
+            let mut released = agent.released.subscribe();
+            let _ = released.wait_for(|open| *open).await;
             Json(serde_json::json!({ "reply": text })).into_response()
         }
         Behaviour::ReplyWithMedia(text, media, delay) => {
@@ -99,6 +109,7 @@ impl FakeAgent {
             behaviour: Arc::new(Mutex::new(Behaviour::Reply("hi from the agent".into(), Duration::ZERO))),
             per_sender: Arc::default(),
             received: Arc::default(),
+            released: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let app = Route::new()
             .at("/agent", poem::post(agent_endpoint))
@@ -114,6 +125,11 @@ impl FakeAgent {
     /// What the agent does for messages from `number` only.
     pub fn set_for(&self, number: &str, behaviour: Behaviour) {
         self.per_sender.lock().unwrap().insert(number.to_owned(), behaviour);
+    }
+
+    /// Answers every question held (`Behaviour::Held`), now and later.
+    pub fn release(&self) {
+        self.released.send_replace(true);
     }
 
     pub fn replies(&self, text: &str) {
@@ -680,16 +696,8 @@ pub async fn spawn_app_with_twilio(extra: &[(&str, &str)], tuning: Tuning) -> (T
     (spawn_app_tuned(&vars, tuning).await, twilio)
 }
 
-/// Waits until `done` holds, for at most ten seconds.
-pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..200 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
+#[allow(unused_imports)]
+pub use crate::wait::{eventually, found, until};
 
 /// The binary with a clean environment, a database, and a working directory
 /// without `.env`.
@@ -752,16 +760,19 @@ impl RunningServer {
         for (key, value) in envs {
             command.env(key, value);
         }
-        let server = RunningServer {
+        let mut server = RunningServer {
             child: command.spawn().unwrap(),
             bind,
             log,
         };
-        let ready = (0..100).any(|_| {
-            std::thread::sleep(Duration::from_millis(100));
-            std::net::TcpStream::connect(&server.bind).is_ok()
-        });
-        assert!(ready, "the server did not start: {}", server.stop());
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(&server.bind).is_err() {
+            let exited = server.child.try_wait().ok().flatten();
+            if exited.is_some() || started.elapsed() > crate::wait::PATIENCE {
+                panic!("the server did not start ({exited:?}): {}", server.stop());
+            }
+            std::thread::sleep(crate::wait::LOOK_EVERY);
+        }
         server
     }
 
@@ -785,7 +796,7 @@ impl RunningServer {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return Some(status.code());
             }
-            std::thread::sleep(Duration::from_millis(50));
+            std::thread::sleep(crate::wait::LOOK_EVERY);
         }
         None
     }

@@ -72,14 +72,15 @@ async fn a_flood_of_unfinished_requests_holds_the_webhook_up_no_longer_than_the_
         .post(&webhook)
         .header("X-Twilio-Signature", signature)
         .form(&params)
-        .timeout(Duration::from_secs(15))
+        .timeout(crate::wait::PATIENCE)
         .send()
         .await;
-    let answered_after = started.elapsed();
 
-    let answer = answer.unwrap_or_else(|e| panic!("no answer within 15 s: {e}\n{}", server.logs()));
+    // Past the cap, the webhook waits in the backlog until the header
+    // timeout (10 s) frees a slot: answered at all, it was not shut out.
+    let answer = answer.unwrap_or_else(|e| panic!("no answer: {e}\n{}", server.logs()));
     assert_eq!(answer.status(), 200);
-    let deadline = started + Duration::from_secs(30);
+    let deadline = Instant::now() + crate::wait::PATIENCE;
     let mut still_open = 0;
     for stream in &mut unfinished {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -88,16 +89,24 @@ async fn a_flood_of_unfinished_requests_holds_the_webhook_up_no_longer_than_the_
         }
     }
     let cpu = cpu_seconds(pid) - cpu_before;
+    let elapsed = started.elapsed();
     let logs = server.stop();
-    assert_eq!(still_open, 0, "connections still open after 30 s\n{logs}");
-    assert!(cpu < 5.0, "the server spent {cpu:.1} s of CPU in {answered_after:?}");
+    assert_eq!(still_open, 0, "connections still open\n{logs}");
+    // A server spinning on failed accepts would use a whole core while it
+    // waits for the header timeout; one that pauses, a fraction of it.
+    assert!(
+        cpu < elapsed.as_secs_f64() / 2.0,
+        "the server spent {cpu:.1} s of CPU in {elapsed:?}"
+    );
 }
 
+/// The two timeouts far apart, so that which one closed a connection
+/// shows on any machine: after at least its own, and long before the other.
 #[tokio::test]
-async fn an_idle_connection_and_one_that_sends_nothing_are_closed_after_their_timeouts() {
+async fn an_idle_keep_alive_connection_is_closed_after_the_idle_timeout() {
     let app = spawn_app_with(&[
-        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "700"),
-        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "1500"),
+        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "500"),
+        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "600000"),
     ])
     .await;
 
@@ -105,21 +114,30 @@ async fn an_idle_connection_and_one_that_sends_nothing_are_closed_after_their_ti
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         .await
         .unwrap();
-    let mut silent = TcpStream::connect(app.address).await.unwrap();
     let opened = Instant::now();
-    let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(5)).await;
+    let (answer, closed) = read_until_closed(&mut idle, crate::wait::PATIENCE).await;
     let idle_for = opened.elapsed();
-    let (_, silent_closed) = read_until_closed(&mut silent, Duration::from_secs(5)).await;
-    let silent_for = opened.elapsed();
 
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     assert!(closed, "an idle keep-alive connection stayed open");
-    assert!(idle_for < Duration::from_millis(1400), "idle closed after {idle_for:?}");
-    assert!(silent_closed, "a connection that sent nothing stayed open");
-    assert!(
-        (Duration::from_millis(1400)..Duration::from_secs(3)).contains(&silent_for),
-        "a new connection owes its headers within the header timeout, not the idle one: {silent_for:?}"
-    );
+    assert!(idle_for >= Duration::from_millis(500), "closed after {idle_for:?}");
+}
+
+#[tokio::test]
+async fn a_new_connection_that_sends_nothing_is_closed_after_the_header_timeout_not_the_idle_one() {
+    let app = spawn_app_with(&[
+        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "3600000"),
+        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "500"),
+    ])
+    .await;
+
+    let mut silent = TcpStream::connect(app.address).await.unwrap();
+    let opened = Instant::now();
+    let (_, closed) = read_until_closed(&mut silent, crate::wait::PATIENCE).await;
+    let silent_for = opened.elapsed();
+
+    assert!(closed, "a connection that sent nothing stayed open");
+    assert!(silent_for >= Duration::from_millis(400), "closed after {silent_for:?}");
 }
 
 #[tokio::test]
@@ -131,7 +149,7 @@ async fn a_body_that_stops_arriving_is_cut_at_the_header_timeout() {
     );
     stream.write_all(head.as_bytes()).await.unwrap();
 
-    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    let (answer, closed) = read_until_closed(&mut stream, crate::wait::PATIENCE).await;
 
     let answer = String::from_utf8_lossy(&answer);
     assert!(closed || answer.starts_with("HTTP/1.1 4"), "still waiting: {answer:?}");
@@ -146,7 +164,7 @@ async fn cleartext_http2_is_not_spoken() {
     hello.extend_from_slice(&[0, 0, 0, 4, 0, 0, 0, 0, 0]);
     stream.write_all(&hello).await.unwrap();
 
-    let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(3)).await;
+    let (answer, closed) = read_until_closed(&mut stream, crate::wait::PATIENCE).await;
 
     let is_settings_frame = answer.len() >= 9 && answer[3] == 4;
     assert!(!is_settings_frame, "the server answered HTTP/2: {answer:?}");

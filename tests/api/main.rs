@@ -38,3 +38,6 @@ mod signature;
 mod statuses;
 mod store_faults;
 mod verification;
+#[allow(dead_code)]
+#[path = "../common/wait.rs"]
+mod wait;

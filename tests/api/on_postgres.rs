@@ -5,7 +5,7 @@
 use serde_json::{Value, json};
 use sms_router::startup::Tuning;
 
-use crate::helpers::{AUTH_TOKEN, TestApp, eventually, sms_with_sid, spawn_app_with_twilio, twilio_signature};
+use crate::helpers::{AUTH_TOKEN, TestApp, eventually, found, sms_with_sid, spawn_app_with_twilio, twilio_signature};
 use crate::postgres_cluster::fresh_database;
 
 const ADA: &str = "+12015550123";
@@ -179,16 +179,11 @@ async fn a_message_sent_through_the_outbox_gets_its_delivery_status() {
     )
     .await;
     eventually("Twilio to get the message", || twilio.received().len() == 1).await;
-    let mut sid = None;
-    for _ in 0..100 {
+    let sid = found("the sent message to be logged", async || {
         let rows = ok(&app, "GET", "/usage-logs?direction=outbound", None).await;
-        if let Some(found) = rows["items"][0]["message_sid"].as_str() {
-            sid = Some(found.to_owned());
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let sid = sid.expect("the sent message is logged");
+        rows["items"][0]["message_sid"].as_str().map(str::to_owned)
+    })
+    .await;
     let params: Vec<(String, String)> = [
         ("MessageSid", sid.as_str()),
         ("MessageStatus", "delivered"),
@@ -216,14 +211,12 @@ async fn readyz_checks_postgresql_and_metrics_show_its_pool() {
     };
 
     let ready = app.client.get(app.url("/readyz")).send().await.unwrap().status();
-    let mut text = String::new();
-    for _ in 0..40 {
-        text = app.get_text("/metrics").await;
-        if text.contains("sms_router_db_pool_connections{state=\"idle\"}") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let text = found("the pool's figures in /metrics", async || {
+        let text = app.get_text("/metrics").await;
+        text.contains("sms_router_db_pool_connections{state=\"idle\"}")
+            .then_some(text)
+    })
+    .await;
 
     assert_eq!(ready, 200);
     assert!(

@@ -101,7 +101,7 @@ async fn a_stop_waits_for_a_slow_agent_queues_its_reply_and_the_next_start_sends
     let setup = Setup::new(&[]).await;
     let (mut server, params) = setup.ask_slow_agent("worth the wait", Duration::from_secs(2)).await;
     server.signal("TERM");
-    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
+    let exited = tokio::task::block_in_place(|| server.wait_exit(crate::wait::PATIENCE));
 
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
     assert_eq!(inbound_outcome(&setup.db, &sid_of(&params)).as_deref(), Some("routed"));
@@ -112,10 +112,19 @@ async fn a_stop_waits_for_a_slow_agent_queues_its_reply_and_the_next_start_sends
     );
     let restarted = setup.serve();
     eventually("the reply to go out", || !setup.twilio.received().is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
     assert_eq!(bodies(&setup.twilio), ["worth the wait"]);
     assert_eq!(setup.agent.calls(), 1);
+}
+
+/// Waits until no outbox item is pending or being sent: nothing more goes
+/// to Twilio from this database unless something queues it.
+async fn wait_for_quiet_outbox(db: &Path) {
+    eventually("the outbox to have nothing pending", || {
+        outbox_statuses(db).iter().all(|s| s != "pending" && s != "sending")
+    })
+    .await;
 }
 
 /// The statuses of the outbox's items, oldest first.
@@ -165,7 +174,7 @@ async fn queue_twenty_then_stop_during_a_hung_send(setup: &Setup, hang: Duration
     let texts = queue_messages(&server, 20).await;
     eventually("the first send", || !setup.twilio.received().is_empty()).await;
     server.signal("TERM");
-    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(20)));
+    let exited = tokio::task::block_in_place(|| server.wait_exit(crate::wait::PATIENCE));
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
     texts
 }
@@ -182,7 +191,7 @@ async fn a_stop_during_a_hung_send_finishes_it_and_the_next_start_sends_every_ot
 
     let restarted = setup.serve();
     eventually("every message to go out", || setup.twilio.received().len() >= 20).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
     let counts = sends(&setup.twilio);
     assert!(texts.iter().all(|t| counts.get(t) == Some(&1)), "{counts:?}");
@@ -200,7 +209,7 @@ async fn a_send_still_hung_when_the_grace_ends_is_marked_unknown_and_every_other
 
     let restarted = setup.serve();
     eventually("every other message to go out", || setup.twilio.received().len() >= 20).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
 
     let counts = sends(&setup.twilio);
@@ -219,13 +228,16 @@ async fn a_slow_agent_cut_by_sigkill_gets_its_sender_error_reply_once_after_the_
     let (mut server, params) = setup.ask_slow_agent("never heard", Duration::from_secs(60)).await;
 
     server.signal("KILL");
-    tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10))).expect("killed");
+    tokio::task::block_in_place(|| server.wait_exit(crate::wait::PATIENCE)).expect("killed");
     let restarted = setup.serve();
     eventually("the error reply to go out", || !setup.twilio.received().is_empty()).await;
     let retry = post(&restarted, &params).await;
+    wait_for_quiet_outbox(&setup.db).await;
     let logs = restarted.stop();
+    // A start recovers what the last run left before it listens: once
+    // this one listens, anything it queued shows.
     let again = setup.serve();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_quiet_outbox(&setup.db).await;
     again.stop();
 
     assert_eq!(bodies(&setup.twilio), [ERROR_REPLY], "{logs}");
@@ -279,12 +291,12 @@ async fn retries_of_messages_cut_by_sigkill_get_error_reply_and_no_second_agent_
             cut
         });
     }
-    let started = std::time::Instant::now();
-    while answered.load(Ordering::SeqCst) < 40 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    eventually("forty messages to be answered", || {
+        answered.load(Ordering::SeqCst) >= 40
+    })
+    .await;
     server.signal("KILL");
-    tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10))).expect("killed");
+    tokio::task::block_in_place(|| server.wait_exit(crate::wait::PATIENCE)).expect("killed");
     stop.store(true, Ordering::SeqCst);
     let cut: Vec<Vec<(String, String)>> = load.join_all().await.into_iter().flatten().collect();
 
@@ -331,12 +343,12 @@ async fn an_agent_still_thinking_when_the_grace_ends_gets_its_sender_error_reply
     let (mut server, params) = setup.ask_slow_agent("never heard", Duration::from_secs(60)).await;
 
     server.signal("TERM");
-    let exited = tokio::task::block_in_place(|| server.wait_exit(Duration::from_secs(10)));
+    let exited = tokio::task::block_in_place(|| server.wait_exit(crate::wait::PATIENCE));
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
     assert!(setup.twilio.received().is_empty());
     let restarted = setup.serve();
     eventually("the error reply to go out", || !setup.twilio.received().is_empty()).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
 
     assert_eq!(bodies(&setup.twilio), [ERROR_REPLY]);

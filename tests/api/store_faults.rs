@@ -144,16 +144,19 @@ async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
 async fn a_duplicate_waiting_for_a_failed_delivery_takes_it_over() {
     let app = spawn_faulty_app(&[]).await;
     app.add_user("Ada", ADA, true);
-    app.agent.set(Behaviour::Reply(
-        "thought it over".into(),
-        std::time::Duration::from_millis(300),
-    ));
+    app.agent.set(Behaviour::Held("thought it over".into()));
     app.faults.as_ref().unwrap().arm("settle", 1);
     let params = sms(ADA, "hi");
 
+    // The duplicate arrives while the first delivery waits for the agent.
     let (first, second) = tokio::join!(app.post_sms(&params), async {
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        app.post_sms(&params).await
+        eventually("the agent to have the message", || app.agent.calls() == 1).await;
+        // Sent, then the agent answers: the duplicate either waits for
+        // the first delivery or comes after it failed; either way it gets
+        // the answer the first could not record.
+        let second = app.post_sms(&params);
+        let release = async { app.agent.release() };
+        tokio::join!(second, release).0
     });
 
     assert_eq!(first.status, 503, "{}", first.body);
