@@ -43,6 +43,9 @@ pub struct Config {
     /// Certificate authorities (PEM) trusted for PostgreSQL's TLS besides
     /// the public ones.
     pub database_ca_file: Option<PathBuf>,
+    /// The deadline of every database call on the request path: connect,
+    /// pool wait, statement.
+    pub database_timeout: Duration,
     pub twilio_account_sid: Option<String>,
     pub twilio_auth_token: Option<Secret>,
     pub twilio_from_number: Option<PhoneNumber>,
@@ -89,7 +92,7 @@ fn invalid(variable: &str, why: impl Into<String>) -> ConfigError {
 
 /// Every numeric variable: its default and the range it must be in. The
 /// README and DESIGN list the same.
-pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 9] = [
+pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 10] = [
     ("SMS_ROUTER_AGENT_TIMEOUT_MS", Some(10_000), 1..=600_000),
     ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", Some(8_000), 1..=14_000),
     ("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", Some(120_000), 1..=3_600_000),
@@ -99,6 +102,7 @@ pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 9] = [
     ("SMS_ROUTER_HEADER_TIMEOUT_MS", Some(10_000), 1..=600_000),
     ("SMS_ROUTER_IDLE_TIMEOUT_MS", Some(60_000), 1..=3_600_000),
     ("SMS_ROUTER_MAX_CONNECTIONS", None, 1..=1_000_000),
+    ("SMS_ROUTER_DATABASE_TIMEOUT_MS", Some(5_000), 100..=60_000),
 ];
 
 /// The shortest admin token accepted: anything shorter is guessable.
@@ -236,6 +240,7 @@ impl Config {
             bind,
             database_url,
             database_ca_file: get("SMS_ROUTER_DATABASE_CA_FILE").map(PathBuf::from),
+            database_timeout: millis("SMS_ROUTER_DATABASE_TIMEOUT_MS")?,
             database_path: PathBuf::from(get("SMS_ROUTER_DATABASE_PATH").unwrap_or_else(|| "sms-router.db".to_owned())),
             twilio_account_sid: get("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
             twilio_auth_token: secret("SMS_ROUTER_TWILIO_AUTH_TOKEN"),

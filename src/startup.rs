@@ -14,6 +14,7 @@ use tokio_util::task::TaskTracker;
 use crate::adapters::agent_echo::EchoAgent;
 use crate::adapters::agent_http::{HttpAgent, OwnAgents};
 use crate::adapters::cache::CachedStore;
+use crate::adapters::deadline::Deadline;
 use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
 use crate::adapters::metrics::PrometheusMetrics;
@@ -83,8 +84,8 @@ pub struct Application {
     tasks: TaskTracker,
     /// The outbox worker, when sending is set up.
     outbox: Option<tokio::task::JoinHandle<()>>,
-    /// Tells the outbox worker to stop after its send in flight.
-    stop_sending: CancellationToken,
+    /// Tells the outbox worker to send what is due and end.
+    drain_outbox: CancellationToken,
     grace: Duration,
 }
 
@@ -165,7 +166,12 @@ impl Application {
         let prometheus = PrometheusMetrics::default();
         match &config.database_url {
             Some(url) => {
-                let postgres = PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
+                let postgres = PgStore::connect_with(
+                    url.expose(),
+                    config.database_ca_file.as_deref(),
+                    config.database_timeout,
+                )
+                .await?;
                 tracing::info!(instance = %postgres.instance(), "serving from PostgreSQL");
                 let pool = postgres.clone();
                 let watcher = prometheus.watch_pool(move || pool.pool_status());
@@ -207,7 +213,12 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let metrics: Arc<dyn Metrics> = Arc::new(prometheus);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let store = CachedStore::new(store, metrics.clone(), config.cache_ttl);
+        // Every call bounded by the database deadline; the cache in front.
+        let store = CachedStore::new(
+            Deadline::new(store, config.database_timeout),
+            metrics.clone(),
+            config.cache_ttl,
+        );
         // Changes by other processes: announced by PostgreSQL; polled for
         // in SQLite.
         let mut background = vec![match &shared {
@@ -258,7 +269,7 @@ impl Application {
             }),
         };
         // A duplicate waits as long as the first delivery's webhook can.
-        let duplicate_wait = timing.deferral.map_or(config.agent_timeout, |d| d.budget) + Duration::from_secs(5);
+        let duplicate_wait = timing.duplicate_wait();
         let router = Router {
             store: store.clone(),
             agent,
@@ -277,11 +288,12 @@ impl Application {
             );
         }
         background.push(retention::spawn_daily(store.clone(), clock.clone()));
+        background.push(retention::spawn_forgetting_replies(store.clone(), clock.clone()));
         if let Some(shared) = shared {
             background.push(spawn_heartbeat(shared));
             background.push(spawn_takeover(router.clone(), store.clone(), messenger.is_some()));
         }
-        let stop_sending = CancellationToken::new();
+        let drain_outbox = CancellationToken::new();
         let outbox = match messenger {
             Some(messenger) => {
                 let unknown = store.recover_interrupted().await?;
@@ -298,7 +310,7 @@ impl Application {
                     clock: clock.clone(),
                     policy: tuning.retry,
                 };
-                Some(outbox_worker::spawn(dispatcher, stop_sending.clone()))
+                Some(outbox_worker::spawn(dispatcher, drain_outbox.clone()))
             }
             None => None,
         };
@@ -365,7 +377,7 @@ impl Application {
             background,
             tasks,
             outbox,
-            stop_sending,
+            drain_outbox,
             grace: config.shutdown_grace,
         })
     }
@@ -376,8 +388,10 @@ impl Application {
 
     /// Serves until `stop` completes. Then, within the grace period from
     /// that moment: lets in-flight requests finish, waits for the messages
-    /// still being answered (late replies queued for the next start), and
-    /// for the outbox's send in flight; no other send starts.
+    /// still being answered (their late replies queued), and sends what the
+    /// outbox has due, those late replies included. What the grace leaves
+    /// waits for the next start (or, on PostgreSQL, another instance); a
+    /// send it cuts short is marked unknown then.
     ///
     /// # Errors
     /// None so far: a listener that fails to accept is waited on, not given
@@ -385,10 +399,8 @@ impl Application {
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let grace = self.grace;
         let (stopped, stopped_at) = tokio::sync::oneshot::channel();
-        let stop_sending = self.stop_sending.clone();
         let stop = async move {
             stop.await;
-            stop_sending.cancel();
             let _ = stopped.send(tokio::time::Instant::now());
         };
         let (stop_serving, abort) = (CancellationToken::new(), CancellationToken::new());
@@ -419,11 +431,15 @@ impl Application {
                 "stopped while agents were still thinking: their senders are told at the next start"
             );
         }
+        // What came in is sent, within the grace.
+        self.drain_outbox.cancel();
         if let Some(mut worker) = self.outbox
             && tokio::time::timeout_at(deadline, &mut worker).await.is_err()
         {
             worker.abort();
-            tracing::warn!("stopped while a message was being sent: marked unknown at the next start");
+            tracing::warn!(
+                "stopped with messages still to send: they go at the next start (one being sent is marked unknown)"
+            );
         }
         for task in self.background {
             task.abort();
@@ -439,16 +455,17 @@ fn spawn_heartbeat(store: PgStore) -> tokio::task::JoinHandle<()> {
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             every.tick().await;
-            if let Err(e) = store.heartbeat().await {
+            if let Err(e) = store.within(store.heartbeat()).await {
                 tracing::warn!(error = %e, "failed to tell the other instances that this one lives");
             }
         }
     })
 }
 
-/// Every lease, takes over what instances that stopped left: their
-/// unanswered messages (their senders told, as after a restart) and, when
-/// this instance sends, their sends in flight (marked unknown).
+/// Every second, takes over what instances that died or went silent left
+/// (see `adapters::postgres::life`): their unanswered messages (their
+/// senders told, as after a restart) and, when this instance sends, their
+/// sends in flight (marked unknown).
 fn spawn_takeover<S, A>(router: Router<S, A>, store: S, sends: bool) -> tokio::task::JoinHandle<()>
 where
     S: Store,
@@ -456,7 +473,7 @@ where
     Router<S, A>: Send + Sync + 'static,
 {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(postgres::LEASE);
+        let mut every = tokio::time::interval(postgres::TAKEOVER_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         every.tick().await;
         loop {

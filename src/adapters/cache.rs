@@ -22,9 +22,10 @@ use crate::domain::user::{
 };
 use crate::domain::verification::{PendingVerification, VerificationCode};
 use crate::ports::{
-    ChangeError, Claim, ClaimId, CodeAttempt, CreateError, DeliveryLog, Due, Interrupted, MessageLog, Metrics, Missing,
-    NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page, PageRequest, Readiness,
-    Retention, SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory, UserRegistry, Verifications,
+    ChangeError, Claim, ClaimId, CodeAttempt, CreateError, DeliveryLog, Due, Interrupted, KeptReply, MessageLog,
+    Metrics, Missing, NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page,
+    PageRequest, Readiness, Retention, SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory,
+    UserRegistry, Verifications,
 };
 
 /// How long "nobody owns this number" is believed.
@@ -319,8 +320,14 @@ impl<D: UserDirectory + MessageLog> MessageLog for CachedStore<D> {
         self.inner.defer(id).await
     }
 
-    async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
-        self.inner.settle(id, record, replies).await
+    async fn settle(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<OutboundRecord>,
+        kept: Option<KeptReply>,
+    ) -> Result<bool, StoreError> {
+        self.inner.settle(id, record, replies, kept).await
     }
 
     async fn settle_deferred(
@@ -413,6 +420,10 @@ impl<D: Retention> Retention for CachedStore<D> {
 
     async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
         self.inner.purge_before(cutoff, batch).await
+    }
+
+    async fn forget_replies(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.inner.forget_replies(now).await
     }
 }
 

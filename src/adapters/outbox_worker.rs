@@ -1,6 +1,7 @@
 //! The task that works the outbox (tokio): one message after another, a
-//! short sleep when nothing is due. Told to stop, it finishes the send in
-//! flight and ends, leaving every other message pending for the next start.
+//! short sleep when nothing is due. Told to drain, it sends what is due and
+//! ends once nothing is; its owner aborts it when there is no more time
+//! (a send cut short is marked unknown at the next start).
 
 use std::time::Duration;
 
@@ -12,18 +13,23 @@ use crate::ports::{Messenger, OptOutRegistry, Outbox};
 /// How long the worker sleeps when the outbox had nothing due.
 const IDLE: Duration = Duration::from_millis(200);
 
-/// Starts the worker; once `stop` is cancelled it ends as soon as the send
-/// in flight, if any, is recorded.
-pub fn spawn<S, M>(dispatcher: Dispatcher<S, M>, stop: CancellationToken) -> tokio::task::JoinHandle<()>
+/// Starts the worker; once `drain` is cancelled it ends as soon as nothing
+/// is due.
+pub fn spawn<S, M>(dispatcher: Dispatcher<S, M>, drain: CancellationToken) -> tokio::task::JoinHandle<()>
 where
     S: Outbox + OptOutRegistry,
     M: Messenger,
 {
     tokio::spawn(async move {
-        while !stop.is_cancelled() {
+        loop {
             let pause = match dispatcher.dispatch_next().await {
                 Ok(true) => continue,
+                Ok(false) if drain.is_cancelled() => return,
                 Ok(false) => IDLE,
+                Err(e) if drain.is_cancelled() => {
+                    tracing::error!(error = %e, "cannot take a message from the outbox: the rest waits for the next start");
+                    return;
+                }
                 Err(e) => {
                     tracing::error!(error = %e, "cannot take a message from the outbox");
                     Duration::from_secs(1)
@@ -31,7 +37,7 @@ where
             };
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
-                () = stop.cancelled() => {}
+                () = drain.cancelled() => {}
             }
         }
     })

@@ -41,6 +41,28 @@ pub async fn purge<S: Retention>(
     }
 }
 
+/// How often the replies kept for retries are looked at, and erased once
+/// their time is out.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Erases the replies kept for retries once their time is out, every
+/// minute, for as long as the runtime runs.
+pub fn spawn_forgetting_replies<S: Retention>(
+    store: S,
+    clock: std::sync::Arc<dyn Clock>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(FORGET_EVERY);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if let Err(e) = store.forget_replies(clock.now()).await {
+                tracing::warn!(error = %e, "cannot erase the replies kept for retries; trying again in a minute");
+            }
+        }
+    })
+}
+
 /// Applies the setting `usage_log_retention_days` daily, for as long as the
 /// runtime runs.
 pub fn spawn_daily<S: Retention + SettingsStore>(

@@ -8,8 +8,9 @@
 
 use super::keyword::Keyword;
 use super::message::MediaLink;
+use super::reply::Reply;
 use super::settings::Settings;
-use super::usage::Outcome;
+use super::usage::{Answered, Outcome};
 use super::user::{NumberSource, PhoneId, Recipient, UserId};
 use crate::ports::{AgentError, AgentReply};
 
@@ -160,15 +161,48 @@ pub struct Answer {
     pub error: Option<String>,
 }
 
+/// The service's own text for a message of `outcome`: empty where the
+/// answer is nothing, or the agent's.
+pub fn own_text(outcome: Outcome, settings: &Settings) -> &str {
+    match outcome {
+        Outcome::Help => &settings.help_reply,
+        Outcome::UnknownUser => &settings.unknown_user_reply,
+        Outcome::InactiveUser => &settings.inactive_user_reply,
+        Outcome::Verified => VERIFIED_REPLY,
+        Outcome::AgentError | Outcome::Interrupted => &settings.error_reply,
+        Outcome::Duplicate
+        | Outcome::OptedOut
+        | Outcome::OptedIn
+        | Outcome::RateLimited
+        | Outcome::Routed
+        | Outcome::Processing
+        | Outcome::Proactive => "",
+    }
+}
+
+/// What a retry of a message answered before gets, when the first answer
+/// may have been lost on the wire: the same answer. The service's own
+/// texts follow from the outcome; the agent's reply is the one kept for
+/// the retry, while it is kept. A reply that went out later through the
+/// outbox, and the notice of an interruption, were given once: the retry
+/// gets nothing.
+pub fn answer_again(answered: &Answered, settings: &Settings) -> Reply {
+    if answered.deferred {
+        return Reply::empty();
+    }
+    match answered.outcome {
+        Outcome::Routed => answered.kept.clone().unwrap_or_default(),
+        Outcome::Interrupted => Reply::empty(),
+        outcome => Reply::compose(own_text(outcome, settings), settings.max_reply_messages),
+    }
+}
+
 impl Answer {
     /// The answer of a verdict the agent has no part in (not `Route`).
     pub fn of_verdict(verdict: Verdict, settings: &Settings) -> Self {
         let text = match verdict {
-            Verdict::Help => settings.help_reply.as_str(),
-            Verdict::UnknownUser => settings.unknown_user_reply.as_str(),
-            Verdict::InactiveUser(_) => settings.inactive_user_reply.as_str(),
-            Verdict::Verify { .. } => VERIFIED_REPLY,
-            Verdict::OptOut | Verdict::OptIn | Verdict::OptedOut | Verdict::RateLimited | Verdict::Route(_) => "",
+            Verdict::Route(_) => "",
+            verdict => own_text(verdict.outcome(), settings),
         };
         Answer {
             outcome: verdict.outcome(),

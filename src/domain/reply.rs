@@ -34,6 +34,12 @@ impl Reply {
         reply
     }
 
+    /// A reply as it was composed and kept: its messages and files, read
+    /// back as they were written.
+    pub fn stored(messages: Vec<String>, media: Vec<MediaLink>) -> Self {
+        Reply { messages, media }
+    }
+
     /// The files sent with the first message.
     pub fn media(&self) -> &[MediaLink] {
         &self.media

@@ -21,8 +21,8 @@ use super::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextSha
 use super::user::{AgentEndpoint, NumberSource, PhoneId, UserId};
 use super::verification::VerificationCode;
 use crate::ports::{
-    Agent, AgentError, AgentReply, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, Metrics,
-    NewOutboxItem, RateLimiter, RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
+    Agent, AgentError, AgentReply, AgentRequest, Claim, ClaimId, Clock, CodeAttempt, Flight, Interrupted, KeptReply,
+    Metrics, NewOutboxItem, RateLimiter, RecentReplies, RouterStore, Settled, StoreError, Unfinished, Waited,
 };
 
 /// How long the agent may take.
@@ -63,9 +63,49 @@ pub struct Router<S, A> {
     pub timing: Timing,
 }
 
-/// The webhook's answer: a reply, or a failure after which Twilio should
-/// retry.
-pub type WebhookAnswer = Result<Reply, StoreError>;
+/// The webhook's answer: a reply, or why there is none now, after which
+/// Twilio should try again.
+pub type WebhookAnswer = Result<Reply, NotNow>;
+
+/// Why a message cannot be answered now (the webhook answers 503, and
+/// Twilio tries again or calls its fallback).
+#[derive(Debug)]
+pub enum NotNow {
+    /// The store failed.
+    Store(StoreError),
+    /// Another instance is still answering the message, past the wait.
+    StillAnswered,
+}
+
+impl From<StoreError> for NotNow {
+    fn from(e: StoreError) -> Self {
+        NotNow::Store(e)
+    }
+}
+
+/// How long the agent's reply to a message is kept for the retries of the
+/// message whose answer was lost: as long as Twilio may retry it.
+pub const KEEP_REPLY_FOR: Duration = Duration::from_secs(10 * 60);
+/// How often a duplicate asks the store again while another instance
+/// answers the message.
+const ASK_AGAIN_EVERY: Duration = Duration::from_millis(200);
+
+impl Timing {
+    /// How long a duplicate waits for the first delivery's answer: as long
+    /// as the first delivery's webhook can take, and a little more.
+    pub fn duplicate_wait(&self) -> Duration {
+        self.deferral.map_or(self.agent_timeout, |d| d.budget) + Duration::from_secs(5)
+    }
+}
+
+/// What the claim came to.
+enum Claimed {
+    /// This delivery answers the message with this claim; `true`: the
+    /// message was interrupted, decided again.
+    Lead(ClaimId, bool),
+    /// The message was answered before: the same answer.
+    Again(Reply),
+}
 
 /// What is to be done once the facts are known.
 enum Step {
@@ -91,9 +131,15 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
     pub async fn handle(&self, message: InboundMessage, respond: impl FnOnce(WebhookAnswer) + Send) {
         let mut respond = Some(respond);
         let answer = self.answer(&message, &mut respond).await;
-        if let Err(e) = &answer {
-            self.metrics.error("store");
-            tracing::error!(error = %e, "cannot answer the message now: the store is unavailable");
+        match &answer {
+            Err(NotNow::Store(e)) => {
+                self.metrics.error("store");
+                tracing::error!(error = %e, "cannot answer the message now: the store is unavailable");
+            }
+            Err(NotNow::StillAnswered) => {
+                tracing::warn!("another instance is still answering the message: asked to try again");
+            }
+            Ok(_) => {}
         }
         if let Some(respond) = respond.take() {
             respond(answer);
@@ -137,22 +183,20 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 answer: Some(answer),
             }) => return self.finish(lead, message, claim, answer, started).await,
             Some(Unfinished { claim, answer: None }) => (claim, false),
-            None => match self.store.claim(&InboundClaim::of(message)).await? {
-                Claim::New(claim) => (claim, false),
-                Claim::Interrupted(claim) => (claim, true),
-                Claim::Seen => {
-                    lead.settle(Settled::Replied(Reply::empty()));
-                    tracing::info!("message claimed before, and answered or being answered");
-                    return Ok(self.duplicate(Reply::empty()));
+            None => match self.claim(message).await? {
+                Claimed::Lead(claim, interrupted) => (claim, interrupted),
+                Claimed::Again(reply) => {
+                    lead.settle(Settled::Replied(reply.clone()));
+                    return Ok(self.duplicate(reply));
                 }
             },
         };
         let (settings, step) = match self.decide(message).await {
             Ok(decided) => decided,
-            Err(e) if interrupted => return Err(e),
+            Err(e) if interrupted => return Err(e.into()),
             Err(e) => {
                 self.release(lead, claim).await;
-                return Err(e);
+                return Err(e.into());
             }
         };
         let answer = match step {
@@ -168,6 +212,31 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             },
         };
         self.settle(lead, message, claim, answer, &settings, started).await
+    }
+
+    /// Claims the message in the store. Seen before, it gets the answer it
+    /// got then; being answered by another instance, its answer is waited
+    /// for (the store asked again now and then), as long as a duplicate
+    /// waits; then Twilio is asked to try again.
+    async fn claim(&self, message: &InboundMessage) -> Result<Claimed, NotNow> {
+        let claim = InboundClaim::of(message);
+        let give_up_at = self.clock.instant() + self.timing.duplicate_wait();
+        loop {
+            match self.store.claim(&claim).await? {
+                Claim::New(claim) => return Ok(Claimed::Lead(claim, false)),
+                Claim::Interrupted(claim) => return Ok(Claimed::Lead(claim, true)),
+                Claim::Answered(answered) => {
+                    let settings = self.store.current().await?;
+                    tracing::info!(
+                        outcome = answered.outcome.name(),
+                        "message answered before: the same answer again"
+                    );
+                    return Ok(Claimed::Again(policy::answer_again(&answered, &settings)));
+                }
+                Claim::Open if self.clock.instant() < give_up_at => self.clock.sleep(ASK_AGAIN_EVERY).await,
+                Claim::Open => return Err(NotNow::StillAnswered),
+            }
+        }
     }
 
     /// Leads the message, or answers it as a duplicate: a follower gets the
@@ -344,9 +413,24 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         let reply = Reply::with_media(&answer.text, &answer.media, settings.max_reply_messages);
         let record = self.record(message, &answer, started, false);
         let replies = outbound_records(&reply, answer.user_id, message);
-        if let Err(e) = self.store.settle(claim, record, replies).await {
-            lead.keep(claim, Some(answer));
-            return Err(e);
+        // The agent's reply is kept for a retry whose answer is lost; the
+        // service's own texts follow from the outcome.
+        let kept = (answer.outcome == Outcome::Routed && !reply.is_empty()).then(|| KeptReply {
+            reply: reply.clone(),
+            until: self.clock.now() + KEEP_REPLY_FOR,
+        });
+        let stands = match self.store.settle(claim, record, replies, kept).await {
+            Ok(stands) => stands,
+            Err(e) => {
+                lead.keep(claim, Some(answer));
+                return Err(e.into());
+            }
+        };
+        if !stands {
+            // Taken over meanwhile, and its sender told by another delivery.
+            lead.settle(Settled::Replied(Reply::empty()));
+            tracing::warn!("the message was taken over and its sender told meanwhile: not answered again");
+            return Ok(self.duplicate(Reply::empty()));
         }
         lead.settle(Settled::Replied(reply.clone()));
         self.metrics.message(answer.outcome);
@@ -376,7 +460,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             Ok(settings) => settings,
             Err(e) => {
                 lead.keep(claim, Some(answer));
-                return Err(e);
+                return Err(e.into());
             }
         };
         self.settle(lead, message, claim, answer, &settings, started).await

@@ -2,6 +2,7 @@
 //! shape and what became of it.
 
 use super::message::{InboundMessage, MessageSid, RequestId, Sender};
+use super::reply::Reply;
 use super::segments::count_segments;
 use super::user::UserId;
 
@@ -120,6 +121,19 @@ pub struct InboundRecord {
     pub request_id: RequestId,
     /// The reply went out later through the outbox, not in the webhook's answer.
     pub deferred: bool,
+}
+
+/// How a message seen before was answered, as its row (and the reply kept
+/// for its retries) tell: what a retry whose first answer was lost gets
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answered {
+    pub outcome: Outcome,
+    /// Its webhook was answered empty, and its reply (or `error_reply`)
+    /// went out later through the outbox.
+    pub deferred: bool,
+    /// The agent's reply as it was sent, while it is kept for retries.
+    pub kept: Option<Reply>,
 }
 
 /// One message sent back.

@@ -25,7 +25,7 @@ pub mod verifications;
 pub use agent::{Agent, AgentError, AgentReply, AgentRequest};
 pub use clock::{Clock, Sleep};
 pub use delivery_log::DeliveryLog;
-pub use message_log::{Claim, ClaimId, Interrupted, MessageLog};
+pub use message_log::{Claim, ClaimId, Interrupted, KeptReply, MessageLog};
 pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};

@@ -20,4 +20,11 @@ pub trait Retention: Clone + Send + Sync + 'static {
     /// # Errors
     /// `StoreError`: nothing was deleted.
     fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Erases the replies kept for retries (`KeptReply`) whose time ran out
+    /// before `now`; answers how many.
+    ///
+    /// # Errors
+    /// `StoreError`: nothing was erased.
+    fn forget_replies(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64, StoreError>> + Send;
 }

@@ -40,6 +40,9 @@ pub enum Behaviour {
     /// `{"reply": <text>}` once the test calls `release`: an agent slower
     /// than anything, on any machine.
     Held(String),
+    /// `{"reply": "re:<message_sid>"}` after the delay: a reply that says
+    /// which message it answers.
+    ReplySid(Duration),
 }
 
 /// A request's JSON body and its `Authorization` header.
@@ -69,6 +72,11 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
         Behaviour::Reply(text, delay) => {
             tokio::time::sleep(delay).await;
             Json(serde_json::json!({ "reply": text })).into_response()
+        }
+        Behaviour::ReplySid(delay) => {
+            tokio::time::sleep(delay).await;
+            let sid = body.0["message_sid"].as_str().unwrap_or_default();
+            Json(serde_json::json!({ "reply": format!("re:{sid}") })).into_response()
         }
         Behaviour::Held(text) => {
             let mut released = agent.released.subscribe();

@@ -82,11 +82,13 @@ async fn one_message_sid_posted_to_three_instances_at_once_reaches_the_agent_onc
         answers.push(post.await.unwrap());
     }
 
+    // The duplicates at the other instances wait for the first's answer
+    // and get it too: whichever answer reaches Twilio, the sender is told.
     assert_eq!(agent.calls(), 1, "{answers:?}");
-    assert!(answers.iter().all(|(status, _)| *status == 200), "{answers:?}");
-    assert_eq!(
-        answers.iter().filter(|(_, body)| body.contains("once")).count(),
-        1,
+    assert!(
+        answers
+            .iter()
+            .all(|(status, body)| *status == 200 && body.contains("once")),
         "{answers:?}"
     );
 }

@@ -5,9 +5,11 @@ mod backup;
 mod bad_input;
 mod breaker;
 mod caching;
+mod chaos;
 mod cli;
 mod concurrency;
 mod dashboard;
+mod deaths;
 mod deploy;
 mod doctor;
 mod documented_statuses;
@@ -30,6 +32,9 @@ mod own_agents;
 #[path = "../common/postgres.rs"]
 mod postgres_cluster;
 mod privacy;
+#[allow(dead_code)]
+#[path = "../common/proxy.rs"]
+mod proxy;
 mod recovery;
 mod replies;
 mod reports;

@@ -259,3 +259,27 @@ fn the_command_line_migrates_adds_and_lists_users_on_postgresql_and_refuses_anot
     assert!(String::from_utf8_lossy(&wrong.stderr).contains("SMS_ROUTER_DATABASE_URL"));
     assert!(!db.exists(), "no SQLite file is made");
 }
+
+/// An answer lost on the wire: after a restart (a new instance), the retry
+/// gets the same reply, kept in the database for Twilio's retries.
+#[tokio::test]
+async fn a_retry_after_a_restart_gets_the_kept_reply() {
+    let Some((mut app, _twilio)) = app_on_postgres().await else {
+        return;
+    };
+    app.agent.replies("hi Ada");
+    ok(
+        &app,
+        "POST",
+        "/users",
+        Some(json!({"full_name": "Ada", "phone_number": ADA})),
+    )
+    .await;
+    let params = sms_with_sid("SMpgkept000000000000000000000001", ADA, "hello");
+    assert_eq!(app.post_sms(&params).await.messages(), ["hi Ada"]);
+
+    app.restart().await;
+
+    assert_eq!(app.post_sms(&params).await.messages(), ["hi Ada"]);
+    assert_eq!(app.agent.calls(), 1);
+}

@@ -134,9 +134,10 @@ async fn metrics_count_outcomes_duplicates_cache_and_agent_time() {
         r#"sms_router_agent_duration_seconds_count{result="ok"} 2"#,
         // The start's look for interrupted messages, then two messages one
         // after the other: a claim and a settlement each, nothing to group
-        // them with; 2 inbound rows, once each updated, and 2 replies.
+        // them with; 2 inbound rows, once each updated, 2 replies, and the
+        // 2 replies kept for retries.
         "sms_router_log_batches_total 5",
-        "sms_router_log_rows_total 6",
+        "sms_router_log_rows_total 8",
     ] {
         assert!(text.lines().any(|l| l == line), "missing `{line}` in:\n{text}");
     }

@@ -96,8 +96,10 @@ fn bodies(twilio: &FakeTwilio) -> Vec<String> {
         .collect()
 }
 
+/// A stop waits for an agent still thinking and sends its reply before it
+/// exits; the next start has nothing left to send.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stop_waits_for_a_slow_agent_queues_its_reply_and_the_next_start_sends_it_once() {
+async fn a_stop_waits_for_a_slow_agent_and_sends_its_reply_before_it_exits() {
     let setup = Setup::new(&[]).await;
     let (mut server, params) = setup.ask_slow_agent("worth the wait", Duration::from_secs(2)).await;
     server.signal("TERM");
@@ -105,13 +107,9 @@ async fn a_stop_waits_for_a_slow_agent_queues_its_reply_and_the_next_start_sends
 
     assert_eq!(exited, Some(Some(0)), "{}", server.logs());
     assert_eq!(inbound_outcome(&setup.db, &sid_of(&params)).as_deref(), Some("routed"));
-    assert_eq!(
-        outbox_statuses(&setup.db),
-        ["pending"],
-        "queued, not sent by a stopping server"
-    );
+    assert_eq!(bodies(&setup.twilio), ["worth the wait"], "sent by the stopping server");
+    assert_eq!(outbox_statuses(&setup.db), ["sent"]);
     let restarted = setup.serve();
-    eventually("the reply to go out", || !setup.twilio.received().is_empty()).await;
     wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
     assert_eq!(bodies(&setup.twilio), ["worth the wait"]);
@@ -180,22 +178,18 @@ async fn queue_twenty_then_stop_during_a_hung_send(setup: &Setup, hang: Duration
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_stop_during_a_hung_send_finishes_it_and_the_next_start_sends_every_other_message_once() {
+async fn a_stop_during_a_hung_send_finishes_it_and_sends_every_other_message_once_within_the_grace() {
     let setup = Setup::new(&[("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN)]).await;
     let texts = queue_twenty_then_stop_during_a_hung_send(&setup, Duration::from_secs(3)).await;
 
-    assert_eq!(setup.twilio.received().len(), 1, "a stopping server starts no new send");
     let statuses = outbox_statuses(&setup.db);
-    assert_eq!(statuses.iter().filter(|s| *s == "sent").count(), 1, "{statuses:?}");
-    assert_eq!(statuses.iter().filter(|s| *s == "pending").count(), 19, "{statuses:?}");
-
+    assert!(statuses.iter().all(|s| s == "sent"), "{statuses:?}");
     let restarted = setup.serve();
-    eventually("every message to go out", || setup.twilio.received().len() >= 20).await;
     wait_for_quiet_outbox(&setup.db).await;
     restarted.stop();
     let counts = sends(&setup.twilio);
     assert!(texts.iter().all(|t| counts.get(t) == Some(&1)), "{counts:?}");
-    assert!(outbox_statuses(&setup.db).iter().all(|s| s == "sent"));
+    assert_eq!(setup.twilio.received().len(), 20);
 }
 
 #[tokio::test(flavor = "multi_thread")]

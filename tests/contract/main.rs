@@ -4,6 +4,9 @@
 
 #[path = "../common/postgres.rs"]
 mod postgres_cluster;
+#[allow(dead_code)]
+#[path = "../common/wait.rs"]
+mod wait;
 
 mod directory;
 mod message_log;

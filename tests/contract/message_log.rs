@@ -2,8 +2,9 @@
 //! message sid, settled once; and, on PostgreSQL, across instances.
 
 use sms_router::domain::message::{MessageSid, RequestId, Sender};
-use sms_router::domain::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
-use sms_router::ports::{Claim, ClaimId};
+use sms_router::domain::reply::Reply;
+use sms_router::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
+use sms_router::ports::{Claim, ClaimId, KeptReply};
 
 use crate::{Store, for_each_store, number};
 
@@ -44,12 +45,71 @@ fn new_id(claim: Claim) -> ClaimId {
     }
 }
 
-async fn a_message_sid_is_claimed_once(store: impl Store) {
+/// A reply kept for retries until `until`.
+fn kept(text: &str, until: chrono::DateTime<chrono::Utc>) -> KeptReply {
+    KeptReply {
+        reply: Reply::compose(text, 1),
+        until,
+    }
+}
+
+fn in_ten_minutes() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::minutes(10)
+}
+
+async fn a_message_sid_is_claimed_once_and_a_retry_finds_its_answer(store: impl Store) {
     let first = store.claim(&claim_of("SM1")).await.unwrap();
+    let id = new_id(first);
+    let stands = store
+        .settle(
+            id,
+            record(Outcome::Routed),
+            vec![reply()],
+            Some(kept("hi Ada", in_ten_minutes())),
+        )
+        .await
+        .unwrap();
     let again = store.claim(&claim_of("SM1")).await.unwrap();
 
-    new_id(first);
-    assert_eq!(again, Claim::Seen);
+    assert!(stands);
+    assert_eq!(
+        again,
+        Claim::Answered(Answered {
+            outcome: Outcome::Routed,
+            deferred: false,
+            kept: Some(Reply::compose("hi Ada", 1)),
+        })
+    );
+}
+
+async fn a_reply_is_kept_only_until_its_time_and_then_erased(store: impl Store) {
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let id = new_id(store.claim(&claim_of("SMold")).await.unwrap());
+    store
+        .settle(id, record(Outcome::Routed), vec![reply()], Some(kept("old", past)))
+        .await
+        .unwrap();
+    let id = new_id(store.claim(&claim_of("SMnew")).await.unwrap());
+    store
+        .settle(
+            id,
+            record(Outcome::Routed),
+            vec![reply()],
+            Some(kept("new", in_ten_minutes())),
+        )
+        .await
+        .unwrap();
+
+    let old = store.claim(&claim_of("SMold")).await.unwrap();
+    let erased = store.forget_replies(chrono::Utc::now()).await.unwrap();
+    let new = store.claim(&claim_of("SMnew")).await.unwrap();
+
+    assert!(matches!(old, Claim::Answered(Answered { kept: None, .. })), "{old:?}");
+    assert_eq!(erased, 1);
+    assert!(
+        matches!(new, Claim::Answered(Answered { kept: Some(_), .. })),
+        "{new:?}"
+    );
 }
 
 async fn concurrent_claims_of_one_sid_give_one_new(store: impl Store) {
@@ -77,14 +137,81 @@ async fn a_released_claim_is_new_again(store: impl Store) {
 async fn a_settled_message_is_not_released_nor_settled_again(store: impl Store) {
     let id = new_id(store.claim(&claim_of("SM4")).await.unwrap());
 
-    store.settle(id, record(Outcome::Routed), vec![reply()]).await.unwrap();
-    store
-        .settle(id, record(Outcome::AgentError), vec![reply()])
+    let first = store
+        .settle(id, record(Outcome::Routed), vec![reply()], None)
+        .await
+        .unwrap();
+    let second = store
+        .settle(id, record(Outcome::AgentError), vec![reply()], None)
         .await
         .unwrap();
     store.release(id).await.unwrap();
 
-    assert_eq!(store.claim(&claim_of("SM4")).await.unwrap(), Claim::Seen);
+    assert!(first && second, "an answer recorded before stands");
+    assert!(matches!(
+        store.claim(&claim_of("SM4")).await.unwrap(),
+        Claim::Answered(Answered {
+            outcome: Outcome::Routed,
+            ..
+        })
+    ));
+}
+
+/// A claim of this process that no delivery leads (the caller of `claim`
+/// leads every delivery of its sid) was left by a delivery that failed:
+/// taken over, its sender told once; the first delivery's answer, should it
+/// come, no longer stands.
+async fn a_claim_left_unled_is_taken_over_and_its_sender_told_once(store: impl Store) {
+    let id = new_id(store.claim(&claim_of("SM5")).await.unwrap());
+
+    let retry = store.claim(&claim_of("SM5")).await.unwrap();
+    let told = store.tell_interrupted(id, vec![reply()]).await.unwrap();
+    let told_again = store.tell_interrupted(id, vec![reply()]).await.unwrap();
+    let late = store
+        .settle(id, record(Outcome::Routed), vec![reply()], None)
+        .await
+        .unwrap();
+    let later = store.claim(&claim_of("SM5")).await.unwrap();
+
+    assert_eq!(retry, Claim::Interrupted(id));
+    assert!(told && !told_again);
+    assert!(!late, "a reply after the sender was told otherwise does not stand");
+    assert_eq!(
+        later,
+        Claim::Answered(Answered {
+            outcome: Outcome::Interrupted,
+            deferred: false,
+            kept: None,
+        })
+    );
+}
+
+/// Interrupted but not yet told, the first delivery's answer may still be
+/// recorded: it stands, and the sender gets it.
+async fn an_answer_for_a_claim_taken_over_but_untold_stands(store: impl Store) {
+    let id = new_id(store.claim(&claim_of("SM6")).await.unwrap());
+    assert_eq!(store.claim(&claim_of("SM6")).await.unwrap(), Claim::Interrupted(id));
+
+    let stands = store
+        .settle(id, record(Outcome::Routed), vec![reply()], None)
+        .await
+        .unwrap();
+    let told = store.tell_interrupted(id, vec![reply()]).await.unwrap();
+
+    assert!(stands);
+    assert!(!told, "answered already");
+}
+
+async fn a_deferred_message_is_answered_empty_again(store: impl Store) {
+    let id = new_id(store.claim(&claim_of("SM7")).await.unwrap());
+    store.defer(id).await.unwrap();
+
+    let retry = store.claim(&claim_of("SM7")).await.unwrap();
+
+    assert!(
+        matches!(retry, Claim::Answered(Answered { deferred: true, .. })),
+        "{retry:?}"
+    );
 }
 
 async fn many_writes_at_once_are_each_answered(store: impl Store) {
@@ -93,7 +220,10 @@ async fn many_writes_at_once_are_each_answered(store: impl Store) {
             let store = store.clone();
             tokio::spawn(async move {
                 let id = new_id(store.claim(&claim_of(&format!("SMmany{i}"))).await.unwrap());
-                store.settle(id, record(Outcome::Routed), vec![reply()]).await.unwrap();
+                store
+                    .settle(id, record(Outcome::Routed), vec![reply()], None)
+                    .await
+                    .unwrap();
             })
         })
         .collect();
@@ -103,16 +233,21 @@ async fn many_writes_at_once_are_each_answered(store: impl Store) {
 }
 
 for_each_store!(
-    a_message_sid_is_claimed_once,
+    a_message_sid_is_claimed_once_and_a_retry_finds_its_answer,
+    a_reply_is_kept_only_until_its_time_and_then_erased,
     concurrent_claims_of_one_sid_give_one_new,
     a_released_claim_is_new_again,
     a_settled_message_is_not_released_nor_settled_again,
+    a_claim_left_unled_is_taken_over_and_its_sender_told_once,
+    an_answer_for_a_claim_taken_over_but_untold_stands,
+    a_deferred_message_is_answered_empty_again,
     many_writes_at_once_are_each_answered,
 );
 
 /// Several instances on one PostgreSQL database.
 mod across_instances {
     use sms_router::adapters::postgres::PgStore;
+    use sms_router::domain::usage::Answered;
     use sms_router::ports::{Claim, MessageLog};
 
     use super::{claim_of, new_id};
@@ -148,9 +283,12 @@ mod across_instances {
             .map(|r| r.get(0))
             .collect();
         assert_eq!(queued, ["Sorry."]);
-        // Twilio's retry reaching another instance is a plain duplicate now:
-        // its sender was told through the outbox.
-        assert_eq!(other.claim(&claim_of("SMdeferred")).await.unwrap(), Claim::Seen);
+        // Twilio's retry reaching another instance is answered empty: its
+        // sender was told through the outbox.
+        assert!(matches!(
+            other.claim(&claim_of("SMdeferred")).await.unwrap(),
+            Claim::Answered(Answered { deferred: true, .. })
+        ));
     }
 
     #[tokio::test]
@@ -195,9 +333,62 @@ mod across_instances {
         let found = starting.interrupt_unfinished(Vec::new()).await.unwrap();
 
         assert_eq!(found.messages, 1);
-        assert!(matches!(live.claim(&claim_of("SMlive")).await.unwrap(), Claim::Seen));
+        assert_eq!(starting.claim(&claim_of("SMlive")).await.unwrap(), Claim::Open);
         assert!(matches!(
             starting.claim(&claim_of("SMdead")).await.unwrap(),
+            Claim::Interrupted(_)
+        ));
+    }
+}
+
+/// An instance's death, and its claims, across instances.
+mod deaths {
+    use sms_router::adapters::postgres::PgStore;
+    use sms_router::ports::{Claim, MessageLog};
+
+    use super::{claim_of, new_id};
+    use crate::postgres_cluster::fresh_database;
+
+    /// Known at once when its life line goes, not after its lease: the
+    /// retry reaching another instance takes the claim over.
+    #[tokio::test]
+    async fn a_claim_of_an_instance_that_died_is_taken_over_by_the_next_claim_at_once() {
+        let Some(url) = fresh_database().await else { return };
+        let doomed = PgStore::connect(&url).await.unwrap();
+        let other = PgStore::connect(&url).await.unwrap();
+        let id = new_id(doomed.claim(&claim_of("SMdoomed")).await.unwrap());
+        assert_eq!(other.claim(&claim_of("SMdoomed")).await.unwrap(), Claim::Open);
+
+        doomed.close();
+        // The database frees the lock as soon as it sees the socket close.
+        let retry = crate::wait::found("the claim to be taken over", async || {
+            let claim = other.claim(&claim_of("SMdoomed")).await.unwrap();
+            (claim != Claim::Open).then_some(claim)
+        })
+        .await;
+
+        assert_eq!(retry, Claim::Interrupted(id));
+    }
+
+    /// An instance starting after its predecessor died (a restart) takes
+    /// over what it left before it serves, without waiting for the lease.
+    #[tokio::test]
+    async fn a_new_instance_takes_over_what_a_dead_one_left() {
+        let Some(url) = fresh_database().await else { return };
+        let doomed = PgStore::connect(&url).await.unwrap();
+        new_id(doomed.claim(&claim_of("SMleft")).await.unwrap());
+        doomed.close();
+
+        let restarted = PgStore::connect(&url).await.unwrap();
+        let found = crate::wait::found("the dead instance's claim to be taken over", async || {
+            let found = restarted.interrupt_unfinished(Vec::new()).await.unwrap();
+            (found.messages > 0).then_some(found)
+        })
+        .await;
+
+        assert_eq!(found.messages, 1);
+        assert!(matches!(
+            restarted.claim(&claim_of("SMleft")).await.unwrap(),
             Claim::Interrupted(_)
         ));
     }

@@ -12,7 +12,7 @@ async fn settle(store: &impl Store, sid: &str, outcome: Outcome, replies: usize)
         panic!("claimed before");
     };
     store
-        .settle(id, record(outcome), (0..replies).map(|_| reply()).collect())
+        .settle(id, record(outcome), (0..replies).map(|_| reply()).collect(), None)
         .await
         .unwrap();
 }

@@ -13,7 +13,10 @@ async fn settled(store: &impl Store, count: usize) {
         let Claim::New(id) = store.claim(&claim_of(&format!("SMret{i}"))).await.unwrap() else {
             panic!("claimed before");
         };
-        store.settle(id, record(Outcome::Routed), Vec::new()).await.unwrap();
+        store
+            .settle(id, record(Outcome::Routed), Vec::new(), None)
+            .await
+            .unwrap();
     }
 }
 

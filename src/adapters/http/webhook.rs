@@ -17,7 +17,7 @@ use super::form::{SenderNumbers, TwilioForm};
 use super::signature;
 use crate::domain::message::RequestId;
 use crate::domain::phone::Region;
-use crate::domain::router::Router;
+use crate::domain::router::{NotNow, Router};
 use crate::ports::{Agent, ReplyWriter, RouterStore};
 
 /// How the webhook authenticates Twilio and reads numbers.
@@ -128,7 +128,10 @@ impl<S: RouterStore, A: Agent> WebhookApi<S, A> {
                 tracing::error!("the message's task ended without an answer");
                 unavailable("the message could not be handled")
             })?
-            .map_err(|_| unavailable("the store is unavailable"))?;
+            .map_err(|why| match why {
+                NotNow::Store(_) => unavailable("the store is unavailable"),
+                NotNow::StillAnswered => unavailable("the message is still being answered: try again"),
+            })?;
         Ok(ReceiveSmsOk::Twiml(PlainText(writer.render(&reply))))
     }
 }

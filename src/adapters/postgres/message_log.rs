@@ -7,6 +7,7 @@
 //! at a time, so that one bad write fails alone.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use deadpool_postgres::Transaction;
@@ -15,11 +16,13 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
+use super::life::{self, Life};
 use super::{PgStore, failed};
+use crate::adapters::rows::{kept_reply, kept_reply_columns};
 use crate::domain::phone::{PhoneNumber, Region};
-use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome};
+use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
 use crate::domain::user::UserId;
-use crate::ports::{Claim, ClaimId, Interrupted, MessageLog, NewOutboxItem, StoreError};
+use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
 
 /// The most writes one transaction holds.
 const MAX_GROUP: usize = 256;
@@ -34,7 +37,7 @@ enum Write {
     Claim(InboundClaim),
     Release(ClaimId),
     Defer(ClaimId),
-    Settle(ClaimId, InboundRecord, Vec<OutboundRecord>),
+    Settle(ClaimId, InboundRecord, Vec<OutboundRecord>, Option<KeptReply>),
     SettleDeferred(ClaimId, InboundRecord, Vec<NewOutboxItem>),
     Tell(ClaimId, Vec<OutboundRecord>),
 }
@@ -42,6 +45,7 @@ enum Write {
 enum Done {
     Claimed(Claim),
     Told(bool),
+    Settled(bool),
     Nothing,
 }
 
@@ -55,11 +59,17 @@ pub(super) struct LogWriter {
 impl LogWriter {
     /// Starts the writer task, which ends when the last `LogWriter` is
     /// dropped.
-    pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid) -> Self {
+    pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid, life: Arc<Life>, timeout: Duration) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let writer = Writer {
+            pool,
+            instance,
+            life,
+            timeout,
+        };
         for _ in 0..WRITERS {
-            tokio::spawn(run(pool.clone(), instance, queue.clone()));
+            tokio::spawn(run(writer.clone(), queue.clone()));
         }
         LogWriter { jobs }
     }
@@ -76,7 +86,18 @@ impl LogWriter {
     }
 }
 
-async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+/// What a writer task writes with.
+#[derive(Clone)]
+struct Writer {
+    pool: deadpool_postgres::Pool,
+    instance: Uuid,
+    life: Arc<Life>,
+    /// How long a group may take, from waiting for a connection to its
+    /// commit; past it the group fails and its connection is closed.
+    timeout: Duration,
+}
+
+async fn run(writer: Writer, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
     loop {
         {
@@ -91,7 +112,7 @@ async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sy
             }
         }
         let (writes, answers): (Vec<Write>, Vec<_>) = group.drain(..).unzip();
-        let results = match commit_group(&pool, instance, &writes).await {
+        let results = match commit_group(&writer, &writes).await {
             Ok(done) => done.into_iter().map(Ok).collect(),
             // One bad write must not fail the others: each alone, then.
             // A lost connection or database fails them all at once: written
@@ -100,7 +121,7 @@ async fn run(pool: deadpool_postgres::Pool, instance: Uuid, queue: Arc<tokio::sy
                 tracing::warn!(error = %format!("{e:#}"), writes = writes.len(), "a group of usage log writes failed: writing them one by one");
                 let mut results = Vec::with_capacity(writes.len());
                 for write in &writes {
-                    let alone = commit_group(&pool, instance, std::slice::from_ref(write)).await;
+                    let alone = commit_group(&writer, std::slice::from_ref(write)).await;
                     results.push(alone.map(|mut done| done.remove(0)).map_err(StoreError));
                 }
                 results
@@ -129,21 +150,38 @@ fn statement_failed(e: &anyhow::Error) -> bool {
 /// Runs the writes in one transaction, sent together (tokio-postgres
 /// pipelines the statements of concurrent futures): one round trip for the
 /// group, not one per write, and one commit. Answers each write's result
-/// once the transaction is committed; any failure fails them all.
-async fn commit_group(pool: &deadpool_postgres::Pool, instance: Uuid, writes: &[Write]) -> anyhow::Result<Vec<Done>> {
-    let mut client = pool.get().await.context("failed to get a database connection")?;
-    let tx = client
-        .transaction()
-        .await
-        .context("failed to begin writing the usage log")?;
-    let done = try_join_all(writes.iter().map(|write| apply(&tx, instance, write))).await?;
-    tx.commit().await.context("failed to commit the usage log")?;
-    Ok(done)
+/// once the transaction is committed; any failure fails them all. A group
+/// that takes longer than the deadline fails (a transaction is committed
+/// whole or not at all), and its connection, which may be silent, is
+/// closed rather than given to the next group.
+async fn commit_group(writer: &Writer, writes: &[Write]) -> anyhow::Result<Vec<Done>> {
+    let deadline = tokio::time::Instant::now() + writer.timeout;
+    let mut client = writer.pool.get().await.context("failed to get a database connection")?;
+    let judging = writer.life.judging();
+    let committing = async {
+        let tx = client
+            .transaction()
+            .await
+            .context("failed to begin writing the usage log")?;
+        let done = try_join_all(writes.iter().map(|write| apply(&tx, writer.instance, judging, write))).await?;
+        tx.commit().await.context("failed to commit the usage log")?;
+        Ok(done)
+    };
+    match tokio::time::timeout_at(deadline, committing).await {
+        Ok(done) => done,
+        Err(_) => {
+            drop(deadpool_postgres::Object::take(client));
+            Err(anyhow::anyhow!(
+                "the database did not commit the usage log within {} ms",
+                writer.timeout.as_millis()
+            ))
+        }
+    }
 }
 
-async fn apply(tx: &Transaction<'_>, instance: Uuid, write: &Write) -> anyhow::Result<Done> {
+async fn apply(tx: &Transaction<'_>, instance: Uuid, judging: bool, write: &Write) -> anyhow::Result<Done> {
     Ok(match write {
-        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, claim).await?),
+        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, judging, claim).await?),
         Write::Release(id) => {
             let statement = tx
                 .prepare_cached(
@@ -164,17 +202,21 @@ async fn apply(tx: &Transaction<'_>, instance: Uuid, write: &Write) -> anyhow::R
                 .context("failed to note a deferred reply")?;
             Done::Nothing
         }
-        Write::Settle(id, record, replies) => {
-            if settle_row(tx, *id, record, SETTLEABLE).await? {
-                log_replies(tx, record.outcome, replies, Some(&record.request_id.0)).await?;
+        Write::Settle(id, record, replies, kept) => {
+            if !settle_row(tx, *id, record, SETTLEABLE).await? {
+                return Ok(Done::Settled(answer_stands(tx, *id).await?));
             }
-            Done::Nothing
+            log_replies(tx, record.outcome, replies, Some(&record.request_id.0)).await?;
+            if let Some(kept) = kept {
+                keep_reply(tx, *id, kept).await?;
+            }
+            Done::Settled(true)
         }
         Write::SettleDeferred(id, record, replies) => {
             // Only while still being answered: once the message is settled,
             // or interrupted (its sender told so), the reply is not queued
             // again.
-            if settle_row(tx, *id, record, &["processing"]).await? {
+            if settle_row(tx, *id, record, OPEN).await? {
                 insert_items(tx, replies)
                     .await
                     .context("failed to queue a late reply")?;
@@ -201,9 +243,10 @@ async fn apply(tx: &Transaction<'_>, instance: Uuid, write: &Write) -> anyhow::R
 }
 
 /// Inserts the inbound row of a message unless its sid has one, whichever
-/// instance wrote it; then tells a plain duplicate from a message whose
-/// instance stopped before answering.
-async fn claim_row(tx: &Transaction<'_>, instance: Uuid, claim: &InboundClaim) -> anyhow::Result<Claim> {
+/// instance wrote it; then tells how the message was seen. A `processing`
+/// claim of an instance that died, or of this one (no delivery here leads
+/// it: the caller does), is taken over: marked interrupted.
+async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &InboundClaim) -> anyhow::Result<Claim> {
     let statement = tx
         .prepare_cached(
             "INSERT INTO sms_usage_logs
@@ -227,26 +270,74 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, claim: &InboundClaim) -
     }
     let statement = tx
         .prepare_cached(
-            "SELECT id FROM sms_usage_logs
-             WHERE message_sid = $1 AND direction = 'inbound'
-               AND outcome = 'interrupted' AND NOT deferred AND NOT sender_told",
+            "SELECT l.id, l.outcome, l.deferred, l.sender_told, l.claimed_by, k.messages, k.media
+             FROM sms_usage_logs l
+             LEFT JOIN sms_kept_replies k ON k.message_sid = l.message_sid AND k.kept_until > now()
+             WHERE l.message_sid = $1 AND l.direction = 'inbound'",
         )
         .await?;
-    let untold = tx
-        .query_opt(&statement, &[&claim.sid.as_ref()])
+    let row = tx
+        .query_one(&statement, &[&claim.sid.as_ref()])
         .await
         .context("failed to read a claimed message")?;
-    Ok(untold.map_or(Claim::Seen, |row| Claim::Interrupted(ClaimId(row.get(0)))))
+    let (id, outcome, deferred, told): (ClaimId, String, bool, bool) =
+        (ClaimId(row.get(0)), row.get(1), row.get(2), row.get(3));
+    let claimed_by: Option<Uuid> = row.get(4);
+    let (messages, media): (Option<String>, Option<String>) = (row.get(5), row.get(6));
+    let outcome = Outcome::parse(&outcome).unwrap_or(Outcome::Processing);
+    if outcome == Outcome::Processing {
+        // A deferred message's sender is told through the outbox by
+        // whoever takes its claim over; its webhook was answered empty.
+        if deferred {
+            return Ok(Claim::Answered(Answered {
+                outcome,
+                deferred,
+                kept: None,
+            }));
+        }
+        let left = match claimed_by {
+            Some(owner) if owner == instance => true,
+            Some(owner) => life::is_dead(tx, owner, judging).await?,
+            None => true,
+        };
+        if !left {
+            return Ok(Claim::Open);
+        }
+        let statement = tx
+            .prepare_cached(
+                "UPDATE sms_usage_logs SET outcome = 'interrupted', success = FALSE, claimed_by = NULL,
+                        error_message = $2
+                 WHERE id = $1 AND outcome = 'processing'",
+            )
+            .await?;
+        tx.execute(&statement, &[&id.0, &INTERRUPTED_ERROR])
+            .await
+            .context("failed to take a claim over")?;
+        return Ok(Claim::Interrupted(id));
+    }
+    if outcome == Outcome::Interrupted && !deferred && !told {
+        return Ok(Claim::Interrupted(id));
+    }
+    Ok(Claim::Answered(Answered {
+        outcome,
+        deferred,
+        kept: messages.and_then(|m| kept_reply(&m, media.as_deref())),
+    }))
 }
 
-/// What `settle` may settle: a message being answered, or an interrupted
-/// one being decided again.
-const SETTLEABLE: &[&str] = &["processing", "interrupted"];
+/// Why an interrupted message was not answered.
+const INTERRUPTED_ERROR: &str = "the process stopped before the message was answered";
 
-/// Records what became of a claimed message that is still open; false when
-/// it is not (settled already by an attempt whose commit was reported
-/// failed but landed).
-async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, open: &[&str]) -> anyhow::Result<bool> {
+/// What `settle` may settle: a message being answered, or an interrupted
+/// one being decided again whose sender no one has told.
+const SETTLEABLE: &str = "outcome = 'processing' OR (outcome = 'interrupted' AND NOT sender_told AND NOT deferred)";
+/// What `settle_deferred` may settle: a message still being answered.
+const OPEN: &str = "outcome = 'processing'";
+
+/// Records what became of a claimed message that is still open (`open`:
+/// SQL over the row); false when it is not: settled already by an attempt
+/// whose commit was reported failed but landed, or interrupted and told.
+async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, open: &str) -> anyhow::Result<bool> {
     let mut metadata = serde_json::json!({
         "to": record.to,
         "num_media": record.num_media,
@@ -255,9 +346,8 @@ async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, o
     if record.deferred {
         metadata["deferred"] = serde_json::Value::Bool(true);
     }
-    let open: Vec<&str> = open.to_vec();
     let processing_ms = i64::try_from(record.processing_ms).unwrap_or(i64::MAX);
-    let params: [&(dyn ToSql + Sync); 9] = [
+    let params: [&(dyn ToSql + Sync); 8] = [
         &id.0,
         &record.outcome.name(),
         &record.user_id.map(|u| u.0),
@@ -266,21 +356,51 @@ async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, o
         &processing_ms,
         &metadata.to_string(),
         &record.deferred,
-        &open,
     ];
     let statement = tx
-        .prepare_cached(
+        .prepare_cached(&format!(
             "UPDATE sms_usage_logs
              SET outcome = $2, user_id = $3, success = $4, error_message = $5, processing_time_ms = $6,
                  metadata = $7, deferred = deferred OR $8, claimed_by = NULL
-             WHERE id = $1 AND outcome = ANY($9)",
-        )
+             WHERE id = $1 AND ({open})"
+        ))
         .await?;
     let changed = tx
         .execute(&statement, &params)
         .await
         .context("failed to settle a message")?;
     Ok(changed == 1)
+}
+
+/// Whether the row of a claim that `settle` found closed holds an answer
+/// that stands, rather than a notice given in its place.
+async fn answer_stands(tx: &Transaction<'_>, id: ClaimId) -> anyhow::Result<bool> {
+    let statement = tx
+        .prepare_cached("SELECT outcome FROM sms_usage_logs WHERE id = $1")
+        .await?;
+    let outcome: Option<String> = tx
+        .query_opt(&statement, &[&id.0])
+        .await
+        .context("failed to read a settled message")?
+        .map(|row| row.get(0));
+    Ok(outcome.is_some_and(|o| o != Outcome::Interrupted.name()))
+}
+
+/// Keeps the agent's reply for the retries of its message.
+async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptReply) -> anyhow::Result<()> {
+    let (messages, media) = kept_reply_columns(&kept.reply);
+    let statement = tx
+        .prepare_cached(
+            "INSERT INTO sms_kept_replies (message_sid, messages, media, kept_until)
+             SELECT message_sid, $2, $3, $4 FROM sms_usage_logs WHERE id = $1 AND message_sid IS NOT NULL
+             ON CONFLICT (message_sid) DO UPDATE SET
+                 messages = excluded.messages, media = excluded.media, kept_until = excluded.kept_until",
+        )
+        .await?;
+    tx.execute(&statement, &[&id.0, &messages, &media, &kept.until])
+        .await
+        .context("failed to keep a reply for retries")?;
+    Ok(())
 }
 
 /// The outbound rows of the replies sent in the webhook's answer.
@@ -356,11 +476,17 @@ impl MessageLog for PgStore {
         self.log_writer.write(Write::Defer(id)).await.map(|_| ())
     }
 
-    async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
-        self.log_writer
-            .write(Write::Settle(id, record, replies))
-            .await
-            .map(|_| ())
+    async fn settle(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<OutboundRecord>,
+        kept: Option<KeptReply>,
+    ) -> Result<bool, StoreError> {
+        match self.log_writer.write(Write::Settle(id, record, replies, kept)).await? {
+            Done::Settled(stands) => Ok(stands),
+            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+        }
     }
 
     async fn settle_deferred(
@@ -382,20 +508,24 @@ impl MessageLog for PgStore {
         }
     }
 
-    /// Marks interrupted the claims of instances that no longer live: this
-    /// one's earlier runs, and any other whose heartbeat stopped. The claims
-    /// of live instances are theirs to settle.
+    /// Marks interrupted the claims of instances that no longer live (see
+    /// `life`): this one's earlier runs, any other whose process died, and
+    /// any silent past its lease. The claims of live instances are theirs
+    /// to settle.
     async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let dead = life::dead_instances(&tx, self.instance, self.life.judging())
+            .await
+            .map_err(StoreError)?;
         let messages = tx
             .execute(
                 "UPDATE sms_usage_logs SET outcome = 'interrupted', success = FALSE, claimed_by = NULL,
-                    error_message = 'the process stopped before the message was answered'
+                    error_message = $2
                  WHERE outcome = 'processing'
-                   AND (claimed_by IS NULL OR claimed_by NOT IN (
-                        SELECT id FROM sms_instances WHERE heartbeat_at > now() - $1 * interval '1 second'))",
-                &[&super::LEASE.as_secs_f64()],
+                   AND (claimed_by IS NULL OR claimed_by = ANY($1)
+                        OR NOT EXISTS (SELECT 1 FROM sms_instances i WHERE i.id = claimed_by))",
+                &[&dead, &INTERRUPTED_ERROR],
             )
             .await
             .map_err(failed("failed to mark interrupted messages"))?;
@@ -423,6 +553,7 @@ impl MessageLog for PgStore {
                     .map_err(failed("failed to note a sender told"))?;
             }
         }
+        life::forget(&tx, &dead).await.map_err(StoreError)?;
         tx.commit()
             .await
             .map_err(failed("failed to commit interrupted messages"))?;

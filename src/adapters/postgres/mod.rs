@@ -5,6 +5,7 @@
 mod changes;
 mod delivery;
 mod directory;
+mod life;
 mod message_log;
 pub mod migrations;
 mod opt_outs;
@@ -17,6 +18,7 @@ mod verifications;
 
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -35,13 +37,17 @@ use crate::ports::{Readiness, StoreError};
 pub use changes::LISTENER_NAME;
 pub use rate_limit::PgRateLimiter;
 
-/// How long a caller waits for a pooled connection before the store counts
-/// as unavailable.
-const CONNECTION_WAIT: Duration = Duration::from_secs(5);
+/// The deadline of a database call when none is configured
+/// (`SMS_ROUTER_DATABASE_TIMEOUT_MS`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How long an instance counts as alive after its last heartbeat: its
 /// claims and leases are taken over once it has been silent this long.
 pub const LEASE: Duration = Duration::from_secs(15);
+
+/// How often an instance looks for instances that died or went silent,
+/// and takes over what they left.
+pub const TAKEOVER_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct PgStore {
@@ -50,10 +56,18 @@ pub struct PgStore {
     /// loss in a crash costs nothing (rate-limit tokens, heartbeats).
     relaxed: Pool,
     /// How to open a connection of its own: the change listener's.
-    config: tokio_postgres::Config,
-    tls: Option<MakeRustlsConnect>,
+    connector: life::Connector,
     /// This instance, as its claims and leases name it.
     instance: Uuid,
+    /// The key of this instance's life line (see `life`).
+    lock_key: i32,
+    /// Whether this instance's life line holds, so that it may judge others.
+    life: Arc<life::Life>,
+    /// The task holding the life line; stopped by `close`, and when the
+    /// last clone of the store goes.
+    holding: Arc<Holding>,
+    /// The deadline of a database call.
+    timeout: Duration,
     /// The single writer of the usage log's rows on the message path.
     log_writer: message_log::LogWriter,
 }
@@ -80,8 +94,27 @@ impl PgStore {
     /// # Errors
     /// As `connect`, and when `ca_file` cannot be read.
     pub async fn connect_trusting(url: &str, ca_file: Option<&Path>) -> anyhow::Result<Self> {
-        let config = tokio_postgres::Config::from_str(url)
+        Self::connect_with(url, ca_file, DEFAULT_TIMEOUT).await
+    }
+
+    /// As `connect_trusting`, with `timeout` the deadline of every
+    /// connection, pool wait and statement: a database that does not
+    /// answer (refused, reset or silent) fails a call within it. Every
+    /// connection has TCP keepalives, so that a silent peer is found.
+    ///
+    /// # Errors
+    /// As `connect_trusting`.
+    pub async fn connect_with(url: &str, ca_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
+        let mut config = tokio_postgres::Config::from_str(url)
             .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
+        let probe = (timeout / 4).max(Duration::from_secs(1));
+        config
+            .connect_timeout(timeout)
+            .tcp_user_timeout(timeout)
+            .keepalives(true)
+            .keepalives_idle(probe)
+            .keepalives_interval(probe)
+            .keepalives_retries(3);
         let recycling = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
@@ -104,34 +137,40 @@ impl PgStore {
             },
         ))
         .max_size(8)
-        .wait_timeout(Some(CONNECTION_WAIT))
-        .create_timeout(Some(CONNECTION_WAIT))
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
         .context("failed to set up the database connection pool")?;
         let manager = manager(config.clone(), recycling);
         let pool = Pool::builder(manager)
             .max_size(16)
-            .wait_timeout(Some(CONNECTION_WAIT))
-            .create_timeout(Some(CONNECTION_WAIT))
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("failed to set up the database connection pool")?;
         let mut client = pool.get().await.context("failed to connect to the database")?;
         migrations::migrate(&mut client).await?;
+        drop(client);
         let instance = Uuid::new_v4();
-        client
-            .execute("INSERT INTO sms_instances (id) VALUES ($1)", &[&instance])
+        let connector = life::Connector { config, tls };
+        let life = Arc::new(life::Life::default());
+        let (holding, lock_key) = life::hold(connector.clone(), instance, timeout, life.clone())
             .await
             .context("failed to register this instance")?;
-        drop(client);
-        let log_writer = message_log::LogWriter::start(pool.clone(), instance);
+        let log_writer = message_log::LogWriter::start(pool.clone(), instance, life.clone(), timeout);
         Ok(PgStore {
             pool,
             relaxed,
-            config,
-            tls,
+            connector,
             instance,
+            lock_key,
+            life,
+            holding: Arc::new(Holding(holding)),
+            timeout,
             log_writer,
         })
     }
@@ -177,9 +216,9 @@ impl PgStore {
         let client = self.relaxed_client().await?;
         client
             .execute(
-                "INSERT INTO sms_instances (id) VALUES ($1)
+                "INSERT INTO sms_instances (id, lock_key) VALUES ($1, $2)
                  ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()",
-                &[&self.instance],
+                &[&self.instance, &self.lock_key],
             )
             .await
             .map_err(failed("failed to record a heartbeat"))?;
@@ -203,10 +242,27 @@ impl PgStore {
         )
     }
 
-    /// Closes every pooled connection; calls after this fail.
+    /// Closes every pooled connection and lets the life line go (to the
+    /// others, this instance is dead); calls after this fail.
     pub fn close(&self) {
         self.pool.close();
         self.relaxed.close();
+        self.holding.0.abort();
+    }
+
+    /// `call`, failed when the database does not answer it in time: for
+    /// the calls that do not go through the store's ports (whose deadline
+    /// `adapters::deadline` keeps).
+    pub(crate) async fn within<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(self.timeout, call).await.unwrap_or_else(|_| {
+            Err(StoreError(anyhow::anyhow!(
+                "the database did not answer within {} ms",
+                self.timeout.as_millis()
+            )))
+        })
     }
 
     /// A pooled connection whose commits do not wait for the disk.
@@ -225,6 +281,15 @@ impl PgStore {
             .await
             .context("failed to get a database connection")
             .map_err(StoreError)
+    }
+}
+
+/// The task that holds an instance's life line, ended with the store.
+struct Holding(tokio::task::JoinHandle<()>);
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -10,8 +10,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_postgres::Row;
 
+use super::life;
 use super::message_log::insert_items;
-use super::{LEASE, PgStore, failed, stamp};
+use super::{PgStore, failed, stamp};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
@@ -205,21 +206,25 @@ impl Outbox for PgStore {
         Ok(())
     }
 
-    /// Resolves the items left `sending` by instances that no longer live:
-    /// this one's earlier runs, and any other whose heartbeat stopped.
+    /// Resolves the items left `sending` by instances that no longer live
+    /// (see `life`): this one's earlier runs, any other whose process died,
+    /// and any silent past its lease.
     async fn recover_interrupted(&self) -> Result<usize, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
+        let dead = life::dead_instances(&tx, self.instance, self.life.judging())
+            .await
+            .map_err(StoreError)?;
         let rows = tx
             .query(
                 &format!(
                     "SELECT {ITEM_COLUMNS} FROM sms_outbox
                      WHERE status = 'sending'
-                       AND (lease_owner IS NULL OR lease_owner NOT IN (
-                            SELECT id FROM sms_instances WHERE heartbeat_at > now() - $1 * interval '1 second'))
+                       AND (lease_owner IS NULL OR lease_owner = ANY($1)
+                            OR NOT EXISTS (SELECT 1 FROM sms_instances i WHERE i.id = lease_owner))
                      FOR UPDATE SKIP LOCKED"
                 ),
-                &[&LEASE.as_secs_f64()],
+                &[&dead],
             )
             .await
             .map_err(failed("failed to read interrupted sends"))?;
@@ -236,6 +241,7 @@ impl Outbox for PgStore {
             .map_err(failed("failed to resolve an interrupted send"))?;
             log_outbound(&tx, item, None, Some(why), None).await?;
         }
+        life::forget(&tx, &dead).await.map_err(StoreError)?;
         tx.commit()
             .await
             .map_err(failed("failed to commit interrupted sends"))?;

@@ -46,7 +46,7 @@ impl PgRateLimiter {
                         .await
                         .map_err(failed("failed to purge idle rate limits"))
                 };
-                if let Err(e) = purged.await {
+                if let Err(e) = store.within(purged).await {
                     tracing::warn!(error = %e, "failed to purge idle rate limits");
                 }
             }
@@ -89,10 +89,10 @@ impl PgRateLimiter {
 
 impl RateLimiter for PgRateLimiter {
     fn try_acquire<'a>(&'a self, sender: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(self.take(sender))
+        Box::pin(self.store.within(self.take(sender)))
     }
 
     fn is_limited<'a>(&'a self, sender: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
-        Box::pin(self.limited(sender))
+        Box::pin(self.store.within(self.limited(sender)))
     }
 }

@@ -205,4 +205,12 @@ impl crate::ports::Retention for PgStore {
             .await
             .map_err(failed("failed to purge old usage-log rows"))
     }
+
+    async fn forget_replies(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        client
+            .execute("DELETE FROM sms_kept_replies WHERE kept_until < $1", &[&now])
+            .await
+            .map_err(failed("failed to erase kept replies"))
+    }
 }

@@ -7,13 +7,16 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::outbox::insert_items;
+use crate::adapters::rows::{kept_reply, kept_reply_columns};
 use crate::domain::phone::{PhoneNumber, Region};
-use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord, Outcome};
+use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
 use crate::domain::user::UserId;
-use crate::ports::{Claim, ClaimId, Interrupted, MessageLog, NewOutboxItem, StoreError};
+use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
 
 /// Inserts the inbound row of a message unless its sid has one; then tells
-/// a plain duplicate from a message whose process stopped before answering.
+/// how the message was seen. A `processing` row here is this process's
+/// (the database is served by one process at a time) and no delivery of it
+/// leads (the caller does): a claim a failed delivery left, taken over.
 fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
     let id: Option<i64> = conn
         .prepare_cached(
@@ -36,22 +39,75 @@ fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
     if let Some(id) = id {
         return Ok(Claim::New(ClaimId(id)));
     }
-    let untold: Option<i64> = conn
+    let seen = conn
         .prepare_cached(
-            "SELECT id FROM sms_usage_logs
-             WHERE message_sid = ?1 AND direction = 'inbound'
-               AND outcome = 'interrupted' AND deferred = 0 AND sender_told = 0",
+            "SELECT l.id, l.outcome, l.deferred, l.sender_told, k.messages, k.media
+             FROM sms_usage_logs l
+             LEFT JOIN sms_kept_replies k
+               ON k.message_sid = l.message_sid AND k.kept_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+             WHERE l.message_sid = ?1 AND l.direction = 'inbound'",
         )?
-        .query_row([claim.sid.as_ref()], |row| row.get(0))
-        .optional()
+        .query_row([claim.sid.as_ref()], |row| {
+            let (messages, media): (Option<String>, Option<String>) = (row.get(4)?, row.get(5)?);
+            Ok(Seen {
+                id: ClaimId(row.get(0)?),
+                outcome: row.get(1)?,
+                deferred: row.get(2)?,
+                told: row.get(3)?,
+                kept: messages.and_then(|m| kept_reply(&m, media.as_deref())),
+            })
+        })
         .context("failed to read a claimed message")?;
-    Ok(untold.map_or(Claim::Seen, |id| Claim::Interrupted(ClaimId(id))))
+    if seen.outcome == Outcome::Processing.name() && !seen.deferred {
+        interrupt(conn, seen.id)?;
+        return Ok(Claim::Interrupted(seen.id));
+    }
+    Ok(seen.claim())
 }
 
-/// Records what became of a claimed message that is still open (being
-/// answered, or `interrupted` and being decided again); false when it is
-/// not, settled already by an earlier attempt whose commit was reported
-/// failed but landed.
+/// A claimed message's row, as `claim_row` finds it.
+struct Seen {
+    id: ClaimId,
+    outcome: String,
+    deferred: bool,
+    told: bool,
+    kept: Option<crate::domain::reply::Reply>,
+}
+
+impl Seen {
+    /// What a claim of the message is: interrupted and untold, it is
+    /// decided again; else answered as its row says (being answered with
+    /// its reply deferred, it was answered empty).
+    fn claim(self) -> Claim {
+        let outcome = Outcome::parse(&self.outcome).unwrap_or(Outcome::Processing);
+        if outcome == Outcome::Interrupted && !self.deferred && !self.told {
+            return Claim::Interrupted(self.id);
+        }
+        Claim::Answered(Answered {
+            outcome,
+            deferred: self.deferred,
+            kept: self.kept,
+        })
+    }
+}
+
+/// Marks one claim interrupted, as a restart would.
+fn interrupt(conn: &Connection, id: ClaimId) -> rusqlite::Result<()> {
+    conn.prepare_cached(
+        "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0, error_message = ?2
+         WHERE id = ?1 AND outcome = 'processing'",
+    )?
+    .execute(params![id.0, INTERRUPTED_ERROR])?;
+    Ok(())
+}
+
+/// Why an interrupted message was not answered.
+const INTERRUPTED_ERROR: &str = "the process stopped before the message was answered";
+
+/// Records what became of a claimed message that is still open (`open`:
+/// SQL over the row); false when it is not: settled already by an earlier
+/// attempt whose commit was reported failed but landed, or interrupted and
+/// told otherwise.
 fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str) -> rusqlite::Result<bool> {
     let mut metadata = serde_json::json!({
         "to": record.to,
@@ -66,7 +122,7 @@ fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str
             "UPDATE sms_usage_logs
              SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7,
                  deferred = deferred OR ?8
-             WHERE id = ?1 AND outcome IN ({open})"
+             WHERE id = ?1 AND ({open})"
         ))?
         .execute(params![
             id.0,
@@ -82,8 +138,36 @@ fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str
 }
 
 /// What `settle` may settle: a message being answered, or an interrupted
-/// one being decided again.
-const SETTLEABLE: &str = "'processing', 'interrupted'";
+/// one being decided again whose sender no one has told.
+const SETTLEABLE: &str = "outcome = 'processing' OR (outcome = 'interrupted' AND sender_told = 0 AND deferred = 0)";
+
+/// Whether the row of a claim that `settle` found closed holds an answer
+/// that stands (settled as the caller meant), rather than a notice given
+/// in its place.
+fn answer_stands(conn: &Connection, id: ClaimId) -> rusqlite::Result<bool> {
+    conn.prepare_cached("SELECT outcome FROM sms_usage_logs WHERE id = ?1")?
+        .query_row([id.0], |row| row.get::<_, String>(0))
+        .optional()
+        .map(|outcome| outcome.is_some_and(|o| o != Outcome::Interrupted.name()))
+}
+
+/// Keeps the agent's reply for the retries of its message.
+fn keep_reply(conn: &Connection, id: ClaimId, kept: &KeptReply) -> rusqlite::Result<()> {
+    let (messages, media) = kept_reply_columns(&kept.reply);
+    conn.prepare_cached(
+        "INSERT INTO sms_kept_replies (message_sid, messages, media, kept_until)
+         SELECT message_sid, ?2, ?3, ?4 FROM sms_usage_logs WHERE id = ?1 AND message_sid IS NOT NULL
+         ON CONFLICT (message_sid) DO UPDATE SET
+             messages = excluded.messages, media = excluded.media, kept_until = excluded.kept_until",
+    )?
+    .execute(params![id.0, messages, media, stamp(kept.until)])?;
+    Ok(())
+}
+
+/// A time as the store writes it: RFC 3339 in UTC, to the millisecond.
+fn stamp(time: chrono::DateTime<chrono::Utc>) -> String {
+    time.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
 
 /// The outbound rows of the replies sent in the webhook's answer.
 fn log_replies(
@@ -141,13 +225,23 @@ impl MessageLog for SqliteStore {
             .await
     }
 
-    async fn settle(&self, id: ClaimId, record: InboundRecord, replies: Vec<OutboundRecord>) -> Result<(), StoreError> {
+    async fn settle(
+        &self,
+        id: ClaimId,
+        record: InboundRecord,
+        replies: Vec<OutboundRecord>,
+        kept: Option<KeptReply>,
+    ) -> Result<bool, StoreError> {
         self.log_writer
             .write(move |conn| {
-                if settle_row(conn, id, &record, SETTLEABLE)? {
-                    log_replies(conn, record.outcome, &replies, Some(&record.request_id.0))?;
+                if !settle_row(conn, id, &record, SETTLEABLE)? {
+                    return Ok(answer_stands(conn, id)?);
                 }
-                Ok(())
+                log_replies(conn, record.outcome, &replies, Some(&record.request_id.0))?;
+                if let Some(kept) = &kept {
+                    keep_reply(conn, id, kept)?;
+                }
+                Ok(true)
             })
             .await
     }
@@ -163,7 +257,7 @@ impl MessageLog for SqliteStore {
                 // Only while still being answered: once the message is
                 // settled, or interrupted (its sender told so), the reply
                 // is not queued again.
-                if settle_row(conn, id, &record, "'processing'")? {
+                if settle_row(conn, id, &record, "outcome = 'processing'")? {
                     insert_items(conn, &replies).context("failed to queue a late reply")?;
                 }
                 Ok(())
@@ -195,10 +289,9 @@ impl MessageLog for SqliteStore {
         self.log_writer
             .write(move |conn| {
                 let messages = conn.execute(
-                    "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0,
-                        error_message = 'the process stopped before the message was answered'
-                 WHERE outcome = 'processing'",
-                    [],
+                    "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0, error_message = ?1
+                     WHERE outcome = 'processing'",
+                    [INTERRUPTED_ERROR],
                 )?;
                 let mut told = 0;
                 if !notice.is_empty() {

@@ -227,4 +227,12 @@ impl crate::ports::Retention for SqliteStore {
         })
         .await
     }
+
+    async fn forget_replies(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.run(move |conn| {
+            let deleted = conn.execute("DELETE FROM sms_kept_replies WHERE kept_until < ?1", [stamp(&now)])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
 }

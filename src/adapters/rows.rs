@@ -1,0 +1,34 @@
+//! How values are written into, and read back from, the columns both SQL
+//! stores share: one encoding, whichever store writes it.
+
+use crate::domain::reply::Reply;
+use crate::ports::outbox::{media_of, media_text};
+
+/// A kept reply's columns: its messages as a JSON array, and its files one
+/// URL a line (`None` for none).
+pub fn kept_reply_columns(reply: &Reply) -> (String, Option<String>) {
+    let messages = serde_json::Value::from(reply.messages().to_vec()).to_string();
+    (messages, media_text(reply.media()))
+}
+
+/// The reply `kept_reply_columns` wrote; `None` when its messages cannot be
+/// read (written by hand), which a retry then takes for no reply kept.
+pub fn kept_reply(messages: &str, media: Option<&str>) -> Option<Reply> {
+    let messages: Vec<String> = serde_json::from_str(messages).ok()?;
+    Some(Reply::stored(messages, media_of(media)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::message::MediaLink;
+
+    #[test]
+    fn a_kept_reply_reads_back_as_it_was_written() {
+        let media = vec![MediaLink::parse("https://example.com/a.png").unwrap()];
+        let reply = Reply::with_media("one \"two\"\nthree", &media, 1);
+        let (messages, files) = kept_reply_columns(&reply);
+        assert_eq!(kept_reply(&messages, files.as_deref()), Some(reply));
+        assert_eq!(kept_reply("not json", None), None);
+    }
+}
