@@ -154,6 +154,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
     }
     let config = Config::load()?;
     telemetry::init(&config.log_filter, config.log_format);
+    // A full disk (or a file-size limit) fails a write, and the command
+    // cleans up after it, rather than killing the process.
+    survive_file_size_limit();
     match cli.command {
         Command::Openapi => Ok(()),
         Command::Serve { dev } => serve(&config, dev).await,
@@ -202,7 +205,6 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn serve(config: &Config, dev: bool) -> Result<(), Failure> {
-    survive_file_size_limit();
     let app = Application::build(config, dev).await?;
     app.run_until_stopped(stop_signal()).await?;
     tracing::info!("stopped");
@@ -210,8 +212,9 @@ async fn serve(config: &Config, dev: bool) -> Result<(), Failure> {
 }
 
 /// A write past the process's file-size limit raises SIGXFSZ, which would
-/// kill the server; handled, the write fails instead and the store answers
-/// 503 until there is room again, as on a full disk.
+/// kill the process; handled, the write fails instead: the server's store
+/// answers 503 until there is room again, as on a full disk, and a backup
+/// removes what it began.
 fn survive_file_size_limit() {
     #[cfg(unix)]
     {
@@ -329,8 +332,11 @@ fn backup(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
 
 fn restore(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
     sqlite_only(config, "restore")?;
-    crate::adapters::sqlite::backup::restore(file, &config.database_path)?;
+    let kept = crate::adapters::sqlite::backup::restore(file, &config.database_path)?;
     println!("restored {} from {}", config.database_path.display(), file.display());
+    if let Some(kept) = kept {
+        println!("the database it replaced is kept as {}", kept.display());
+    }
     Ok(())
 }
 
@@ -475,7 +481,7 @@ async fn simulate(
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
-    let client = reqwest::Client::builder()
+    let client = crate::adapters::http_client::builder()
         .timeout(Duration::from_secs(60))
         .build()
         .context("failed to build an HTTP client")?;

@@ -110,7 +110,10 @@ async fn agent(config: &Config, dev: bool) -> Finding {
     };
     // A GET, not a question: it shows that something answers at the URL
     // without costing the agent a reply.
-    let client = match reqwest::Client::builder().timeout(Duration::from_secs(5)).build() {
+    let client = match crate::adapters::http_client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+    {
         Ok(client) => client,
         Err(e) => return wrong(WHAT, format!("cannot make an HTTP client: {e}")),
     };
@@ -120,6 +123,13 @@ async fn agent(config: &Config, dev: bool) -> Finding {
             WHAT,
             format!(
                 "{shown} answers {} (a server error): is the agent healthy?",
+                answer.status().as_u16()
+            ),
+        ),
+        Ok(answer) if answer.status().is_redirection() => wrong(
+            WHAT,
+            format!(
+                "{shown} answers with a redirect (HTTP {}), which sms-router does not follow: give the agent's own URL",
                 answer.status().as_u16()
             ),
         ),

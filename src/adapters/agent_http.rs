@@ -52,10 +52,9 @@ impl HttpAgent {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
     pub fn new(url: reqwest::Url, token: Option<String>) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder()
+        let client = super::http_client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
-            .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(HttpAgent {
             client,

@@ -45,10 +45,9 @@ impl TwilioMessenger {
         let base = api_base.as_str().trim_end_matches('/');
         let messages_url = reqwest::Url::parse(&format!("{base}/2010-04-01/Accounts/{account_sid}/Messages.json"))?;
         let account_url = reqwest::Url::parse(&format!("{base}/2010-04-01/Accounts/{account_sid}.json"))?;
-        let client = reqwest::Client::builder()
+        let client = super::http_client::builder()
             .timeout(Duration::from_secs(15))
             .connect_timeout(Duration::from_secs(5))
-            .user_agent(concat!("sms-router/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(TwilioMessenger {
             client,

@@ -11,7 +11,10 @@ use super::reply::MAX_MESSAGE_UNITS;
 use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use super::settings::{SettingError, SettingKey, Settings};
 use super::usage::Outcome;
-use super::user::{NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId, UserPatch};
+use super::user::{
+    AgentToken, AgentUrl, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId,
+    UserPatch,
+};
 use super::verification::{CODE_LIFETIME, PendingVerification, VerificationCode};
 use crate::ports::{
     AdminStore, ChangeError, Clock, CodeAttempt, CreateError, Missing, NewOutboxItem, OptOut, OutboxEntry, Page,
@@ -44,6 +47,40 @@ impl Invalid {
             field,
             why: why.to_string(),
         }
+    }
+}
+
+/// Why a user cannot be changed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateUserError {
+    #[error(transparent)]
+    Invalid(Invalid),
+    #[error(transparent)]
+    Change(#[from] ChangeError),
+}
+
+impl From<Invalid> for UpdateUserError {
+    fn from(invalid: Invalid) -> Self {
+        UpdateUserError::Invalid(invalid)
+    }
+}
+
+/// What becomes of a user's agent token when their agent URL goes from
+/// `before` to `after` and the update says `token` of it: a token set needs
+/// a URL; a URL moved to another origin (scheme, host, port) loses the old
+/// token unless the update sets one.
+///
+/// # Errors
+/// `Invalid` naming `agent_token` for a token without a URL.
+pub fn agent_token_after(
+    before: Option<&AgentUrl>,
+    after: Option<&AgentUrl>,
+    token: Option<Option<AgentToken>>,
+) -> Result<Option<Option<AgentToken>>, Invalid> {
+    match (token, after) {
+        (Some(Some(_)), None) => Err(Invalid::new("agent_token", "needs an `agent_url`")),
+        (None, Some(after)) if before.is_some_and(|before| !before.same_origin(after)) => Ok(Some(None)),
+        (token, _) => Ok(token),
     }
 }
 
@@ -196,8 +233,25 @@ impl<S: AdminStore> Admin<S> {
         self.store.list_users(filter, page).await
     }
 
-    pub async fn update_user(&self, id: UserId, patch: UserPatch) -> Result<User, ChangeError> {
-        self.store.update_user(id, patch).await
+    /// Changes a user. A token goes with one server: an update that moves
+    /// the user's agent to another origin (scheme, host or port) clears its
+    /// token unless it sets one, and a token needs a URL to go to.
+    ///
+    /// # Errors
+    /// `Invalid` for a token without an agent URL; else the store's.
+    pub async fn update_user(&self, id: UserId, mut patch: UserPatch) -> Result<User, UpdateUserError> {
+        if patch.agent_url.is_some() || matches!(patch.agent_token, Some(Some(_))) {
+            let current = self.store.get_user(id).await.map_err(|e| match e {
+                Missing::NotFound => UpdateUserError::Change(ChangeError::NotFound),
+                Missing::Store(e) => UpdateUserError::Change(ChangeError::Store(e)),
+            })?;
+            let url_after = match &patch.agent_url {
+                Some(url) => url.as_ref(),
+                None => current.agent_url.as_ref(),
+            };
+            patch.agent_token = agent_token_after(current.agent_url.as_ref(), url_after, patch.agent_token)?;
+        }
+        Ok(self.store.update_user(id, patch).await?)
     }
 
     pub async fn delete_user(&self, id: UserId) -> Result<(), Missing> {
@@ -448,5 +502,52 @@ fn default_view(key: SettingKey) -> SettingView {
         description: None,
         is_default: true,
         updated_at: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(u: &str) -> Option<AgentUrl> {
+        Some(AgentUrl::parse(u).unwrap())
+    }
+
+    fn token() -> Option<Option<AgentToken>> {
+        Some(Some(AgentToken::parse("t0ken").unwrap()))
+    }
+
+    /// Before, after, the update's token, and what the update does to the
+    /// token: `Some(set)`, `None` for nothing, `Err` for a refusal.
+    type Case = (
+        Option<AgentUrl>,
+        Option<AgentUrl>,
+        Option<Option<AgentToken>>,
+        Result<Option<bool>, ()>,
+    );
+
+    /// A token goes with its server, and needs one.
+    #[test]
+    fn an_agent_token_follows_its_origin_and_needs_a_url() {
+        let (a, a2, b) = (
+            url("https://a.example/x"),
+            url("https://a.example/y"),
+            url("https://b.example/x"),
+        );
+        let cases: [Case; 7] = [
+            (a.clone(), b.clone(), None, Ok(Some(false))),
+            (a.clone(), a2.clone(), None, Ok(None)),
+            (a.clone(), b.clone(), token(), Ok(Some(true))),
+            (None, b.clone(), None, Ok(None)),
+            (None, None, token(), Err(())),
+            (a.clone(), a.clone(), Some(None), Ok(Some(false))),
+            (a.clone(), None, None, Ok(None)),
+        ];
+        for (before, after, token, expected) in cases {
+            let got = agent_token_after(before.as_ref(), after.as_ref(), token)
+                .map(|t| t.map(|t| t.is_some()))
+                .map_err(|_| ());
+            assert_eq!(got, expected, "{before:?} -> {after:?}");
+        }
     }
 }

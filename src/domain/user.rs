@@ -66,52 +66,67 @@ impl AsRef<str> for FullName {
     }
 }
 
-/// Where a user's own agent answers: an http(s) URL.
+/// Where a user's own agent answers: an http(s) URL with a host and a valid
+/// port, parsed once (by the WHATWG URL parser, as the HTTP client reads it)
+/// and kept in its canonical form, so that what is shown of it and where
+/// messages go cannot disagree.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AgentUrl(String);
+pub struct AgentUrl(url::Url);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("is not an http(s) URL of at most 2048 characters")]
-pub struct AgentUrlError;
+pub enum AgentUrlError {
+    #[error("is not a URL (an http or https URL with a host and a valid port, at most 2048 characters)")]
+    NotAUrl,
+    #[error("must be an http or https URL")]
+    Scheme,
+    #[error("has no host")]
+    NoHost,
+}
+
+/// The longest agent URL accepted.
+const MAX_AGENT_URL: usize = 2048;
 
 impl AgentUrl {
     /// # Errors
-    /// `AgentUrlError` for anything but an http(s) URL with a host.
+    /// `AgentUrlError` for anything but an http(s) URL with a host and a
+    /// valid port (a port past 65535, an unclosed `[`, a space: not a URL).
     pub fn parse(text: &str) -> Result<Self, AgentUrlError> {
         let text = text.trim();
-        let rest = text
-            .get(..8)
-            .filter(|s| s.eq_ignore_ascii_case("https://"))
-            .map(|_| &text[8..])
-            .or_else(|| {
-                text.get(..7)
-                    .filter(|s| s.eq_ignore_ascii_case("http://"))
-                    .map(|_| &text[7..])
-            });
-        match rest {
-            Some(rest)
-                if text.len() <= 2048
-                    && !rest.is_empty()
-                    && !rest.starts_with('/')
-                    && !text.contains(char::is_whitespace) =>
-            {
-                Ok(AgentUrl(text.to_owned()))
-            }
-            _ => Err(AgentUrlError),
+        if text.len() > MAX_AGENT_URL {
+            return Err(AgentUrlError::NotAUrl);
         }
+        let url = url::Url::parse(text).map_err(|_| AgentUrlError::NotAUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(AgentUrlError::Scheme);
+        }
+        if url.host_str().is_none_or(str::is_empty) {
+            return Err(AgentUrlError::NoHost);
+        }
+        if url.as_str().len() > MAX_AGENT_URL {
+            return Err(AgentUrlError::NotAUrl);
+        }
+        Ok(AgentUrl(url))
     }
 
+    /// The canonical form: what is stored, and where messages go.
     pub fn as_str(&self) -> &str {
-        &self.0
+        self.0.as_str()
     }
 
-    /// The URL as it may be shown or logged: scheme, host and path, without
-    /// credentials, query or fragment.
+    /// The URL as it may be shown or logged, from its parse: scheme, host,
+    /// port and path; never credentials, query or fragment.
     pub fn shown(&self) -> String {
-        let (scheme, rest) = self.0.split_once("://").unwrap_or(("", &self.0));
-        let rest = rest.split(['?', '#']).next().unwrap_or_default();
-        let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-        format!("{scheme}://{rest}")
+        let mut shown = self.0.clone();
+        let _ = shown.set_username("");
+        let _ = shown.set_password(None);
+        shown.set_query(None);
+        shown.set_fragment(None);
+        shown.to_string()
+    }
+
+    /// Whether both URLs reach the same server: scheme, host and port.
+    pub fn same_origin(&self, other: &AgentUrl) -> bool {
+        self.0.origin() == other.0.origin()
     }
 }
 
@@ -305,9 +320,11 @@ mod tests {
         for bad in [
             "ftp://x",
             "https://",
-            "http:///path",
             "https://a b",
             "agents.example.com",
+            "http://127.0.0.1:99999/agent",
+            "http://[::1/agent",
+            "mailto:ada@example.com",
         ] {
             assert!(AgentUrl::parse(bad).is_err(), "{bad}");
         }
@@ -316,6 +333,33 @@ mod tests {
             "AgentToken([redacted])"
         );
         assert!(AgentToken::parse("two words").is_err());
+    }
+
+    /// What is shown is where messages go: the host is the parse's, not
+    /// whatever follows the last `@`.
+    #[test]
+    fn an_agent_url_shows_the_host_messages_go_to() {
+        let at = AgentUrl::parse("http://127.0.0.1:4000/agent@127.0.0.1:5000/agent").unwrap();
+        assert_eq!(at.shown(), "http://127.0.0.1:4000/agent@127.0.0.1:5000/agent");
+        let backslash = AgentUrl::parse("http://127.0.0.1:4000/agent\\@127.0.0.1:5000/agent").unwrap();
+        assert!(
+            backslash.shown().starts_with("http://127.0.0.1:4000/"),
+            "{}",
+            backslash.shown()
+        );
+        assert_eq!(
+            AgentUrl::parse("HTTP://Agents.Example.com:80/a").unwrap().as_str(),
+            "http://agents.example.com/a"
+        );
+    }
+
+    #[test]
+    fn agent_urls_share_an_origin_by_scheme_host_and_port() {
+        let url = |u: &str| AgentUrl::parse(u).unwrap();
+        assert!(url("https://a.example.com/x").same_origin(&url("https://a.example.com:443/y?z")));
+        assert!(!url("https://a.example.com/x").same_origin(&url("http://a.example.com/x")));
+        assert!(!url("https://a.example.com/x").same_origin(&url("https://b.example.com/x")));
+        assert!(!url("https://a.example.com/x").same_origin(&url("https://a.example.com:8443/x")));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Behaviour {
     JsonString(String),
     /// A redirect to the agent's own URL with this query, for ever.
     RedirectLoop(String),
+    /// A redirect with this status to this URL.
+    Redirect(String, u16),
     /// `{"reply": <text>, "media": [<urls>]}` after the delay.
     ReplyWithMedia(String, Vec<String>, Duration),
     /// `{"reply": <text>}` once the test calls `release`: an agent slower
@@ -92,6 +94,10 @@ async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Dat
             .body("agent failure"),
         Behaviour::NotJson => Response::builder().content_type("text/html").body("<html>oops</html>"),
         Behaviour::JsonString(text) => Json(serde_json::json!(text)).into_response(),
+        Behaviour::Redirect(to, status) => Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .header("location", to)
+            .finish(),
         Behaviour::RedirectLoop(query) => Response::builder()
             .status(poem::http::StatusCode::TEMPORARY_REDIRECT)
             .header("location", format!("/agent?{query}"))
@@ -120,7 +126,8 @@ impl FakeAgent {
             released: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let app = Route::new()
-            .at("/agent", poem::post(agent_endpoint))
+            // Any path: an agent URL whose path holds more is still its.
+            .at("/*path", poem::post(agent_endpoint))
             .data(agent.clone());
         tokio::spawn(Server::new_with_acceptor(acceptor).run(app));
         agent

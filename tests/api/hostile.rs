@@ -140,6 +140,46 @@ async fn a_new_connection_that_sends_nothing_is_closed_after_the_header_timeout_
     assert!(silent_for >= Duration::from_millis(400), "closed after {silent_for:?}");
 }
 
+/// A second request's head, sent while the first is answered, owes its
+/// bytes within the header timeout too: once the first answer is out, a
+/// head that never ends closes the connection after the header timeout,
+/// not the idle one.
+#[tokio::test]
+async fn a_pipelined_request_head_that_never_ends_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(&[
+        ("SMS_ROUTER_IDLE_TIMEOUT_MS", "3600000"),
+        ("SMS_ROUTER_HEADER_TIMEOUT_MS", "1000"),
+    ])
+    .await;
+    app.add_user("Ada", ADA, true);
+    app.agent.set(Behaviour::Held("thought it over".into()));
+    let params = sms(ADA, "hello");
+    let body = serde_urlencoded::to_string(&params).unwrap();
+    let signature = twilio_signature(AUTH_TOKEN, &app.url(WEBHOOK_PATH), &params);
+    let mut stream = TcpStream::connect(app.address).await.unwrap();
+    let first = format!(
+        "POST {WEBHOOK_PATH} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Twilio-Signature: {signature}\r\nContent-Length: {}\r\n\r\n{body}",
+        app.address,
+        body.len()
+    );
+    stream.write_all(first.as_bytes()).await.unwrap();
+    eventually("the agent to have the first request", || app.agent.calls() == 1).await;
+    // Half of a second request's head, while the first waits for its agent.
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHo").await.unwrap();
+    let sent_half = Instant::now();
+    app.agent.release();
+
+    let (answer, closed) = read_until_closed(&mut stream, crate::wait::PATIENCE).await;
+    let held_for = sent_half.elapsed();
+
+    assert!(
+        String::from_utf8_lossy(&answer).contains("thought it over"),
+        "the first is answered"
+    );
+    assert!(closed, "a pipelined head that never ended held the connection");
+    assert!(held_for >= Duration::from_millis(900), "closed after {held_for:?}");
+}
+
 #[tokio::test]
 async fn a_body_that_stops_arriving_is_cut_at_the_header_timeout() {
     let app = spawn_app_with(&[("SMS_ROUTER_HEADER_TIMEOUT_MS", "500")]).await;

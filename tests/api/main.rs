@@ -22,6 +22,7 @@ mod import;
 mod instances;
 mod lookup;
 mod media;
+mod new_surface;
 mod on_postgres;
 mod ops;
 mod outbound;

@@ -5,7 +5,9 @@
 //! one:
 //! - closes a connection whose request line and headers have not arrived
 //!   within the header timeout: counted from its opening for the first
-//!   request, from the first byte of a later one;
+//!   request, from the first byte of a later one (a pipelined one, sent
+//!   while an earlier request is answered, included: once that answer is
+//!   out, it owes the rest of its head by then);
 //! - closes a keep-alive connection idle (nothing read or written, no
 //!   request in flight) for the idle timeout;
 //! - bounds a request body's arrival by the header timeout too, once its
@@ -26,7 +28,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::rt::TokioIo;
 use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
@@ -145,10 +147,21 @@ async fn serve_connection(
         let activity = activity.clone();
         move |req: hyper::Request<Incoming>| {
             let endpoint = endpoint.clone();
-            let busy = activity.begin_request();
+            let busy = activity.begin_request(req.body().is_end_stream());
+            let read_to_end = activity.clone();
             async move {
                 let local = LocalAddr(local.map_or(Addr::Custom("tcp", "unknown".into()), Addr::SocketAddr));
-                let req = poem::Request::from((req, local, RemoteAddr(Addr::SocketAddr(remote)), Scheme::HTTP));
+                let mut req = poem::Request::from((req, local, RemoteAddr(Addr::SocketAddr(remote)), Scheme::HTTP));
+                // Once the body is read to its end, what the socket gives is
+                // the next request's head.
+                let body = req.take_body().into_bytes_stream().chain(
+                    futures_util::stream::once(async move {
+                        read_to_end.body_read();
+                        None
+                    })
+                    .filter_map(std::future::ready),
+                );
+                req.set_body(Body::from_bytes_stream(body));
                 let response = endpoint.get_response(req).await;
                 drop(busy);
                 Ok::<_, Infallible>(hyper::Response::from(response))
@@ -187,6 +200,11 @@ struct Activity {
     /// When the first byte of the awaited request arrived, plus one; 0 for
     /// none yet.
     head_since: AtomicU64,
+    /// Whether the request in flight has had its body read to the end.
+    body_done: std::sync::atomic::AtomicBool,
+    /// When the first byte after the in-flight request's body arrived (a
+    /// pipelined request's head), plus one; 0 for none.
+    pipelined_since: AtomicU64,
 }
 
 /// A request in flight; dropping it marks it answered.
@@ -196,7 +214,9 @@ impl Drop for Busy {
     fn drop(&mut self) {
         let activity = &self.0;
         activity.answered.fetch_add(1, Ordering::AcqRel);
-        activity.head_since.store(0, Ordering::Release);
+        // A pipelined head that began meanwhile owes its bytes from its first.
+        let pipelined = activity.pipelined_since.swap(0, Ordering::AcqRel);
+        activity.head_since.store(pipelined, Ordering::Release);
         activity.waiting_since.store(activity.now(), Ordering::Release);
         activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
@@ -210,6 +230,8 @@ impl Activity {
             answered: AtomicU64::new(0),
             waiting_since: AtomicU64::new(0),
             head_since: AtomicU64::new(0),
+            body_done: std::sync::atomic::AtomicBool::new(false),
+            pipelined_since: AtomicU64::new(0),
         }
     }
 
@@ -217,17 +239,25 @@ impl Activity {
         u64::try_from(self.opened.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn begin_request(self: &Arc<Self>) -> Busy {
+    fn begin_request(self: &Arc<Self>, no_body: bool) -> Busy {
+        self.body_done.store(no_body, Ordering::Release);
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         Busy(self.clone())
     }
 
+    fn body_read(&self) {
+        self.body_done.store(true, Ordering::Release);
+    }
+
     fn read(&self) {
-        if self.in_flight.load(Ordering::Acquire) == 0 {
-            let _ = self
-                .head_since
-                .compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Acquire);
-        }
+        let since = if self.in_flight.load(Ordering::Acquire) == 0 {
+            &self.head_since
+        } else if self.body_done.load(Ordering::Acquire) {
+            &self.pipelined_since
+        } else {
+            return;
+        };
+        let _ = since.compare_exchange(0, self.now() + 1, Ordering::AcqRel, Ordering::Acquire);
     }
 
     fn wrote(&self) {
@@ -358,7 +388,7 @@ mod tests {
     fn a_new_connection_owes_its_headers_then_an_answered_one_may_idle() {
         let activity = Arc::new(Activity::new());
         assert_eq!(activity.deadline(limits()), Some(10_000), "the first request's headers");
-        let busy = activity.begin_request();
+        let busy = activity.begin_request(true);
         assert_eq!(activity.deadline(limits()), None, "a request in flight");
         drop(busy);
         let answered = activity.waiting_since.load(Ordering::Acquire);
@@ -370,5 +400,20 @@ mod tests {
             Some(head + 10_000),
             "the next request's headers"
         );
+    }
+
+    #[test]
+    fn a_head_pipelined_behind_a_request_owes_its_bytes_from_its_first() {
+        let activity = Arc::new(Activity::new());
+        activity.read();
+        let busy = activity.begin_request(false);
+        activity.read();
+        assert_eq!(activity.pipelined_since.load(Ordering::Acquire), 0, "the body's bytes");
+        activity.body_read();
+        activity.read();
+        let pipelined = activity.pipelined_since.load(Ordering::Acquire);
+        assert!(pipelined > 0, "the next head's first byte");
+        drop(busy);
+        assert_eq!(activity.deadline(limits()), Some(pipelined - 1 + 10_000));
     }
 }

@@ -75,7 +75,10 @@ fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
 
 /// Copies the database at `from` into the new file `to`, consistently while
 /// it serves; tells `progress` the bytes written so far and the database's
-/// size, every tenth of a second.
+/// size, every tenth of a second. The copy holds what the database holds,
+/// agent tokens included: it is readable by its owner alone (0600), and
+/// written whole or not at all, into a temporary file beside `to` that
+/// takes its name only once complete and synced, and is removed on failure.
 ///
 /// # Errors
 /// When `to` exists, `from` is not a database, or the copy fails.
@@ -86,6 +89,7 @@ pub fn backup(from: &Path, to: &Path, progress: impl Fn(u64, u64)) -> anyhow::Re
     if !from.is_file() {
         bail!("{} is not a file", from.display());
     }
+    let partial = Partial::create(to)?;
     let conn = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
         .with_context(|| format!("failed to open {}", from.display()))?;
     conn.busy_timeout(super::BUSY_TIMEOUT)?;
@@ -95,19 +99,73 @@ pub fn backup(from: &Path, to: &Path, progress: impl Fn(u64, u64)) -> anyhow::Re
         |r| r.get(0),
     )?;
     let size = u64::try_from(size).unwrap_or(0);
-    let target = to.display().to_string();
+    let target = partial.path.display().to_string();
     let copying = std::thread::spawn(move || conn.execute("VACUUM INTO ?1", [target]).map(|_| ()));
     while !copying.is_finished() {
-        let written = std::fs::metadata(to).map_or(0, |m| m.len());
+        let written = std::fs::metadata(&partial.path).map_or(0, |m| m.len());
         progress(written.min(size), size);
         std::thread::sleep(Duration::from_millis(100));
     }
     let copying = copying
         .join()
         .map_err(|_| anyhow::anyhow!("the backup's thread failed"))?;
-    progress(size, size);
     copying.with_context(|| format!("failed to copy {} into {}", from.display(), to.display()))?;
+    partial.finish(to)?;
+    progress(size, size);
     Ok(())
+}
+
+/// A backup being written: an empty file beside its target, readable by its
+/// owner alone, removed unless it is finished.
+struct Partial {
+    path: PathBuf,
+    done: bool,
+}
+
+impl Partial {
+    fn create(to: &Path) -> anyhow::Result<Self> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let name = to
+            .file_name()
+            .with_context(|| format!("{} names no file", to.display()))?
+            .to_string_lossy();
+        let path = to.with_file_name(format!(".{name}.partial-{}", std::process::id()));
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .with_context(|| format!("failed to create {}", path.display()))?;
+        Ok(Partial { path, done: false })
+    }
+
+    /// Syncs the copy and gives it its name, refusing to replace a file
+    /// that appeared there meanwhile.
+    fn finish(mut self, to: &Path) -> anyhow::Result<()> {
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .with_context(|| format!("failed to sync {}", self.path.display()))?;
+        std::fs::hard_link(&self.path, to).with_context(|| format!("failed to name the backup {}", to.display()))?;
+        sync_dir(to);
+        self.done = true;
+        let _ = std::fs::remove_file(&self.path);
+        Ok(())
+    }
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Syncs the directory holding `path`, so that a new name in it lasts.
+fn sync_dir(path: &Path) {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir).and_then(|d| d.sync_all()).ok();
+    }
 }
 
 /// Checks that `file` is a whole sms-router database this build can serve.
@@ -135,20 +193,51 @@ fn check(file: &Path) -> anyhow::Result<()> {
 }
 
 /// Puts the backup `file` in place of the database at `path`, once it is
-/// checked and nothing has the database open.
+/// checked and nothing has the database open. The database it replaces is
+/// kept beside it, whole (its write-ahead log checkpointed into it), as
+/// `path.replaced-<time>`, whose name it answers; the backup takes the
+/// replaced file's owner, group and mode (a restore run as root over a
+/// service's database leaves it the service's).
 ///
 /// # Errors
 /// When the backup fails its checks, a server (or any store) has the
 /// database open, or the files cannot be written; the database is left as
 /// it was then.
-pub fn restore(file: &Path, path: &Path) -> anyhow::Result<()> {
+pub fn restore(file: &Path, path: &Path) -> anyhow::Result<Option<PathBuf>> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     check(file)?;
     let alone = if path.exists() { Some(alone(path)?) } else { None };
     let staged = sibling(path, "restoring");
     std::fs::copy(file, &staged).with_context(|| format!("failed to copy {}", file.display()))?;
+    let replaced = std::fs::metadata(path).ok();
+    let (mode, owner) = match &replaced {
+        Some(old) => (old.mode() & 0o7777, Some((old.uid(), old.gid()))),
+        None => (0o600, None),
+    };
+    std::fs::set_permissions(&staged, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("failed to set the mode of {}", staged.display()))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(&staged, Some(uid), Some(gid))
+            .with_context(|| format!("failed to give {} the replaced database's owner", staged.display()))?;
+    }
     File::open(&staged)
         .and_then(|f| f.sync_all())
         .with_context(|| format!("failed to sync {}", staged.display()))?;
+    let kept = match &replaced {
+        Some(_) => {
+            // Whole before it is kept: what its log holds goes into it.
+            Connection::open(path)
+                .and_then(|c| c.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())))
+                .with_context(|| format!("failed to checkpoint {}", path.display()))?;
+            let kept = sibling_dot(
+                path,
+                &format!("replaced-{}", chrono::Utc::now().format("%Y%m%dT%H%M%SZ")),
+            );
+            std::fs::hard_link(path, &kept).with_context(|| format!("failed to keep {}", path.display()))?;
+            Some(kept)
+        }
+        None => None,
+    };
     // The old database's write-ahead log would be replayed over the new one.
     for stale in [sibling(path, "wal"), sibling(path, "shm")] {
         match std::fs::remove_file(&stale) {
@@ -158,11 +247,16 @@ pub fn restore(file: &Path, path: &Path) -> anyhow::Result<()> {
         }
     }
     std::fs::rename(&staged, path).with_context(|| format!("failed to put {} in place", path.display()))?;
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir).and_then(|d| d.sync_all()).ok();
-    }
+    sync_dir(path);
     drop(alone);
-    Ok(())
+    Ok(kept)
+}
+
+/// `path` with `.suffix` appended.
+fn sibling_dot(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(format!(".{suffix}"));
+    PathBuf::from(name)
 }
 
 /// `path` with `-suffix` appended, as SQLite names its own files.

@@ -22,7 +22,7 @@ pub fn known() -> usize {
 }
 
 /// The schema version of the database at `path`, read without changing
-/// it; `None` when there is no file yet.
+/// it and without leaving a file behind; `None` when there is no file yet.
 ///
 /// # Errors
 /// When the file is not a database that can be read.
@@ -30,12 +30,34 @@ pub fn version_of(path: &std::path::Path) -> anyhow::Result<Option<i64>> {
     if !path.exists() {
         return Ok(None);
     }
-    let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .with_context(|| format!("failed to open {}", path.display()))?;
+    let conn = open_read_only(path)?;
     let version = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .with_context(|| format!("{} is not a SQLite database", path.display()))?;
     Ok(Some(version))
+}
+
+/// The database at `path` opened to read, creating nothing beside it: with
+/// an empty or no write-ahead log (no server has it open, and the last one
+/// closed it cleanly), as an immutable file, which SQLite reads without the
+/// lock files; else read-only through the log and shared memory there.
+///
+/// # Errors
+/// When the file cannot be opened.
+pub fn open_read_only(path: &std::path::Path) -> anyhow::Result<Connection> {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_URI;
+    let logged = std::fs::metadata(std::path::Path::new(&wal)).is_ok_and(|m| m.len() > 0);
+    let conn = if logged {
+        Connection::open_with_flags(path, flags)
+    } else {
+        let mut uri = url::Url::from_file_path(std::path::absolute(path)?)
+            .map_err(|()| anyhow::anyhow!("{} cannot be named as a URI", path.display()))?;
+        uri.set_query(Some("immutable=1"));
+        Connection::open_with_flags(uri.as_str(), flags)
+    };
+    conn.with_context(|| format!("failed to open {}", path.display()))
 }
 
 /// Brings the database to the latest schema; a no-op when it is there.

@@ -16,6 +16,7 @@ use super::PageError;
 use crate::adapters::http::errors::ErrorBody;
 use crate::domain::admin::{
     ConfirmError, Invalid, NotConfigured, PutSettingError, ReportError, SendMessageError, StartVerificationError,
+    UpdateUserError,
 };
 use crate::ports::{ChangeError, CreateError, Missing, StoreError};
 
@@ -417,6 +418,15 @@ impl From<CreateError> for CreateUserFailed {
         match err {
             CreateError::Taken(taken) => CreateUserFailed::Conflict(conflict(taken)),
             CreateError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<UpdateUserError> for ChangeUserFailed {
+    fn from(err: UpdateUserError) -> Self {
+        match err {
+            UpdateUserError::Invalid(invalid) => invalid.into(),
+            UpdateUserError::Change(e) => e.into(),
         }
     }
 }

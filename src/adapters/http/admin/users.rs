@@ -305,9 +305,6 @@ impl<AP: AdminStore> UsersApi<AP> {
             .transpose()?,
         };
         // A token goes to the user's own agent: none without one.
-        if matches!(patch.agent_url, Some(None)) && matches!(patch.agent_token, Some(Some(_))) {
-            return Err(Invalid::new("agent_token", "needs an `agent_url`: this update removes it").into());
-        }
         Ok(UserFound::Found(Json(
             admin.update_user(UserId(id.0), patch).await?.into(),
         )))

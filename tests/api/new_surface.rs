@@ -1,0 +1,317 @@
+//! The surface added last, as safe as the old: users' own agents (no
+//! redirect followed, the URL shown where messages go, unusable URLs
+//! refused, a token that stays with its server), backups, restore and the
+//! doctor (modes, owners, files left behind).
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+
+use serde_json::{Value, json};
+
+use crate::helpers::{
+    ADMIN_TOKEN, Behaviour, FakeAgent, RunningServer, TestApp, add_user_with_cli, sms_router, spawn_app,
+};
+
+const ADA: &str = "+12015550123";
+const ERROR_REPLY: &str = "Sorry, something went wrong. Please try again in a moment.";
+
+async fn create(app: &TestApp, body: Value) -> (u16, Value) {
+    app.admin("POST", "/users", Some(body)).await
+}
+
+/// An agent answering a redirect is an agent error: the service asks the
+/// place it points to nothing, and logs the status alone.
+#[tokio::test]
+async fn an_agents_redirect_is_an_agent_error_and_is_not_followed() {
+    let app = spawn_app().await;
+    let elsewhere = FakeAgent::start().await;
+    for status in [307, 302, 301] {
+        let sender = format!("+1201555{status:04}");
+        app.add_user("Ada", &sender, true);
+        app.agent.set(Behaviour::Redirect(elsewhere.url.clone(), status));
+        let params = crate::helpers::sms(&sender, "hello");
+
+        let answer = app.post_sms(&params).await;
+
+        assert_eq!(answer.messages(), [ERROR_REPLY], "{status}");
+        let row = app.inbound_row(&crate::helpers::sid_of(&params));
+        assert_eq!(
+            row.error_message.as_deref(),
+            Some(format!("the agent answered HTTP {status}").as_str())
+        );
+    }
+    assert_eq!(elsewhere.calls(), 0, "a redirect was followed");
+}
+
+/// What the API shows of an agent URL is where messages go: its host is
+/// the URL parser's, not whatever follows the last `@`.
+#[tokio::test]
+async fn an_agent_url_is_shown_as_the_host_messages_go_to() {
+    let app = spawn_app().await;
+    let (real, decoy) = (FakeAgent::start().await, FakeAgent::start().await);
+    real.replies("from the real one");
+    let decoy_host = decoy.url.trim_start_matches("http://").to_owned();
+    for (n, url) in [
+        format!("{}@{decoy_host}", real.url),
+        format!("{}\\@{decoy_host}", real.url),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let phone = format!("+120155501{n:02}");
+        let (status, user) = create(
+            &app,
+            json!({"full_name": "Ada", "phone_number": phone, "agent_url": url}),
+        )
+        .await;
+        assert_eq!(status, 201, "{user}");
+        let (_, lookup) = app
+            .admin("GET", &format!("/lookup?phone_number=%2B120155501{n:02}"), None)
+            .await;
+
+        let answer = app.send(&phone, "hello").await;
+
+        let real_host = real
+            .url
+            .trim_start_matches("http://")
+            .split('/')
+            .next()
+            .unwrap()
+            .to_owned();
+        for shown in [&user["agent_url"], &lookup["user"]["agent_url"]] {
+            let shown = shown.as_str().unwrap();
+            assert!(shown.starts_with(&format!("http://{real_host}/")), "{shown}");
+        }
+        assert_eq!(answer.messages(), ["from the real one"]);
+    }
+    assert_eq!(decoy.calls(), 0);
+}
+
+#[tokio::test]
+async fn unusable_agent_urls_are_refused_naming_the_field() {
+    let app = spawn_app().await;
+    let (_, bob) = create(&app, json!({"full_name": "Bob"})).await;
+    for url in [
+        "http://127.0.0.1:99999/agent",
+        "http://[::1/agent",
+        "ftp://agent.example",
+        "agent.example",
+    ] {
+        let (created, refused) = create(&app, json!({"full_name": "Ada", "agent_url": url})).await;
+        let (updated, refused_too) = app
+            .admin(
+                "PATCH",
+                &format!("/users/{}", bob["id"]),
+                Some(json!({"agent_url": url})),
+            )
+            .await;
+        assert_eq!((created, updated), (422, 422), "{url}");
+        for refusal in [&refused, &refused_too] {
+            assert!(refusal["message"].as_str().unwrap().contains("agent_url"), "{refusal}");
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = sms_router(&dir.path().join("t.db"))
+        .args([
+            "user",
+            "add",
+            "--phone",
+            ADA,
+            "--name",
+            "Ada",
+            "--agent-url",
+            "http://127.0.0.1:99999/agent",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--agent-url"));
+}
+
+/// A token is meant for one server: moved to another origin, the user's
+/// agent loses it unless the same update sets a new one; a token without a
+/// URL is refused on update as on create.
+#[tokio::test]
+async fn a_token_does_not_follow_its_user_to_another_host() {
+    let app = spawn_app().await;
+    let (old, new) = (FakeAgent::start().await, FakeAgent::start().await);
+    new.replies("from the new host");
+    let (_, ada) = create(
+        &app,
+        json!({"full_name": "Ada", "phone_number": ADA, "agent_url": old.url, "agent_token": "meant-for-the-old-one"}),
+    )
+    .await;
+    let path = format!("/users/{}", ada["id"]);
+    let (_, same_host) = app
+        .admin("PATCH", &path, Some(json!({"agent_url": format!("{}?v=2", old.url)})))
+        .await;
+
+    let (_, moved) = app.admin("PATCH", &path, Some(json!({"agent_url": new.url}))).await;
+    app.send(ADA, "hello").await;
+    let (_, bob) = create(&app, json!({"full_name": "Bob"})).await;
+    let (lonely, refused) = app
+        .admin(
+            "PATCH",
+            &format!("/users/{}", bob["id"]),
+            Some(json!({"agent_token": "no-url-for-me"})),
+        )
+        .await;
+
+    assert_eq!(same_host["has_agent_token"], true, "a path or query change keeps it");
+    assert_eq!(moved["has_agent_token"], false, "{moved}");
+    assert_eq!(new.received()[0].1, None, "the new host got the old host's token");
+    assert_eq!(lonely, 422, "{refused}");
+    assert!(
+        refused["message"].as_str().unwrap().contains("agent_token"),
+        "{refused}"
+    );
+    let (moved_with_token, with_token) = app
+        .admin(
+            "PATCH",
+            &path,
+            Some(json!({"agent_url": old.url, "agent_token": "for-the-old-one-again"})),
+        )
+        .await;
+    assert_eq!(
+        (moved_with_token, with_token["has_agent_token"].clone()),
+        (200, json!(true))
+    );
+}
+
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// A backup holds agent tokens: readable by its owner alone, written whole
+/// or not at all; a failed one (a full disk) leaves nothing, and the retry
+/// goes through.
+#[test]
+fn a_backup_is_private_and_whole_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let copy = dir.path().join("copy.db");
+    let before = listing(dir.path());
+
+    let full = std::process::Command::new("prlimit")
+        .arg("--fsize=4096")
+        .arg(env!("CARGO_BIN_EXE_sms-router"))
+        .args(["backup", copy.to_str().unwrap()])
+        .env("SMS_ROUTER_DATABASE_PATH", &db)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let after_failure = listing(dir.path());
+    let backed_up = sms_router(&db)
+        .args(["backup", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+
+    assert_eq!(full.status.code(), Some(1), "{}", String::from_utf8_lossy(&full.stderr));
+    assert_eq!(after_failure, before, "a failed backup left a file");
+    assert!(
+        backed_up.status.success(),
+        "{}",
+        String::from_utf8_lossy(&backed_up.stderr)
+    );
+    assert_eq!(mode(&copy), 0o600);
+    assert_eq!(listing(dir.path()).len(), before.len() + 1);
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid reads the process's id.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A restore run as root over a service's database keeps it the
+/// service's: its owner, group and mode; the database it replaced is kept
+/// beside it.
+#[test]
+fn a_restore_keeps_the_databases_owner_and_mode_and_the_replaced_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    let copy = dir.path().join("copy.db");
+    assert!(
+        sms_router(&db)
+            .args(["backup", copy.to_str().unwrap()])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
+    add_user_with_cli(&db, "+12015550124");
+    let service = if is_root() { Some((65534, 65534)) } else { None };
+    if let Some((uid, gid)) = service {
+        std::os::unix::fs::chown(&db, Some(uid), Some(gid)).unwrap();
+    } else {
+        eprintln!("not root: the owner is not changed, only the mode is checked");
+    }
+    std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let owner = std::fs::metadata(&db).map(|m| (m.uid(), m.gid())).unwrap();
+
+    let restored = sms_router(&db)
+        .args(["restore", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+
+    let out = String::from_utf8_lossy(&restored.stdout);
+    assert!(
+        restored.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&restored.stderr)
+    );
+    let meta = std::fs::metadata(&db).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.permissions().mode() & 0o777),
+        (owner.0, owner.1, 0o600)
+    );
+    let kept: Vec<String> = listing(dir.path())
+        .into_iter()
+        .filter(|n| n.starts_with("t.db.replaced-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{:?}", listing(dir.path()));
+    assert!(out.contains(&kept[0]), "{out}");
+    let users = |path: &std::path::Path| -> i64 {
+        rusqlite::Connection::open(path)
+            .unwrap()
+            .query_row("SELECT count(*) FROM users", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(users(&db), 1, "the backup's");
+    assert_eq!(users(&dir.path().join(&kept[0])), 2, "the replaced database, whole");
+}
+
+/// The doctor reads without writing: beside a stopped server's database,
+/// no file appears.
+#[test]
+fn the_doctor_leaves_no_file_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    add_user_with_cli(&db, ADA);
+    let mut server = RunningServer::start(&db, &[("SMS_ROUTER_ADMIN_TOKEN", ADMIN_TOKEN)], &["serve", "--dev"]);
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(crate::wait::PATIENCE), Some(Some(0)));
+    let logs: Vec<String> = listing(dir.path())
+        .into_iter()
+        .filter(|n| n.ends_with(".log"))
+        .collect();
+    for log in logs {
+        std::fs::remove_file(dir.path().join(log)).unwrap();
+    }
+    let before = listing(dir.path());
+
+    let doctor = sms_router(&db).args(["doctor", "--dev"]).output().unwrap();
+
+    assert!(String::from_utf8_lossy(&doctor.stdout).contains("schema version"));
+    assert_eq!(listing(dir.path()), before);
+}
