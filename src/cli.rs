@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use crate::adapters::http::signature;
 use crate::adapters::postgres::PgStore;
 use crate::adapters::sqlite::SqliteStore;
+use crate::adapters::sqlite::backup::Sole;
 use crate::config::{Config, ConfigError};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{AgentEndpoint, AgentToken, AgentUrl, EmailAddress, FullName, NewUser};
@@ -130,10 +131,20 @@ impl Failure {
 
 impl From<anyhow::Error> for Failure {
     fn from(err: anyhow::Error) -> Self {
-        match err.downcast_ref::<ConfigError>() {
-            Some(config) => Failure::Usage(format!("bad configuration: {config}")),
-            None => Failure::Runtime(err),
+        if let Some(config) = err.downcast_ref::<ConfigError>() {
+            return Failure::Usage(format!("bad configuration: {config}"));
         }
+        if let Some(problems) = err.downcast_ref::<crate::config::ConfigErrors>() {
+            let lines: Vec<String> = problems.0.iter().map(|p| format!("  {p}")).collect();
+            return Failure::Usage(format!(
+                "bad configuration:\n{}\n(`sms-router doctor` checks the whole configuration)",
+                lines.join("\n")
+            ));
+        }
+        if let Some(in_use) = err.downcast_ref::<crate::adapters::sqlite::backup::InUseError>() {
+            return Failure::Usage(in_use.to_string());
+        }
+        Failure::Runtime(err)
     }
 }
 
@@ -167,6 +178,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     println!("the PostgreSQL database is up to date");
                 }
                 None => {
+                    let _sole = Sole::take(&config.database_path)?;
                     SqliteStore::open(&config.database_path)?;
                     println!("database {} is up to date", config.database_path.display());
                 }
@@ -332,6 +344,7 @@ fn backup(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
 
 fn restore(config: &Config, file: &std::path::Path) -> Result<(), Failure> {
     sqlite_only(config, "restore")?;
+    let _sole = Sole::take(&config.database_path)?;
     let kept = crate::adapters::sqlite::backup::restore(file, &config.database_path)?;
     println!("restored {} from {}", config.database_path.display(), file.display());
     if let Some(kept) = kept {
@@ -386,6 +399,7 @@ async fn import(config: &Config, from: &std::path::Path) -> Result<(), Failure> 
             "import copies into PostgreSQL: set SMS_ROUTER_DATABASE_URL to the (empty) database".into(),
         ));
     };
+    let _sole = Sole::take(from)?;
     let store = PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
     let imported = crate::adapters::import::import(from, &store).await?;
     for (table, rows) in imported.tables {

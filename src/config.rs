@@ -75,6 +75,11 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
+/// Every setting that stops `serve` from starting, told at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
 /// A variable whose value cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{variable}: {why}")]
@@ -109,6 +114,46 @@ pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 10] = [
 const MIN_ADMIN_TOKEN_LEN: usize = 16;
 
 impl Config {
+    /// What keeps `serve` (`--dev` when `dev`) from starting with this
+    /// configuration, every setting at once; `doctor` asks the same.
+    pub fn serve_problems(&self, dev: bool) -> Vec<ConfigError> {
+        let mut problems = Vec::new();
+        if dev && !self.bind.ip().is_loopback() {
+            problems.push(invalid(
+                "SMS_ROUTER_BIND",
+                format!(
+                    "{} is not a loopback address: `serve --dev` checks no signatures, so it serves this machine only (127.0.0.1 or [::1])",
+                    self.bind
+                ),
+            ));
+        }
+        if !dev && self.twilio_auth_token.is_none() {
+            problems.push(invalid(
+                "SMS_ROUTER_TWILIO_AUTH_TOKEN",
+                "is required to check Twilio's signatures (or run `serve --dev`)",
+            ));
+        }
+        if !dev && self.agent_url.is_none() {
+            problems.push(invalid(
+                "SMS_ROUTER_AGENT_URL",
+                "is required (or run `serve --dev` for the echo agent)",
+            ));
+        }
+        problems
+    }
+
+    /// What `serve` starts without but should not run long without.
+    pub fn serve_warnings(&self, dev: bool) -> Vec<String> {
+        let mut warnings = Vec::new();
+        if !dev && self.public_url.is_none() {
+            warnings.push(
+                "SMS_ROUTER_PUBLIC_URL is not set: behind a proxy, Twilio's signatures will not match; set it to the base URL Twilio calls (`sms-router doctor` checks the whole configuration)"
+                    .to_owned(),
+            );
+        }
+        warnings
+    }
+
     /// Reads the process environment over `.env` in the working directory.
     ///
     /// # Errors
@@ -226,15 +271,23 @@ impl Config {
             }
         };
         let database_url = secret("SMS_ROUTER_DATABASE_URL");
-        if let Some(url) = &database_url
-            && !["postgres://", "postgresql://"]
+        if let Some(url) = &database_url {
+            let rest = ["postgres://", "postgresql://"]
                 .iter()
-                .any(|scheme| url.expose().starts_with(scheme))
-        {
-            return Err(invalid(
-                "SMS_ROUTER_DATABASE_URL",
-                "is not a PostgreSQL URL: it starts with postgres:// or postgresql://",
-            ));
+                .find_map(|scheme| url.expose().strip_prefix(scheme))
+                .ok_or_else(|| {
+                    invalid(
+                        "SMS_ROUTER_DATABASE_URL",
+                        "is not a PostgreSQL URL: it starts with postgres:// or postgresql://",
+                    )
+                })?;
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            if authority.matches('@').count() > 1 {
+                return Err(invalid(
+                    "SMS_ROUTER_DATABASE_URL",
+                    "holds more than one `@` before its host: write an `@` in the user name or password as %40",
+                ));
+            }
         }
         Ok(Config {
             bind,

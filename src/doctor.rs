@@ -37,12 +37,25 @@ fn wrong(what: &'static str, says: impl Into<String>) -> Finding {
 /// Every check of `config`; `dev` as for `serve --dev`.
 pub async fn examine(config: &Config, dev: bool) -> Vec<Finding> {
     vec![
+        settings(config, dev),
         store(config).await,
         agent(config, dev).await,
         twilio(config, dev).await,
         public_url(config, dev),
         admin_token(config),
     ]
+}
+
+/// What `serve` itself would refuse to start without.
+fn settings(config: &Config, dev: bool) -> Finding {
+    const WHAT: &str = "settings";
+    let problems = config.serve_problems(dev);
+    if problems.is_empty() {
+        ok(WHAT, "every setting `serve` needs is set")
+    } else {
+        let problems: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        wrong(WHAT, format!("`serve` would not start: {}", problems.join("; ")))
+    }
 }
 
 fn schema(found: i64, known: usize, migrate_hint: &str) -> Result<String, String> {
@@ -175,7 +188,13 @@ async fn twilio(config: &Config, dev: bool) -> Finding {
                     Err(e) => return wrong(WHAT, format!("cannot reach Twilio's API: {e}")),
                 };
             match messenger.check_credentials().await {
-                Credentials::Accepted => ok(WHAT, "Twilio accepts the account SID and auth token; sending is set up"),
+                Credentials::Accepted => ok(
+                    WHAT,
+                    format!(
+                        "Twilio accepts the account SID and auth token; sending is set up; {}",
+                        signatures(true, dev)
+                    ),
+                ),
                 Credentials::Refused => wrong(
                     WHAT,
                     "Twilio refuses the account SID and auth token: check SMS_ROUTER_TWILIO_ACCOUNT_SID and SMS_ROUTER_TWILIO_AUTH_TOKEN",
@@ -183,14 +202,26 @@ async fn twilio(config: &Config, dev: bool) -> Finding {
                 Credentials::Unknown(why) => wrong(WHAT, format!("cannot check the credentials with Twilio: {why}")),
             }
         }
-        (None, _, None) => ok(
+        (None, token, None) => ok(
             WHAT,
-            "signatures are checked; sending is not set up (slow agents' replies, messages and codes need SMS_ROUTER_TWILIO_ACCOUNT_SID and SMS_ROUTER_TWILIO_FROM_NUMBER)",
+            format!(
+                "{}; sending is not set up (slow agents' replies, messages and codes need SMS_ROUTER_TWILIO_ACCOUNT_SID and SMS_ROUTER_TWILIO_FROM_NUMBER)",
+                signatures(token.is_some(), dev)
+            ),
         ),
         _ => wrong(
             WHAT,
             "sending is half set up: it needs SMS_ROUTER_TWILIO_ACCOUNT_SID, SMS_ROUTER_TWILIO_AUTH_TOKEN and SMS_ROUTER_TWILIO_FROM_NUMBER together",
         ),
+    }
+}
+
+/// Whether Twilio's signatures are checked, as `serve` would do it.
+fn signatures(token: bool, dev: bool) -> &'static str {
+    match (token, dev) {
+        (_, true) => "signatures are NOT checked (`--dev`)",
+        (true, false) => "signatures are checked",
+        (false, false) => "signatures cannot be checked: SMS_ROUTER_TWILIO_AUTH_TOKEN is not set",
     }
 }
 

@@ -23,11 +23,12 @@ use crate::adapters::postgres::{self, PgRateLimiter, PgStore};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::retention;
+use crate::adapters::sqlite::backup::Sole;
 use crate::adapters::sqlite::{SqliteStore, StoreEvent};
 use crate::adapters::system::{self, SystemClock, SystemRandom};
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigErrors};
 use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
 use crate::domain::outbound::{Dispatcher, RetryPolicy};
@@ -87,6 +88,8 @@ pub struct Application {
     /// Tells the outbox worker to send what is due and end.
     drain_outbox: CancellationToken,
     grace: Duration,
+    /// The SQLite database held by this server alone, while it lives.
+    _sole: Option<Sole>,
 }
 
 impl Application {
@@ -121,22 +124,12 @@ impl Application {
         tuning: Tuning,
         wrap: impl FnOnce(SqliteStore) -> S,
     ) -> anyhow::Result<Self> {
-        if dev && !config.bind.ip().is_loopback() {
-            return Err(ConfigError {
-                variable: "SMS_ROUTER_BIND".into(),
-                why: format!(
-                    "{} is not a loopback address: `serve --dev` checks no signatures, so it serves this machine only (127.0.0.1 or [::1])",
-                    config.bind
-                ),
-            }
-            .into());
+        let problems = config.serve_problems(dev);
+        if !problems.is_empty() {
+            return Err(ConfigErrors(problems).into());
         }
-        if !dev && config.twilio_auth_token.is_none() {
-            return Err(ConfigError {
-                variable: "SMS_ROUTER_TWILIO_AUTH_TOKEN".into(),
-                why: "is required to check Twilio's signatures (or run `serve --dev`)".into(),
-            }
-            .into());
+        for warning in config.serve_warnings(dev) {
+            tracing::warn!("{warning}");
         }
         let default = match (&config.agent_url, dev) {
             (Some(url), _) => DefaultAgent::Http(HttpAgent::new(
@@ -144,13 +137,8 @@ impl Application {
                 config.agent_token.as_ref().map(|t| t.expose().to_owned()),
             )?),
             (None, true) => DefaultAgent::Echo(EchoAgent),
-            (None, false) => {
-                return Err(ConfigError {
-                    variable: "SMS_ROUTER_AGENT_URL".into(),
-                    why: "is required (or run `serve --dev` for the echo agent)".into(),
-                }
-                .into());
-            }
+            // `serve_problems` names it.
+            (None, false) => return Err(ConfigErrors(config.serve_problems(dev)).into()),
         };
         if dev {
             tracing::warn!("DEV MODE: Twilio signatures are NOT checked; do not expose this server to the internet");
@@ -187,6 +175,9 @@ impl Application {
                 }
             }
             None => {
+                // One server a database: a second would take the first's
+                // messages for ones a dead run left.
+                let sole = Sole::take(&config.database_path)?;
                 let sqlite = SqliteStore::open_observed(&config.database_path, {
                     let metrics = prometheus.clone();
                     Arc::new(move |event| match event {
@@ -194,7 +185,9 @@ impl Application {
                         StoreEvent::LogCommit { rows, .. } => metrics.log_batch(rows),
                     })
                 })?;
-                Self::assemble(config, dev, tuning, agent, prometheus, wrap(sqlite), None).await
+                let mut app = Self::assemble(config, dev, tuning, agent, prometheus, wrap(sqlite), None).await?;
+                app._sole = Some(sole);
+                Ok(app)
             }
         }
     }
@@ -379,6 +372,7 @@ impl Application {
             outbox,
             drain_outbox,
             grace: config.shutdown_grace,
+            _sole: None,
         })
     }
 

@@ -22,7 +22,11 @@ class Refused extends Error {}
 async function api(path) {
   const token = sessionStorage.getItem(TOKEN_KEY);
   const response = await fetch(API + path, { headers: { Authorization: "Bearer " + token } });
-  if (response.status === 401) throw new Refused("the admin token was refused");
+  if (response.status === 401) {
+    // The server says why: a wrong token, or none set on the server at all.
+    const body = await response.json().catch(() => ({}));
+    throw new Refused(body.message || "the admin token was refused");
+  }
   if (!response.ok) throw new Error(path + " answered " + response.status);
   return response.json();
 }

@@ -94,7 +94,7 @@ async fn a_backup_under_load_is_whole_and_restored_it_serves_as_before() {
         &format!("SELECT count(*) FROM sms_usage_logs WHERE id <= {before}"),
     );
     assert_eq!(kept, original, "every row committed before the backup began is in it");
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("in use"));
     server.stop();
 

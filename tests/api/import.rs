@@ -147,7 +147,7 @@ async fn an_import_is_refused_while_a_server_still_serves_the_sqlite_database() 
         .output()
         .unwrap();
 
-    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(refused.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&refused.stderr).contains("in use"));
     server.stop();
 }

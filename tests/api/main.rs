@@ -23,6 +23,7 @@ mod instances;
 mod lookup;
 mod media;
 mod new_surface;
+mod newcomer;
 mod on_postgres;
 mod ops;
 mod outbound;

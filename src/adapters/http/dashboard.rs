@@ -21,6 +21,11 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         .body(body)
 }
 
+/// `GET /`: where a person who opens the server's address finds the rest.
+pub fn home() -> Response {
+    asset("text/html; charset=utf-8", include_str!("../../../assets/home.html"))
+}
+
 #[handler]
 fn page() -> Response {
     asset(

@@ -45,18 +45,21 @@ fn code_of(status: StatusCode) -> &'static str {
 }
 
 /// Renders errors that are not already one of our responses as `ErrorBody`.
-/// A 5xx gets an opaque message; its cause goes to the log only.
-pub struct JsonErrors;
+/// A 5xx gets an opaque message; its cause goes to the log only. A 401
+/// says whether the server has an admin token at all.
+pub struct JsonErrors {
+    pub admin_token_set: bool,
+}
 
 impl<E: Endpoint> Middleware<E> for JsonErrors {
     type Output = JsonErrorsEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        JsonErrorsEndpoint(ep)
+        JsonErrorsEndpoint(ep, self.admin_token_set)
     }
 }
 
-pub struct JsonErrorsEndpoint<E>(E);
+pub struct JsonErrorsEndpoint<E>(E, bool);
 
 impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
     type Output = Response;
@@ -70,6 +73,9 @@ impl<E: Endpoint> Endpoint for JsonErrorsEndpoint<E> {
                 let message = if status.is_server_error() {
                     tracing::error!(error = %err, "request failed");
                     "internal error".to_owned()
+                } else if status == StatusCode::UNAUTHORIZED && !self.1 {
+                    "the server has no admin token: set SMS_ROUTER_ADMIN_TOKEN (at least 16 characters) and restart it"
+                        .to_owned()
                 } else if status == StatusCode::UNAUTHORIZED {
                     "a valid admin token is required: `Authorization: Bearer <SMS_ROUTER_ADMIN_TOKEN>`".to_owned()
                 } else {

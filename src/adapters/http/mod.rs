@@ -17,7 +17,7 @@ mod webhook;
 
 use std::sync::Arc;
 
-use poem::{Endpoint, EndpointExt, Route};
+use poem::{Endpoint, EndpointExt, IntoResponse, Route};
 use poem_openapi::{OpenApiService, Tags};
 use tokio_util::task::TaskTracker;
 
@@ -118,11 +118,19 @@ pub struct AppState<S, A> {
 pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
     let api = api_service::<S, A>();
     let body_timeout = state.body_timeout;
+    let admin_token_set = state.admin_token.0.is_some();
     Route::new()
         .at("/openapi.json", api.spec_endpoint())
         .nest("/docs", api.swagger_ui())
         .nest("/sms-router/dashboard", dashboard::routes())
         .nest("/", api)
+        // `/` itself, which the API's routes under it would answer 404.
+        .around(|ep, req| async move {
+            if req.uri().path() == "/" && req.method() == poem::http::Method::GET {
+                return Ok(dashboard::home());
+            }
+            ep.call(req).await.map(IntoResponse::into_response)
+        })
         // Within the data, so that it can read the admin token.
         .with(body_limit::BodyLimit)
         .around(move |ep, mut req| async move {
@@ -140,7 +148,7 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
         .data(state.deliveries)
         .data(state.webhook)
         .data(state.tasks)
-        .with(errors::JsonErrors)
+        .with(errors::JsonErrors { admin_token_set })
         .with(request_id::RequestTracing)
 }
 

@@ -55,6 +55,10 @@ pub async fn migrate(client: &mut Client) -> anyhow::Result<()> {
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&LOCK_KEY])
         .await
         .context("failed to take the migration lock")?;
+    // `IF NOT EXISTS` says NOTICE when it does: nothing to tell anyone.
+    tx.batch_execute("SET LOCAL client_min_messages = warning")
+        .await
+        .context("failed to begin migrating")?;
     tx.batch_execute(
         "CREATE TABLE IF NOT EXISTS sms_schema_version (
              version    INTEGER PRIMARY KEY,

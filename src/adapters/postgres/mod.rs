@@ -32,6 +32,7 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
+use crate::config::ConfigError;
 use crate::ports::{Readiness, StoreError};
 
 pub use changes::LISTENER_NAME;
@@ -105,8 +106,7 @@ impl PgStore {
     /// # Errors
     /// As `connect_trusting`.
     pub async fn connect_with(url: &str, ca_file: Option<&Path>, timeout: Duration) -> anyhow::Result<Self> {
-        let mut config = tokio_postgres::Config::from_str(url)
-            .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
+        let mut config = parse_url(url)?;
         let probe = (timeout / 4).max(Duration::from_secs(1));
         config
             .connect_timeout(timeout)
@@ -152,7 +152,7 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .context("failed to set up the database connection pool")?;
-        let mut client = pool.get().await.context("failed to connect to the database")?;
+        let mut client = pool.get().await.map_err(|e| unreachable_database(&config, &e))?;
         migrations::migrate(&mut client).await?;
         drop(client);
         let instance = Uuid::new_v4();
@@ -181,8 +181,7 @@ impl PgStore {
     /// # Errors
     /// When the URL cannot be read or the database reached.
     pub async fn schema_version(url: &str, ca_file: Option<&Path>) -> anyhow::Result<(i64, usize)> {
-        let config = tokio_postgres::Config::from_str(url)
-            .context("SMS_ROUTER_DATABASE_URL is not a PostgreSQL connection URL")?;
+        let config = parse_url(url)?;
         let client = match config.get_ssl_mode() {
             SslMode::Disable => {
                 let (client, connection) = config.connect(NoTls).await.context("cannot reach the database")?;
@@ -291,6 +290,77 @@ impl Drop for Holding {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The connection settings of `url`. `sslmode=verify-ca` and `verify-full`
+/// (what cloud providers hand out) are read as `require`: a server's
+/// certificate is always verified, and its name always checked.
+fn parse_url(url: &str) -> anyhow::Result<tokio_postgres::Config> {
+    let url = url
+        .replace("sslmode=verify-full", "sslmode=require")
+        .replace("sslmode=verify-ca", "sslmode=require");
+    tokio_postgres::Config::from_str(&url).map_err(|_| {
+        ConfigError {
+            variable: "SMS_ROUTER_DATABASE_URL".into(),
+            why: "is not a PostgreSQL connection URL (postgres://user:password@host:port/database?sslmode=…)".into(),
+        }
+        .into()
+    })
+}
+
+/// Why the database of `config` could not be reached, in plain words, as a
+/// fault of the configuration (exit 2): which host and port, and what they
+/// said.
+fn unreachable_database(config: &tokio_postgres::Config, err: &deadpool_postgres::PoolError) -> anyhow::Error {
+    use deadpool_postgres::PoolError;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
+        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let why = match err {
+        PoolError::Timeout(_) => "did not answer in time".to_owned(),
+        PoolError::Backend(e) => match (e.as_db_error(), io_kind(e)) {
+            (Some(db), _) if db.code() == &SqlState::INVALID_PASSWORD => "refused the user name or password".to_owned(),
+            (Some(db), _) if db.code() == &SqlState::INVALID_CATALOG_NAME => "has no such database".to_owned(),
+            (Some(db), _) => format!("refused the connection (SQLSTATE {})", db.code().code()),
+            (None, Some(std::io::ErrorKind::ConnectionRefused)) => {
+                "refused the connection: is PostgreSQL running there, and is the port right?".to_owned()
+            }
+            (None, Some(std::io::ErrorKind::TimedOut)) => "did not answer in time".to_owned(),
+            (None, _) if format!("{e}").contains("lookup") => format!(
+                "is a host name that does not resolve{}",
+                if host.contains('@') {
+                    " (an `@` in the password must be written %40)"
+                } else {
+                    ""
+                }
+            ),
+            (None, _) if format!("{e:?}").to_lowercase().contains("tls") => {
+                "refused TLS or its certificate (see sslmode and SMS_ROUTER_DATABASE_CA_FILE)".to_owned()
+            }
+            (None, _) => "could not be reached".to_owned(),
+        },
+        _ => "could not be reached".to_owned(),
+    };
+    ConfigError {
+        variable: "SMS_ROUTER_DATABASE_URL".into(),
+        why: format!("PostgreSQL at {host}:{port} {why}"),
+    }
+    .into()
+}
+
+/// The kind of the I/O failure behind a connection error, if one is.
+fn io_kind(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
+    let mut source = std::error::Error::source(err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return Some(io.kind());
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// TLS with rustls, trusting the public authorities and those in `ca_file`.

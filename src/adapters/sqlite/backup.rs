@@ -50,17 +50,58 @@ impl InUse {
     }
 }
 
+/// Why a command cannot have the database: another has it (exit 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{path} is in use ({by}): stop it first", path = .path.display())]
+pub struct InUseError {
+    pub path: PathBuf,
+    by: &'static str,
+}
+
 /// The database at `path` held alone, for as long as the answer lives;
 /// refused while any store has it open.
 pub(crate) fn alone(path: &Path) -> anyhow::Result<File> {
     let file = File::open(path).with_context(|| format!("failed to open {}", path.display()))?;
     if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
-        bail!(
-            "{} is in use (a server, or another sms-router command, has it open): stop it first",
-            path.display()
-        );
+        return Err(InUseError {
+            path: path.to_owned(),
+            by: "a server, or another sms-router command, has it open",
+        }
+        .into());
     }
     Ok(file)
+}
+
+/// The right to change the database at `path` wholesale, held by one
+/// process at a time: the server that serves it (a second would take the
+/// first one's messages for interrupted ones), or `migrate`, `import` or
+/// `restore`. Commands that only read or add (`user list`, `user add`,
+/// `doctor`, `backup`) work beside it. A lock on a file of its own beside
+/// the database, `FILE.lock`, which stays there.
+pub struct Sole(#[allow(dead_code)] File);
+
+impl Sole {
+    /// # Errors
+    /// `InUseError` while another process holds it; any other error when
+    /// the lock file cannot be opened.
+    pub fn take(path: &Path) -> anyhow::Result<Self> {
+        let lock = sibling_dot(path, "lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock)
+            .with_context(|| format!("failed to open {}", lock.display()))?;
+        if flock(&file, libc::LOCK_EX | libc::LOCK_NB).is_err() {
+            return Err(InUseError {
+                path: path.to_owned(),
+                by: "another sms-router serves, migrates, imports or restores it",
+            }
+            .into());
+        }
+        Ok(Sole(file))
+    }
 }
 
 fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
