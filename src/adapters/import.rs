@@ -1,9 +1,11 @@
 //! `sms-router import`: copies a SQLite database into an empty PostgreSQL
 //! one, in one transaction (all or nothing), keeping every id. Users,
 //! numbers, settings, opt-outs, verification codes, the usage log and the
-//! outbox go across. What the SQLite server left unfinished is resolved on
-//! the way as its own restart would: a message still `processing` becomes
-//! `interrupted`, a send in flight `unknown`.
+//! outbox go across, as they are. What the SQLite server left unfinished (a
+//! message still `processing`, a send in flight) goes across unowned, and
+//! the first PostgreSQL instance to start resolves it with the store's own
+//! recovery, as a restart would: `interrupted` (its sender told), `unknown`
+//! (with its log row).
 
 use std::path::Path;
 
@@ -140,11 +142,7 @@ const VERIFICATIONS: Table = Table {
 const USAGE_LOGS: Table = Table {
     name: "sms_usage_logs",
     select: "SELECT id, user_id, phone_number, direction,
-                    CASE outcome WHEN 'processing' THEN 'interrupted' ELSE outcome END,
-                    message_sid, message_length, segments, processing_time_ms,
-                    CASE outcome WHEN 'processing' THEN 0 ELSE success END,
-                    CASE outcome WHEN 'processing'
-                         THEN 'the process stopped before the message was answered' ELSE error_message END,
+                    outcome, message_sid, message_length, segments, processing_time_ms, success, error_message,
                     metadata, created_at, delivery_status, error_code, deferred, sender_told
              FROM sms_usage_logs ORDER BY id",
     columns: &[
@@ -170,16 +168,8 @@ const USAGE_LOGS: Table = Table {
 
 const OUTBOX: Table = Table {
     name: "sms_outbox",
-    select: "SELECT id, user_id, to_number,
-                    CASE status WHEN 'sending' THEN '' ELSE body END,
-                    outcome,
-                    CASE status WHEN 'sending' THEN 'unknown' ELSE status END,
-                    attempts, next_attempt_at, message_sid,
-                    CASE status WHEN 'sending'
-                         THEN 'the process stopped while sending: not sent again, it may have gone out'
-                         ELSE error_message END,
-                    error_code, created_at, updated_at,
-                    CASE status WHEN 'sending' THEN NULL ELSE media END
+    select: "SELECT id, user_id, to_number, body, outcome, status, attempts, next_attempt_at, message_sid,
+                    error_message, error_code, created_at, updated_at, media
              FROM sms_outbox ORDER BY id",
     columns: &[
         ("id", Kind::Int),

@@ -4,6 +4,13 @@
 use crate::domain::reply::Reply;
 use crate::ports::outbox::{media_of, media_text};
 
+/// The error of a message whose process stopped before answering it.
+pub const INTERRUPTED_MESSAGE: &str = "the process stopped before the message was answered";
+
+/// The error of a send whose process stopped while sending it: it may have
+/// gone out, so it is marked unknown and not sent again.
+pub const INTERRUPTED_SEND: &str = "the process stopped while sending: not sent again, it may have gone out";
+
 /// A kept reply's columns: its messages as a JSON array, and its files one
 /// URL a line (`None` for none).
 pub fn kept_reply_columns(reply: &Reply) -> (String, Option<String>) {

@@ -151,3 +151,72 @@ async fn an_import_is_refused_while_a_server_still_serves_the_sqlite_database() 
     assert!(String::from_utf8_lossy(&refused.stderr).contains("in use"));
     server.stop();
 }
+
+/// What the SQLite server left unfinished is resolved as a restart
+/// resolves it, by the store's own recovery: a send in flight becomes
+/// `unknown` with its outbound log row (the import wrote none), and a
+/// deferred message cut short is answered with `error_reply`.
+#[tokio::test(flavor = "multi_thread")]
+async fn what_sqlite_left_unfinished_is_resolved_as_a_restart_would_with_its_log_rows() {
+    let Some(url) = fresh_database().await else { return };
+    let sqlite = spawn_app_with(&[]).await;
+    let ada = ok(
+        &sqlite,
+        "POST",
+        "/users",
+        Some(json!({"full_name": "Ada", "phone_number": "+12015550123"})),
+    )
+    .await;
+    let conn = sqlite.db();
+    // As a process killed while it sent, and while its agent thought.
+    conn.execute(
+        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, status)
+         VALUES (?1, '+12015550123', 'in flight', 'proactive', 'sending')",
+        [ada["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO sms_usage_logs (user_id, phone_number, direction, outcome, message_sid, deferred)
+         VALUES (?1, '+12015550123', 'inbound', 'processing', 'SMcut', 1)",
+        [ada["id"].as_i64().unwrap()],
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    conn.execute("VACUUM INTO ?1", [copy.display().to_string()]).unwrap();
+    drop(sqlite);
+
+    let imported = sms_router(&copy)
+        .env("SMS_ROUTER_DATABASE_URL", &url)
+        .args(["import", "--from", copy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        imported.status.success(),
+        "{}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    let (postgres, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_DATABASE_URL", &url)], Tuning::default()).await;
+
+    crate::helpers::eventually("the sender cut short to be told", || !twilio.received().is_empty()).await;
+    let bodies: Vec<String> = twilio
+        .received()
+        .iter()
+        .filter_map(|r| r.field("Body").map(str::to_owned))
+        .collect();
+    assert!(!bodies.iter().any(|b| b == "in flight"), "sent again: {bodies:?}");
+    let outbound = ok(&postgres, "GET", "/usage-logs?direction=outbound&success=false", None).await;
+    let unknown: Vec<&Value> = outbound["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|row| {
+            row["error_message"]
+                .as_str()
+                .is_some_and(|e| e.contains("may have gone out"))
+        })
+        .collect();
+    assert_eq!(unknown.len(), 1, "the interrupted send's log row: {outbound}");
+    let inbound = ok(&postgres, "GET", "/usage-logs?direction=inbound", None).await;
+    assert_eq!(inbound["items"][0]["outcome"], "interrupted", "{inbound}");
+}

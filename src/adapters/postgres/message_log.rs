@@ -6,6 +6,7 @@
 //! group's commit is durable; a group that fails is written again one write
 //! at a time, so that one bad write fails alone.
 
+use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -310,7 +311,7 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &
                  WHERE id = $1 AND outcome = 'processing'",
             )
             .await?;
-        tx.execute(&statement, &[&id.0, &INTERRUPTED_ERROR])
+        tx.execute(&statement, &[&id.0, &INTERRUPTED_MESSAGE])
             .await
             .context("failed to take a claim over")?;
         return Ok(Claim::Interrupted(id));
@@ -326,7 +327,6 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &
 }
 
 /// Why an interrupted message was not answered.
-const INTERRUPTED_ERROR: &str = "the process stopped before the message was answered";
 
 /// What `settle` may settle: a message being answered, or an interrupted
 /// one being decided again whose sender no one has told.
@@ -525,7 +525,7 @@ impl MessageLog for PgStore {
                  WHERE outcome = 'processing'
                    AND (claimed_by IS NULL OR claimed_by = ANY($1)
                         OR NOT EXISTS (SELECT 1 FROM sms_instances i WHERE i.id = claimed_by))",
-                &[&dead, &INTERRUPTED_ERROR],
+                &[&dead, &INTERRUPTED_MESSAGE],
             )
             .await
             .map_err(failed("failed to mark interrupted messages"))?;

@@ -5,6 +5,7 @@
 //! by an instance whose heartbeat stopped is resolved by another as
 //! `unknown`: it may have gone out, so it is not sent again.
 
+use crate::adapters::rows::INTERRUPTED_SEND;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -229,7 +230,7 @@ impl Outbox for PgStore {
             .await
             .map_err(failed("failed to read interrupted sends"))?;
         let items = rows.iter().map(item_from_row).collect::<Result<Vec<_>, _>>()?;
-        let why = "the process stopped while sending: not sent again, it may have gone out";
+        let why = INTERRUPTED_SEND;
         for item in &items {
             tx.execute(
                 "UPDATE sms_outbox SET status = 'unknown', body = '', media = NULL, error_message = $2, lease_owner = NULL,

@@ -2,6 +2,7 @@
 //! and says how far the message was answered. The message path's writes go
 //! through the single log writer, committed in groups.
 
+use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
@@ -97,12 +98,11 @@ fn interrupt(conn: &Connection, id: ClaimId) -> rusqlite::Result<()> {
         "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0, error_message = ?2
          WHERE id = ?1 AND outcome = 'processing'",
     )?
-    .execute(params![id.0, INTERRUPTED_ERROR])?;
+    .execute(params![id.0, INTERRUPTED_MESSAGE])?;
     Ok(())
 }
 
 /// Why an interrupted message was not answered.
-const INTERRUPTED_ERROR: &str = "the process stopped before the message was answered";
 
 /// Records what became of a claimed message that is still open (`open`:
 /// SQL over the row); false when it is not: settled already by an earlier
@@ -291,7 +291,7 @@ impl MessageLog for SqliteStore {
                 let messages = conn.execute(
                     "UPDATE sms_usage_logs SET outcome = 'interrupted', success = 0, error_message = ?1
                      WHERE outcome = 'processing'",
-                    [INTERRUPTED_ERROR],
+                    [INTERRUPTED_MESSAGE],
                 )?;
                 let mut told = 0;
                 if !notice.is_empty() {

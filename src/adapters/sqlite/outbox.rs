@@ -3,6 +3,7 @@
 //! one twice, and that mark is synced before the send; its outbound log row
 //! is written with its final status, once.
 
+use crate::adapters::rows::INTERRUPTED_SEND;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
@@ -218,7 +219,7 @@ impl Outbox for SqliteStore {
                 )?
                 .query_map([], item_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
-            let why = "the process stopped while sending: not sent again, it may have gone out";
+            let why = INTERRUPTED_SEND;
             for item in &items {
                 tx.execute(
                     &format!(
