@@ -7,10 +7,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 use crate::adapters::http::signature;
-use crate::adapters::postgres::PgStore;
-use crate::adapters::sqlite::SqliteStore;
 use crate::adapters::sqlite::backup::Sole;
 use crate::config::{Config, ConfigError};
+use crate::database::{self, Access, Database, with_store};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{AgentEndpoint, AgentToken, AgentUrl, EmailAddress, FullName, NewUser};
 use crate::ports::{CreateError, PageRequest, UserRegistry};
@@ -172,16 +171,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Openapi => Ok(()),
         Command::Serve { dev } => serve(&config, dev).await,
         Command::Migrate => {
-            match &config.database_url {
-                Some(url) => {
-                    PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
-                    println!("the PostgreSQL database is up to date");
-                }
-                None => {
-                    let _sole = Sole::take(&config.database_path)?;
-                    SqliteStore::open(&config.database_path)?;
-                    println!("database {} is up to date", config.database_path.display());
-                }
+            match database::open(&config, Access::Alone, None).await?.database {
+                Database::Postgres(_) => println!("the PostgreSQL database is up to date"),
+                Database::Sqlite(_) => println!("database {} is up to date", config.database_path.display()),
             }
             Ok(())
         }
@@ -279,15 +271,8 @@ async fn add_user(
         is_active: true,
         agent,
     };
-    let user = match &config.database_url {
-        Some(url) => {
-            PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref())
-                .await?
-                .create_user(user)
-                .await
-        }
-        None => SqliteStore::open(&config.database_path)?.create_user(user).await,
-    };
+    let opened = database::open(config, Access::Beside, None).await?;
+    let user = with_store!(&opened.database, store => store.create_user(user).await);
     let user = user.map_err(|e| match e {
         CreateError::Store(e) => Failure::Runtime(e.into()),
         CreateError::Taken(taken) => Failure::Runtime(taken.into()),
@@ -357,16 +342,8 @@ async fn purge(config: &Config, older_than: u32) -> Result<(), Failure> {
     let days = std::num::NonZeroU32::new(older_than)
         .ok_or_else(|| Failure::Usage("--older-than must be at least 1".into()))?;
     let cutoff = crate::domain::retention::cutoff(chrono::Utc::now(), days);
-    let purged = match &config.database_url {
-        Some(url) => {
-            purge_with_progress(
-                &PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?,
-                cutoff,
-            )
-            .await?
-        }
-        None => purge_with_progress(&SqliteStore::open(&config.database_path)?, cutoff).await?,
-    };
+    let opened = database::open(config, Access::Beside, None).await?;
+    let purged = with_store!(&opened.database, store => purge_with_progress(store, cutoff).await?);
     println!("purged {purged} usage-log rows older than {older_than} days");
     Ok(())
 }
@@ -394,13 +371,15 @@ async fn purge_with_progress(
 }
 
 async fn import(config: &Config, from: &std::path::Path) -> Result<(), Failure> {
-    let Some(url) = &config.database_url else {
-        return Err(Failure::Usage(
-            "import copies into PostgreSQL: set SMS_ROUTER_DATABASE_URL to the (empty) database".into(),
-        ));
-    };
+    let into_postgres =
+        || Failure::Usage("import copies into PostgreSQL: set SMS_ROUTER_DATABASE_URL to the (empty) database".into());
+    if config.database_url.is_none() {
+        return Err(into_postgres());
+    }
     let _sole = Sole::take(from)?;
-    let store = PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?;
+    let Database::Postgres(store) = database::open(config, Access::Beside, None).await?.database else {
+        return Err(into_postgres());
+    };
     let imported = crate::adapters::import::import(from, &store).await?;
     for (table, rows) in imported.tables {
         println!("{table:24} {rows} rows");
@@ -410,12 +389,8 @@ async fn import(config: &Config, from: &std::path::Path) -> Result<(), Failure> 
 }
 
 async fn list_users(config: &Config) -> Result<(), Failure> {
-    match &config.database_url {
-        Some(url) => {
-            print_users(&PgStore::connect_trusting(url.expose(), config.database_ca_file.as_deref()).await?).await
-        }
-        None => print_users(&SqliteStore::open(&config.database_path)?).await,
-    }
+    let opened = database::open(config, Access::Beside, None).await?;
+    with_store!(&opened.database, store => print_users(store).await)
 }
 
 /// Every user of `store`, as a table.

@@ -5,10 +5,9 @@
 
 use std::time::Duration;
 
-use crate::adapters::postgres::PgStore;
-use crate::adapters::sqlite::migrations;
 use crate::adapters::twilio_rest::{Credentials, TwilioMessenger};
 use crate::config::Config;
+use crate::database::{self, Schema};
 
 /// One thing checked.
 #[derive(Debug)]
@@ -75,34 +74,27 @@ fn schema(found: i64, known: usize, migrate_hint: &str) -> Result<String, String
 
 async fn store(config: &Config) -> Finding {
     const WHAT: &str = "database";
-    match &config.database_url {
-        Some(url) => match PgStore::schema_version(url.expose(), config.database_ca_file.as_deref()).await {
-            Ok((found, known)) => match schema(found, known, "or start the server, which migrates") {
-                Ok(says) => ok(WHAT, format!("PostgreSQL reachable and {says}")),
-                Err(says) => wrong(WHAT, format!("PostgreSQL {says}")),
-            },
-            Err(e) => wrong(
-                WHAT,
-                format!("cannot use SMS_ROUTER_DATABASE_URL: {e:#} (is PostgreSQL running, and the URL right?)"),
-            ),
+    let postgres = config.database_url.is_some();
+    let name = if postgres {
+        "PostgreSQL".to_owned()
+    } else {
+        config.database_path.display().to_string()
+    };
+    match database::schema(config).await {
+        Ok(Schema::Missing) => wrong(
+            WHAT,
+            format!("{name} does not exist yet: `sms-router migrate` creates it (so does the first start)"),
+        ),
+        Ok(Schema::At { found, known }) => match schema(found, known, "or start the server, which migrates") {
+            Ok(says) if postgres => ok(WHAT, format!("{name} reachable and {says}")),
+            Ok(says) => ok(WHAT, format!("{name} {says}")),
+            Err(says) => wrong(WHAT, format!("{name} {says}")),
         },
-        None => {
-            let path = &config.database_path;
-            match migrations::version_of(path) {
-                Ok(None) => wrong(
-                    WHAT,
-                    format!(
-                        "{} does not exist yet: `sms-router migrate` creates it (so does the first start)",
-                        path.display()
-                    ),
-                ),
-                Ok(Some(found)) => match schema(found, migrations::known(), "or start the server, which migrates") {
-                    Ok(says) => ok(WHAT, format!("{} {says}", path.display())),
-                    Err(says) => wrong(WHAT, format!("{} {says}", path.display())),
-                },
-                Err(e) => wrong(WHAT, format!("{e:#}")),
-            }
-        }
+        Err(e) if postgres => wrong(
+            WHAT,
+            format!("cannot use SMS_ROUTER_DATABASE_URL: {e:#} (is PostgreSQL running, and the URL right?)"),
+        ),
+        Err(e) => wrong(WHAT, format!("{e:#}")),
     }
 }
 

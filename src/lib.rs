@@ -4,6 +4,7 @@
 pub mod adapters;
 pub mod cli;
 pub mod config;
+pub mod database;
 pub mod doctor;
 pub mod domain;
 pub mod ports;

@@ -1,8 +1,7 @@
 //! One module per technology. Adapters depend on the domain and the ports,
 //! never on each other.
 
-pub mod agent_echo;
-pub mod agent_http;
+pub mod agent;
 pub mod breaker;
 pub mod cache;
 pub mod deadline;

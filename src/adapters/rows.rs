@@ -2,6 +2,8 @@
 //! stores share: one encoding, whichever store writes it.
 
 use crate::domain::reply::Reply;
+use crate::domain::settings::Settings;
+use crate::ports::StoredSetting;
 use crate::ports::outbox::{media_of, media_text};
 
 /// The error of a message whose process stopped before answering it.
@@ -10,6 +12,16 @@ pub const INTERRUPTED_MESSAGE: &str = "the process stopped before the message wa
 /// The error of a send whose process stopped while sending it: it may have
 /// gone out, so it is marked unknown and not sent again.
 pub const INTERRUPTED_SEND: &str = "the process stopped while sending: not sent again, it may have gone out";
+
+/// The settings in effect: the `stored` rows over the defaults, a row
+/// that breaks its rule skipped with a warning.
+pub fn settings(stored: &[StoredSetting]) -> Settings {
+    let (settings, skipped) = Settings::from_stored(stored.iter().map(|s| (s.key, s.value.as_str())));
+    for e in skipped {
+        tracing::warn!(error = %e, "ignoring a stored setting");
+    }
+    settings
+}
 
 /// A kept reply's columns: its messages as a JSON array, and its files one
 /// URL a line (`None` for none).

@@ -66,6 +66,14 @@ impl PhoneNumber {
         Ok(PhoneNumber(e164))
     }
 
+    /// A number as a store keeps it: in E.164, so no region applies.
+    ///
+    /// # Errors
+    /// When the text is not a number (a row written by hand).
+    pub fn from_stored(text: &str) -> Result<Self, PhoneNumberError> {
+        Self::parse(text, Region::default())
+    }
+
     fn e164_of(text: &str, region: Region) -> Result<String, PhoneNumberError> {
         let text = text.trim();
         let text = text.strip_prefix("whatsapp:").unwrap_or(text).trim();

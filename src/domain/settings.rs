@@ -115,6 +115,17 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The defaults with the `stored` values over them; a stored value that
+    /// breaks its rule (written by hand) is skipped and answered with why.
+    pub fn from_stored<'a>(stored: impl IntoIterator<Item = (SettingKey, &'a str)>) -> (Self, Vec<SettingError>) {
+        let mut settings = Settings::default();
+        let skipped = stored
+            .into_iter()
+            .filter_map(|(key, value)| settings.apply(key, value).err())
+            .collect();
+        (settings, skipped)
+    }
+
     /// Sets `key` to `value` when the value keeps its rule.
     ///
     /// # Errors
@@ -164,6 +175,19 @@ impl Settings {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_values_go_over_the_defaults_and_a_broken_one_is_skipped() {
+        let (settings, skipped) = Settings::from_stored([
+            (SettingKey::MaxReplyMessages, "3"),
+            (SettingKey::HelpReply, " "),
+            (SettingKey::ErrorReply, "oops"),
+        ]);
+        assert_eq!(settings.max_reply_messages, 3);
+        assert_eq!(settings.help_reply, Settings::default().help_reply);
+        assert_eq!(settings.error_reply, "oops");
+        assert_eq!(skipped.len(), 1);
+    }
 
     #[test]
     fn defaults_keep_their_own_rules() {

@@ -64,6 +64,14 @@ impl Faults {
     }
 }
 
+/// Faults wrap whichever store the app serves from.
+impl sms_router::startup::Wrap for Faults {
+    type Wrapped<S: sms_router::ports::Store> = FaultyStore<S>;
+    fn wrap<S: sms_router::ports::Store>(self, inner: S) -> FaultyStore<S> {
+        FaultyStore { inner, faults: self }
+    }
+}
+
 #[derive(Clone)]
 pub struct FaultyStore<S> {
     pub inner: S,

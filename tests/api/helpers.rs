@@ -15,7 +15,7 @@ use poem::{EndpointExt, IntoResponse, Request, Response, Route, Server, handler}
 use sms_router::config::Config;
 use sms_router::startup::{Application, Tuning};
 
-use crate::faulty_store::{Faults, FaultyStore};
+use crate::faulty_store::Faults;
 
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token";
 pub const AGENT_TOKEN: &str = "test-agent-token";
@@ -191,12 +191,9 @@ async fn start(
 ) {
     let app = match faults {
         None => Application::build_tuned(config, false, tuning).await.unwrap(),
-        Some(faults) => Application::build_with(config, false, tuning, |inner| FaultyStore {
-            inner,
-            faults: faults.clone(),
-        })
-        .await
-        .unwrap(),
+        Some(faults) => Application::build_with(config, false, tuning, faults.clone())
+            .await
+            .unwrap(),
     };
     let address = SocketAddr::from(([127, 0, 0, 1], app.port()));
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

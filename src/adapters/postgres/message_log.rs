@@ -20,7 +20,7 @@ use uuid::Uuid;
 use super::life::{self, Life};
 use super::{PgStore, failed};
 use crate::adapters::rows::{kept_reply, kept_reply_columns};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
 use crate::domain::user::UserId;
 use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
@@ -326,8 +326,6 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &
     }))
 }
 
-/// Why an interrupted message was not answered.
-
 /// What `settle` may settle: a message being answered, or an interrupted
 /// one being decided again whose sender no one has told.
 const SETTLEABLE: &str = "outcome = 'processing' OR (outcome = 'interrupted' AND NOT sender_told AND NOT deferred)";
@@ -543,7 +541,7 @@ impl MessageLog for PgStore {
             for row in senders {
                 let (id, user_id, number): (i64, Option<i64>, Option<String>) = (row.get(0), row.get(1), row.get(2));
                 // Only a number can be texted; the row is stored in E.164.
-                if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
+                if let Some(to) = number.and_then(|n| PhoneNumber::from_stored(&n).ok()) {
                     let items = NewOutboxItem::interruption_notices(user_id.map(UserId), &to, &notice);
                     insert_items(&tx, &items).await.map_err(StoreError)?;
                     told += 1;

@@ -5,6 +5,7 @@
 mod changes;
 mod delivery;
 mod directory;
+mod instances;
 mod life;
 mod message_log;
 pub mod migrations;
@@ -36,6 +37,7 @@ use crate::config::ConfigError;
 use crate::ports::{Readiness, StoreError};
 
 pub use changes::LISTENER_NAME;
+pub use instances::{spawn_heartbeat, spawn_takeover};
 pub use rate_limit::PgRateLimiter;
 
 /// The deadline of a database call when none is configured

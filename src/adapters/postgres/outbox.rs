@@ -14,15 +14,14 @@ use tokio_postgres::Row;
 use super::life;
 use super::message_log::insert_items;
 use super::{PgStore, failed, stamp};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
 use crate::ports::outbox::media_of;
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 fn number(text: &str) -> Result<PhoneNumber, StoreError> {
-    PhoneNumber::parse(text, Region::default())
-        .map_err(|_| StoreError(anyhow::anyhow!("a stored outbox number is not in E.164")))
+    PhoneNumber::from_stored(text).map_err(|_| StoreError(anyhow::anyhow!("a stored outbox number is not in E.164")))
 }
 
 const ENTRY_COLUMNS: &str = "id, user_id, to_number, status, attempts, message_sid, created_at";

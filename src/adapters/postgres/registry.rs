@@ -7,7 +7,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use super::{PgStore, broken_unique, failed, stamp};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{
     AgentToken, AgentUrl, EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter,
     UserId, UserPatch, VerificationMethod,
@@ -22,7 +22,7 @@ pub(super) const PHONE_COLUMNS: &str =
 /// Numbers are stored in E.164 (the schema checks their shape); one that
 /// does not read back is shown as absent.
 fn stored_number(text: Option<String>) -> Option<PhoneNumber> {
-    text.and_then(|t| PhoneNumber::parse(&t, Region::default()).ok())
+    text.and_then(|t| PhoneNumber::from_stored(&t).ok())
 }
 
 fn user_from_row(row: &Row) -> User {

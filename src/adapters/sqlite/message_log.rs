@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use super::SqliteStore;
 use super::outbox::insert_items;
 use crate::adapters::rows::{kept_reply, kept_reply_columns};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
 use crate::domain::user::UserId;
 use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
@@ -101,8 +101,6 @@ fn interrupt(conn: &Connection, id: ClaimId) -> rusqlite::Result<()> {
     .execute(params![id.0, INTERRUPTED_MESSAGE])?;
     Ok(())
 }
-
-/// Why an interrupted message was not answered.
 
 /// Records what became of a claimed message that is still open (`open`:
 /// SQL over the row); false when it is not: settled already by an earlier
@@ -310,7 +308,7 @@ impl MessageLog for SqliteStore {
                         .collect::<Result<Vec<_>, _>>()?;
                     for (id, user_id, number) in senders {
                         // Only a number can be texted; the row is stored in E.164.
-                        if let Some(to) = number.and_then(|n| PhoneNumber::parse(&n, Region::default()).ok()) {
+                        if let Some(to) = number.and_then(|n| PhoneNumber::from_stored(&n).ok()) {
                             let items = NewOutboxItem::interruption_notices(user_id.map(UserId), &to, &notice);
                             insert_items(conn, &items)?;
                             told += 1;

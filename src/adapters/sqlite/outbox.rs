@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::SqliteStore;
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
 use crate::ports::outbox::{media_of, media_text};
@@ -19,7 +19,7 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
 fn number(row: &Row<'_>, index: usize) -> rusqlite::Result<PhoneNumber> {
     let text: String = row.get(index)?;
-    PhoneNumber::parse(&text, Region::default())
+    PhoneNumber::from_stored(&text)
         .map_err(|e| rusqlite::Error::FromSqlConversionFailure(index, rusqlite::types::Type::Text, Box::new(e)))
 }
 

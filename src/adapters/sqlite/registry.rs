@@ -4,7 +4,7 @@
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{SqliteStore, is_conflict};
-use crate::domain::phone::{PhoneNumber, Region};
+use crate::domain::phone::PhoneNumber;
 use crate::domain::user::{
     AgentToken, AgentUrl, EmailAddress, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter,
     UserId, UserPatch, VerificationMethod,
@@ -20,7 +20,7 @@ const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 /// Numbers are stored in E.164; reading one back cannot fail unless the row
 /// was written by hand, and then it is shown as absent.
 fn stored_number(text: Option<String>) -> Option<PhoneNumber> {
-    text.and_then(|t| PhoneNumber::parse(&t, Region::default()).ok())
+    text.and_then(|t| PhoneNumber::from_stored(&t).ok())
 }
 
 fn user_from_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -79,11 +79,11 @@ fn collision(err: rusqlite::Error) -> anyhow::Result<Collided> {
     if !is_conflict(&err) {
         return Err(anyhow::Error::new(err).context("failed to write users or numbers"));
     }
-    Ok(if err.to_string().contains("email") {
-        Collided::Email
-    } else {
-        Collided::Number
-    })
+    // SQLite names a broken UNIQUE rule only in its message, by its
+    // columns: `UNIQUE constraint failed: users.email`.
+    let on_email = matches!(&err, rusqlite::Error::SqliteFailure(_, Some(message))
+        if message.strip_prefix("UNIQUE constraint failed: ") == Some("users.email"));
+    Ok(if on_email { Collided::Email } else { Collided::Number })
 }
 
 fn get_user(conn: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {

@@ -12,13 +12,7 @@ fn stored_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
 
 impl SettingsStore for SqliteStore {
     async fn current(&self) -> Result<Settings, StoreError> {
-        let mut settings = Settings::default();
-        for stored in self.stored().await? {
-            if let Err(e) = settings.apply(stored.key, &stored.value) {
-                tracing::warn!(error = %e, "ignoring a stored setting");
-            }
-        }
-        Ok(settings)
+        Ok(crate::adapters::rows::settings(&self.stored().await?))
     }
 
     async fn stored(&self) -> Result<Vec<StoredSetting>, StoreError> {

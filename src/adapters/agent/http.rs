@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::breaker::Breaker;
+use crate::adapters::breaker::Breaker;
 use crate::domain::message::{MAX_MEDIA, MediaLink};
 use crate::domain::user::AgentEndpoint;
 use crate::ports::{Agent, AgentError, AgentReply, AgentRequest};
@@ -52,7 +52,7 @@ impl HttpAgent {
     /// # Errors
     /// When the HTTP client cannot be built (no TLS roots).
     pub fn new(url: reqwest::Url, token: Option<String>) -> anyhow::Result<Self> {
-        let client = super::http_client::builder()
+        let client = crate::adapters::http_client::builder()
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
@@ -69,7 +69,7 @@ fn transport_error(e: &reqwest::Error) -> AgentError {
     if e.is_timeout() {
         AgentError::Timeout
     } else {
-        AgentError::Unreachable(super::http_client::failure(e))
+        AgentError::Unreachable(crate::adapters::http_client::failure(e))
     }
 }
 
