@@ -16,8 +16,7 @@ impl ReplyWriter for TwimlWriter {
         let mut xml = String::with_capacity(64 + reply.messages().iter().map(String::len).sum::<usize>());
         xml.push_str(HEADER);
         xml.push_str("<Response>");
-        for (n, message) in reply.messages().iter().enumerate() {
-            let media = if n == 0 { reply.media() } else { &[] };
+        for (message, media) in reply.parts() {
             xml.push_str("<Message>");
             if media.is_empty() {
                 escape_into(&mut xml, message);

@@ -45,6 +45,15 @@ impl Reply {
         &self.media
     }
 
+    /// Each message with the files it carries: every file goes with the
+    /// first message (as in TwiML), none with the others.
+    pub fn parts(&self) -> impl Iterator<Item = (&str, &[MediaLink])> {
+        self.messages.iter().enumerate().map(|(n, message)| {
+            let media: &[MediaLink] = if n == 0 { &self.media } else { &[] };
+            (message.as_str(), media)
+        })
+    }
+
     /// Splits `text` into at most `max_messages` messages of at most
     /// [`MAX_MESSAGE_UNITS`] UTF-16 units each. Characters a message cannot
     /// carry are removed first. A split falls after the last white space in
@@ -117,6 +126,14 @@ fn split_point(text: &str, limit: usize) -> usize {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn every_file_goes_with_the_first_message_only() {
+        let media = vec![crate::domain::message::MediaLink::parse("https://example.com/a.png").unwrap()];
+        let reply = Reply::stored(vec!["one".into(), "two".into()], media.clone());
+        let parts: Vec<_> = reply.parts().collect();
+        assert_eq!(parts, [("one", media.as_slice()), ("two", &[][..])]);
+    }
 
     #[test]
     fn short_text_is_one_message() {

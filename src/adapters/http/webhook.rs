@@ -17,7 +17,7 @@ use super::form::{SenderNumbers, TwilioForm};
 use super::signature;
 use crate::domain::message::RequestId;
 use crate::domain::phone::Region;
-use crate::domain::router::{NotNow, Router};
+use crate::domain::router::{NotNow, Respond, Router};
 use crate::ports::{Agent, ReplyWriter, RouterStore};
 
 /// How the webhook authenticates Twilio and reads numbers.
@@ -114,9 +114,12 @@ impl<S: RouterStore, A: Agent> WebhookApi<S, A> {
         tasks.spawn(
             async move {
                 router
-                    .handle(message, move |reply| {
-                        let _ = answer.send(reply);
-                    })
+                    .handle(
+                        message,
+                        Respond::to(move |reply| {
+                            let _ = answer.send(reply);
+                        }),
+                    )
                     .await;
             }
             .in_current_span(),
