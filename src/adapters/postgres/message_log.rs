@@ -336,14 +336,7 @@ const OPEN: &str = "outcome = 'processing'";
 /// SQL over the row); false when it is not: settled already by an attempt
 /// whose commit was reported failed but landed, or interrupted and told.
 async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, open: &str) -> anyhow::Result<bool> {
-    let mut metadata = serde_json::json!({
-        "to": record.to,
-        "num_media": record.num_media,
-        "request_id": record.request_id.0,
-    });
-    if record.deferred {
-        metadata["deferred"] = serde_json::Value::Bool(true);
-    }
+    let metadata = crate::adapters::log_metadata::inbound(record);
     let processing_ms = i64::try_from(record.processing_ms).unwrap_or(i64::MAX);
     let params: [&(dyn ToSql + Sync); 8] = [
         &id.0,

@@ -63,14 +63,7 @@ async fn log_outbound(
     let shape = TextShape::of(&item.body);
     let length = i32::try_from(shape.length).unwrap_or(i32::MAX);
     let segments = i32::try_from(shape.segments).unwrap_or(i32::MAX);
-    let metadata = {
-        let mut metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 });
-        if !item.media.is_empty() {
-            metadata["num_media"] = item.media.len().into();
-        }
-        metadata
-    }
-    .to_string();
+    let metadata = crate::adapters::log_metadata::outbox_send(item);
     tx.execute(
         "INSERT INTO sms_usage_logs
            (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,

@@ -107,14 +107,7 @@ fn interrupt(conn: &Connection, id: ClaimId) -> rusqlite::Result<()> {
 /// attempt whose commit was reported failed but landed, or interrupted and
 /// told otherwise.
 fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str) -> rusqlite::Result<bool> {
-    let mut metadata = serde_json::json!({
-        "to": record.to,
-        "num_media": record.num_media,
-        "request_id": record.request_id.0,
-    });
-    if record.deferred {
-        metadata["deferred"] = serde_json::Value::Bool(true);
-    }
+    let metadata = crate::adapters::log_metadata::inbound(record);
     let changed = conn
         .prepare_cached(&format!(
             "UPDATE sms_usage_logs

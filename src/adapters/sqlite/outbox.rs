@@ -60,14 +60,7 @@ fn log_outbound(
         error.is_none(),
         error,
         code,
-        {
-            let mut metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 });
-            if !item.media.is_empty() {
-                metadata["num_media"] = item.media.len().into();
-            }
-            metadata
-        }
-        .to_string(),
+        crate::adapters::log_metadata::outbox_send(item),
     ])?;
     Ok(())
 }
