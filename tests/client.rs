@@ -7,7 +7,7 @@ extern crate reqwest013 as reqwest;
 #[path = "api/faulty_store.rs"]
 #[allow(dead_code)]
 mod faulty_store;
-#[path = "api/helpers.rs"]
+#[path = "api/helpers/mod.rs"]
 #[allow(dead_code)]
 mod helpers;
 #[path = "common/wait.rs"]
