@@ -280,7 +280,7 @@ fn with(params: &[(String, String)], name: &str, value: &str) -> Vec<(String, St
 #[tokio::test]
 async fn absurd_webhook_fields_are_answered_or_refused_by_name() {
     let app = spawn_app().await;
-    app.add_user("Ada", "+12015550100", true);
+    app.add_user("Ada", "+12015550100", true).await;
     app.agent.replies("ok");
     let ada = sms("+12015550100", "hi");
 
@@ -385,7 +385,7 @@ async fn no_body_is_read_before_its_route_authenticates_it() {
 #[tokio::test]
 async fn a_json_value_of_the_wrong_type_is_400_naming_its_field_and_writes_nothing() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = app.add_user("Ada", "+12015550123", true);
+    let user = app.add_user("Ada", "+12015550123", true).await;
     let phone: i64 = app
         .db()
         .query_row(

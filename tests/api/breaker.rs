@@ -9,7 +9,7 @@ const ERROR_REPLY: &str = "Sorry, something went wrong. Please try again in a mo
 #[tokio::test]
 async fn after_five_failures_in_a_row_the_agent_is_not_called_and_the_answer_is_at_once() {
     let app = spawn_app_with(&[("SMS_ROUTER_AGENT_TIMEOUT_MS", "300")]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(Behaviour::Held("too slow".into()));
 
     for _ in 0..5 {
@@ -27,7 +27,7 @@ async fn after_five_failures_in_a_row_the_agent_is_not_called_and_the_answer_is_
 #[tokio::test]
 async fn a_bad_answer_now_and_then_does_not_open_the_circuit() {
     let app = spawn_app_with(&[]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
 
     for _ in 0..6 {
         app.agent.set(Behaviour::NotJson);

@@ -17,7 +17,7 @@ async fn message_path_reads(app: &TestApp) -> Vec<String> {
 #[tokio::test]
 async fn a_message_from_a_cached_number_reads_nothing_from_the_store() {
     let app = spawn_app().await;
-    app.add_user("Ada", "+12015550100", true);
+    app.add_user("Ada", "+12015550100", true).await;
     // The first message from each number fills the cache.
     assert_eq!(app.send("+12015550100", "hi").await.messages(), ["hi from the agent"]);
     assert_eq!(app.send("+12015550199", "who?").await.status, 200);
@@ -46,7 +46,7 @@ async fn a_message_from_a_cached_number_reads_nothing_from_the_store() {
 async fn opt_outs_and_settings_changed_by_another_process_show_before_the_cache_expires() {
     assert!(sms_router::adapters::cache::VERSION_POLL <= std::time::Duration::from_millis(500));
     let app = spawn_app().await;
-    app.add_user("Ada", "+12015550100", true);
+    app.add_user("Ada", "+12015550100", true).await;
     assert_eq!(app.send("+12015550100", "hi").await.messages(), ["hi from the agent"]);
     assert_eq!(app.send("+12015550199", "who?").await.status, 200);
 

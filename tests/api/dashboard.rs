@@ -151,7 +151,7 @@ async fn seeded() -> TestApp {
         ("Alan", "+12015550103"),
     ];
     for (name, number) in users {
-        app.add_user(name, number, true);
+        app.add_user(name, number, true).await;
     }
     app.agent.replies("noted");
     for (i, (_, number)) in users.iter().enumerate() {

@@ -263,9 +263,9 @@ struct Fixture {
 impl Fixture {
     async fn new(app: &TestApp) -> Fixture {
         let (taken, other) = (fresh_number(), fresh_number());
-        let user = app.add_user("Ada", &taken, true);
-        app.add_user("Babbage", &other, true);
-        let inactive = app.add_user("Charles", &fresh_number(), false);
+        let user = app.add_user("Ada", &taken, true).await;
+        app.add_user("Babbage", &other, true).await;
+        let inactive = app.add_user("Charles", &fresh_number(), false).await;
         let phone = add_phone(app, user, &fresh_number()).await;
         let opted_number = fresh_number();
         let opted_phone = add_phone(app, user, &opted_number).await;

@@ -18,7 +18,7 @@ const BOB: &str = "+12015550124";
 #[tokio::test]
 async fn a_retry_after_a_restart_gets_the_same_answer_without_a_second_agent_call() {
     let mut app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let routed = sms(ADA, "hi");
     let failed = sms(ADA, "and this?");
     let help = sms(ADA, "HELP");
@@ -45,8 +45,8 @@ async fn a_retry_after_a_restart_gets_the_same_answer_without_a_second_agent_cal
 #[tokio::test]
 async fn a_flood_from_one_number_with_a_stalled_agent_holds_up_no_one_else() {
     let app = spawn_app_with(&[("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "5")]).await;
-    app.add_user("Ada", ADA, true);
-    app.add_user("Bob", BOB, true);
+    app.add_user("Ada", ADA, true).await;
+    app.add_user("Bob", BOB, true).await;
     app.agent.set_for(ADA, Behaviour::Held("late".into()));
     let floods: Vec<_> = (0..40).map(|n| sms(ADA, &format!("flood {n}"))).collect();
     let flood_done = Arc::new(AtomicBool::new(false));
@@ -95,7 +95,7 @@ async fn a_flood_from_one_number_with_a_stalled_agent_holds_up_no_one_else() {
 #[tokio::test]
 async fn a_locked_database_is_waited_for_within_the_request() {
     let app = spawn_faulty_app(&[]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let blocker = app.db();
     blocker.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let params = sms(ADA, "hi");

@@ -151,7 +151,7 @@ async fn a_pipelined_request_head_that_never_ends_is_closed_after_the_header_tim
         ("SMS_ROUTER_HEADER_TIMEOUT_MS", "1000"),
     ])
     .await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(Behaviour::Held("thought it over".into()));
     let params = sms(ADA, "hello");
     let body = serde_urlencoded::to_string(&params).unwrap();

@@ -25,7 +25,7 @@ const DRAWING: &str = "https://api.twilio.com/2010-04-01/Accounts/AC0123/Message
 #[tokio::test]
 async fn two_pictures_without_text_reach_the_agent_with_their_types() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.replies("nice pictures");
 
     let answer = app
@@ -51,7 +51,7 @@ async fn two_pictures_without_text_reach_the_agent_with_their_types() {
 #[tokio::test]
 async fn media_the_form_cannot_hold_are_refused_by_name() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
 
     let missing = app
         .post_sms(
@@ -78,7 +78,7 @@ const DOG: &str = "https://example.com/dog.jpg";
 #[tokio::test]
 async fn a_reply_with_files_renders_twiml_with_media_and_logs_their_count() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(Behaviour::ReplyWithMedia(
         "two friends".into(),
         vec![CAT.into(), DOG.into()],
@@ -118,7 +118,7 @@ async fn a_reply_with_files_renders_twiml_with_media_and_logs_their_count() {
 #[tokio::test]
 async fn files_that_are_not_https_or_too_many_are_an_agent_error() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
 
     app.agent.set(Behaviour::ReplyWithMedia(
         "x".into(),
@@ -144,7 +144,7 @@ async fn files_that_are_not_https_or_too_many_are_an_agent_error() {
 #[tokio::test]
 async fn a_late_reply_with_files_is_sent_through_rest_with_a_media_url_each() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(Behaviour::ReplyWithMedia(
         String::new(),
         vec![CAT.into(), DOG.into()],

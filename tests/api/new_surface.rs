@@ -26,7 +26,7 @@ async fn an_agents_redirect_is_an_agent_error_and_is_not_followed() {
     let elsewhere = FakeAgent::start().await;
     for status in [307, 302, 301] {
         let sender = format!("+1201555{status:04}");
-        app.add_user("Ada", &sender, true);
+        app.add_user("Ada", &sender, true).await;
         app.agent.set(Behaviour::Redirect(elsewhere.url.clone(), status));
         let params = crate::helpers::sms(&sender, "hello");
 

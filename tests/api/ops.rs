@@ -50,7 +50,7 @@ fn probe_writes(app: &TestApp) -> i64 {
 async fn a_flood_of_readyz_writes_a_few_probes_and_holds_up_no_webhook() {
     raise_open_file_limit();
     let app = spawn_app().await;
-    app.add_user("Ada", "+12015550123", true);
+    app.add_user("Ada", "+12015550123", true).await;
     let before = probe_writes(&app);
     let started = std::time::Instant::now();
 
@@ -116,7 +116,7 @@ async fn the_server_serves_the_committed_spec_and_its_ui() {
 #[tokio::test]
 async fn metrics_count_outcomes_duplicates_cache_and_agent_time() {
     let app = spawn_app().await;
-    app.add_user("Ada", "+12015550123", true);
+    app.add_user("Ada", "+12015550123", true).await;
     let params = crate::helpers::sms("+12015550123", "hi");
     app.post_sms(&params).await;
     app.post_sms(&params).await;

@@ -26,8 +26,8 @@ fn quick_retries(max_attempts: u32) -> Tuning {
     }
 }
 
-fn ada(app: &TestApp) -> i64 {
-    app.add_user("Ada", ADA, true)
+async fn ada(app: &TestApp) -> i64 {
+    app.add_user("Ada", ADA, true).await
 }
 
 async fn send(app: &TestApp, user: i64, body: &str) -> (u16, serde_json::Value) {
@@ -96,7 +96,7 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
         Tuning::default(),
     )
     .await;
-    let user = ada(&app);
+    let user = ada(&app).await;
 
     let (status, item) = send(&app, user, "Your report is ready.").await;
 
@@ -137,7 +137,7 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
 async fn too_many_requests_then_created_delivers_one_message() {
     let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
     twilio.script(&[TwilioAnswer::Error(429, Some(20429))]);
-    let user = ada(&app);
+    let user = ada(&app).await;
 
     let (_, item) = send(&app, user, "hello").await;
 
@@ -153,7 +153,7 @@ async fn too_many_requests_then_created_delivers_one_message() {
 async fn an_opted_out_recipient_is_recorded_and_not_retried() {
     let (app, twilio) = spawn_app_with_twilio(&[], quick_retries(5)).await;
     twilio.script(&[TwilioAnswer::Error(400, Some(21610))]);
-    let user = ada(&app);
+    let user = ada(&app).await;
 
     let (_, item) = send(&app, user, "hello").await;
 
@@ -174,7 +174,7 @@ async fn server_errors_beyond_the_retries_leave_a_failed_row() {
         TwilioAnswer::Error(503, None),
         TwilioAnswer::Error(502, None),
     ]);
-    let user = ada(&app);
+    let user = ada(&app).await;
 
     let (_, item) = send(&app, user, "hello").await;
 
@@ -203,7 +203,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
     };
     let (mut app, twilio) = spawn_app_with_twilio(&[], slow).await;
     twilio.script(&[TwilioAnswer::Error(503, None)]);
-    let user = ada(&app);
+    let user = ada(&app).await;
     let (_, pending) = send(&app, user, "survives a restart").await;
     eventually("the first attempt", || twilio.received().len() == 1).await;
     // A second message was being sent when the process died.
@@ -234,8 +234,8 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
 #[tokio::test]
 async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
-    let user = ada(&app);
-    let inactive = app.add_user("Bob", "+12015550124", false);
+    let user = ada(&app).await;
+    let inactive = app.add_user("Bob", "+12015550124", false).await;
     let numberless: i64 = app
         .db()
         .query_row("INSERT INTO users (full_name) VALUES ('Cy') RETURNING id", [], |r| {
@@ -261,7 +261,7 @@ async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
 #[tokio::test]
 async fn without_twilio_settings_sending_is_503() {
     let app = spawn_app().await;
-    let user = ada(&app);
+    let user = ada(&app).await;
 
     let (status, error) = send(&app, user, "hi").await;
 
@@ -278,7 +278,7 @@ async fn without_twilio_settings_sending_is_503() {
 #[tokio::test]
 async fn a_fast_agent_is_answered_in_twiml_and_nothing_goes_through_rest() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "2000")], Tuning::default()).await;
-    ada(&app);
+    ada(&app).await;
 
     let answer = app.send(ADA, "hi").await;
 
@@ -296,7 +296,7 @@ async fn a_fast_agent_is_answered_in_twiml_and_nothing_goes_through_rest() {
 #[tokio::test]
 async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_once() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
-    let user = ada(&app);
+    let user = ada(&app).await;
     app.agent.set(Behaviour::Held("thought about it".into()));
     let params = crate::helpers::sms(ADA, "a hard question");
 
@@ -345,7 +345,7 @@ async fn an_agent_past_the_late_deadline_gets_the_error_reply_through_rest() {
         Tuning::default(),
     )
     .await;
-    ada(&app);
+    ada(&app).await;
     app.agent.set(Behaviour::Held("too late".into()));
     let params = crate::helpers::sms(ADA, "hi");
 
@@ -387,7 +387,7 @@ async fn status_callback(app: &TestApp, fields: &[(&str, &str)], signed: bool) -
 
 /// Sends Ada a message and answers Twilio's sid of it once it is sent.
 async fn sent_message_sid(app: &TestApp) -> String {
-    let user = ada(app);
+    let user = ada(app).await;
     let (_, item) = send(app, user, "hello").await;
     wait_for_outbox(app, &item, "sent").await;
     app.db()
@@ -476,7 +476,7 @@ fn sends_by_body(twilio: &FakeTwilio) -> std::collections::BTreeMap<String, usiz
 #[tokio::test]
 async fn a_store_fault_on_one_item_leaves_every_other_item_to_be_sent_once() {
     let (app, twilio) = spawn_faulty_app_with_twilio(quick_retries(5)).await;
-    let user = ada(&app);
+    let user = ada(&app).await;
     let faults = app.faults.clone().unwrap();
     // Recording the fifth send fails; the first is held while the rest queue.
     faults.arm_after("mark_sent", 4, 1);
@@ -503,7 +503,7 @@ async fn a_store_fault_on_one_item_leaves_every_other_item_to_be_sent_once() {
 #[tokio::test]
 async fn a_stop_texted_while_a_slow_agents_reply_is_pending_keeps_the_reply_from_being_sent() {
     let (app, twilio) = spawn_app_with_twilio(&[("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", "200")], Tuning::default()).await;
-    ada(&app);
+    ada(&app).await;
     app.agent.set(Behaviour::Held("here is what I found".into()));
 
     let question = app.send(ADA, "a hard question").await;
@@ -532,7 +532,7 @@ async fn a_message_or_code_refused_with_429_is_not_retried_after_its_recipient_s
         },
     };
     let (app, twilio) = spawn_app_with_twilio(&[], slow_retry).await;
-    let user = ada(&app);
+    let user = ada(&app).await;
     let (status, phone) = app
         .admin(
             "POST",
@@ -574,7 +574,7 @@ async fn a_429s_retry_after_is_honoured_up_to_the_backoffs_maximum() {
         },
     };
     let (app, twilio) = spawn_app_with_twilio(&[], tuning).await;
-    let user = ada(&app);
+    let user = ada(&app).await;
     let waited = |twilio: &FakeTwilio| {
         let received = twilio.received();
         let n = received.len();

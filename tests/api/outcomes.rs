@@ -9,7 +9,7 @@ const ADA: &str = "+12015550123";
 #[tokio::test]
 async fn routed_message_gets_the_agents_reply_and_both_rows() {
     let app = spawn_app().await;
-    let user_id = app.add_user("Ada", ADA, true);
+    let user_id = app.add_user("Ada", ADA, true).await;
     app.agent.replies("hello Ada");
     let params = sms(ADA, "what's up?");
 
@@ -82,7 +82,7 @@ async fn a_sender_that_is_not_a_number_is_an_unknown_user() {
 #[tokio::test]
 async fn inactive_user_gets_the_inactive_reply() {
     let app = spawn_app().await;
-    let user_id = app.add_user("Ada", ADA, false);
+    let user_id = app.add_user("Ada", ADA, false).await;
     let params = sms(ADA, "hi");
 
     let answer = app.post_sms(&params).await;
@@ -99,7 +99,7 @@ async fn inactive_user_gets_the_inactive_reply() {
 #[tokio::test]
 async fn stop_opts_the_number_out_until_start() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
 
     let stop = sms(ADA, "  Stop ");
     assert_eq!(app.post_sms(&stop).await.messages(), Vec::<String>::new());
@@ -124,7 +124,7 @@ async fn stop_opts_the_number_out_until_start() {
 #[tokio::test]
 async fn twilios_opt_out_type_counts_as_the_keyword() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let mut params = sms(ADA, "arrêter");
     params.push(("OptOutType".into(), "STOP".into()));
 
@@ -153,8 +153,8 @@ async fn help_answers_unknown_senders_too() {
 #[tokio::test]
 async fn a_flood_from_one_number_is_rate_limited_and_others_are_not() {
     let app = spawn_app_with(&[("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "2")]).await;
-    app.add_user("Ada", ADA, true);
-    app.add_user("Bob", "+12015550124", true);
+    app.add_user("Ada", ADA, true).await;
+    app.add_user("Bob", "+12015550124", true).await;
 
     assert_eq!(app.send(ADA, "1").await.messages().len(), 1);
     assert_eq!(app.send(ADA, "2").await.messages().len(), 1);
@@ -169,7 +169,7 @@ async fn a_flood_from_one_number_is_rate_limited_and_others_are_not() {
 #[tokio::test]
 async fn a_retry_gets_the_same_reply_without_a_second_agent_call_or_row() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let params = sms(ADA, "hi");
 
     let first = app.post_sms(&params).await;
@@ -186,7 +186,7 @@ async fn a_retry_gets_the_same_reply_without_a_second_agent_call_or_row() {
 #[tokio::test]
 async fn the_same_sid_at_the_same_moment_reaches_the_agent_once() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent
         .set(Behaviour::Reply("only once".into(), Duration::from_millis(300)));
     let params = sms_with_sid("SM0000000000000000000000000000dupe", ADA, "hi");
@@ -249,7 +249,7 @@ async fn a_user_stored_in_national_format_is_found_from_e164_and_whatsapp() {
 #[tokio::test]
 async fn an_extra_number_routes_to_its_user() {
     let app = spawn_app().await;
-    let user_id = app.add_user("Ada", ADA, true);
+    let user_id = app.add_user("Ada", ADA, true).await;
     app.db()
         .execute(
             "INSERT INTO user_phone_mappings (user_id, phone_number) VALUES (?1, '+12015550177')",
@@ -268,7 +268,7 @@ async fn an_extra_number_routes_to_its_user() {
 #[tokio::test]
 async fn a_user_deactivated_in_the_database_stops_being_routed() {
     let app = spawn_app().await;
-    let user_id = app.add_user("Ada", ADA, true);
+    let user_id = app.add_user("Ada", ADA, true).await;
     assert_eq!(app.send(ADA, "one").await.messages(), ["hi from the agent"]);
 
     app.db()
@@ -288,7 +288,7 @@ async fn a_user_deactivated_in_the_database_stops_being_routed() {
 
 async fn assert_agent_error(behaviour: Behaviour, extra: &[(&str, &str)], cause: &str) {
     let app = spawn_app_with(extra).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(behaviour);
     let params = sms(ADA, "hi");
 

@@ -358,7 +358,7 @@ async fn an_agent_still_thinking_when_the_grace_ends_gets_its_sender_error_reply
 #[tokio::test]
 async fn an_interrupted_keyword_is_decided_again_on_its_retry() {
     let mut app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let cut = |body: &str| sms(ADA, body);
     let (stop, help, stranger, routed) = (cut("STOP"), cut("help"), sms("+12015550199", "hi"), cut("hi"));
     for params in [&stop, &help, &stranger, &routed] {

@@ -7,7 +7,7 @@ const ADA: &str = "+12015550123";
 #[tokio::test]
 async fn markup_emoji_and_control_characters_come_out_as_the_agent_meant() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent
         .replies("if a < b && c > d then ]]> \"quoted\" 'single' 😀\u{1}\u{b} done\r\nnext");
 
@@ -22,7 +22,7 @@ async fn markup_emoji_and_control_characters_come_out_as_the_agent_meant() {
 #[tokio::test]
 async fn a_long_reply_is_cut_to_one_message_with_an_ellipsis() {
     let app = spawn_app().await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.replies(&"word ".repeat(1000));
 
     let messages = app.send(ADA, "hi").await.messages();
@@ -51,7 +51,7 @@ async fn a_long_reply_is_cut_to_one_message_with_an_ellipsis() {
 async fn a_long_reply_is_split_into_the_allowed_number_of_messages() {
     let app = spawn_app().await;
     app.set_config("max_reply_messages", "4");
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     let text = "word ".repeat(1000);
     app.agent.replies(&text);
 

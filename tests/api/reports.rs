@@ -20,7 +20,7 @@ fn ids(page: &Value) -> Vec<i64> {
 #[tokio::test]
 async fn usage_logs_are_listed_newest_first_and_filtered() {
     let app = spawn_app().await;
-    let ada = app.add_user("Ada", ADA, true);
+    let ada = app.add_user("Ada", ADA, true).await;
     app.send(ADA, "one").await;
     app.send("+12015550199", "who?").await;
     app.agent.set(Behaviour::Status(500));
@@ -213,8 +213,8 @@ fn assert_stats(actual: &Value, expected: &Value) {
 #[tokio::test]
 async fn the_summary_matches_what_the_rows_say() {
     let app = spawn_app().await;
-    let ada = app.add_user("Ada", "+12015550101", true);
-    let bob = app.add_user("Bob", "+12015550102", true);
+    let ada = app.add_user("Ada", "+12015550101", true).await;
+    let bob = app.add_user("Bob", "+12015550102", true).await;
     let mut rows = Vec::new();
     for (i, ms) in [120, 80, 300, 45, 2000, 95, 60, 150, 75, 5000, 33, 410]
         .into_iter()

@@ -20,7 +20,7 @@ async fn fail_then_retry_from(
     body: &str,
 ) -> (TestApp, Vec<(String, String)>, Answer) {
     let app = spawn_faulty_app(&[]).await;
-    let ada = app.add_user("Ada", ADA, true);
+    let ada = app.add_user("Ada", ADA, true).await;
     app.db()
         .execute(
             "INSERT INTO user_phone_mappings (user_id, phone_number, is_verified) VALUES (?1, ?2, 1)",
@@ -88,7 +88,7 @@ async fn a_failure_at_any_step_is_answered_on_the_retry_with_one_agent_call() {
 #[tokio::test]
 async fn a_failure_before_the_agent_releases_the_claim_at_once() {
     let app = spawn_faulty_app(&[]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.faults.as_ref().unwrap().arm("recipient", 1);
 
     let first = app.send(ADA, "hi").await;
@@ -101,7 +101,7 @@ async fn a_failure_before_the_agent_releases_the_claim_at_once() {
 #[tokio::test]
 async fn an_answer_that_cannot_be_recorded_waits_for_the_retry_that_can() {
     let app = spawn_faulty_app(&[]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.faults.as_ref().unwrap().arm("settle", 3);
     let params = sms(ADA, "hi");
 
@@ -143,7 +143,7 @@ async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
 #[tokio::test]
 async fn a_duplicate_waiting_for_a_failed_delivery_takes_it_over() {
     let app = spawn_faulty_app(&[]).await;
-    app.add_user("Ada", ADA, true);
+    app.add_user("Ada", ADA, true).await;
     app.agent.set(Behaviour::Held("thought it over".into()));
     app.faults.as_ref().unwrap().arm("settle", 1);
     let params = sms(ADA, "hi");

@@ -10,7 +10,7 @@ const EXTRA: &str = "+12015550177";
 
 /// A user with an unverified extra number; answers the number's id.
 async fn user_with_extra_number(app: &TestApp) -> i64 {
-    let user = app.add_user("Ada", PRIMARY, true);
+    let user = app.add_user("Ada", PRIMARY, true).await;
     let (status, phone) = app
         .admin(
             "POST",

@@ -335,14 +335,17 @@ impl TestApp {
     }
 
     /// Inserts a user straight into the store; returns its id.
-    pub fn add_user(&self, name: &str, phone: &str, active: bool) -> i64 {
-        self.db()
-            .query_row(
-                "INSERT INTO users (full_name, phone_number, is_active) VALUES (?1, ?2, ?3) RETURNING id",
-                rusqlite::params![name, phone, active],
-                |r| r.get(0),
+    /// A user added through the admin API, as an administrator would.
+    pub async fn add_user(&self, name: &str, phone: &str, active: bool) -> i64 {
+        let (status, user) = self
+            .admin(
+                "POST",
+                "/users",
+                Some(serde_json::json!({"full_name": name, "phone_number": phone, "is_active": active})),
             )
-            .unwrap()
+            .await;
+        assert_eq!(status, 201, "adding {name}: {user}");
+        user["id"].as_i64().expect("a user's id")
     }
 
     pub fn set_config(&self, key: &str, value: &str) {
