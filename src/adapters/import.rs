@@ -169,7 +169,7 @@ const USAGE_LOGS: Table = Table {
 const OUTBOX: Table = Table {
     name: "sms_outbox",
     select: "SELECT id, user_id, to_number, body, outcome, status, attempts, next_attempt_at, message_sid,
-                    error_message, error_code, created_at, updated_at, media
+                    error_message, error_code, created_at, updated_at, media, request_id
              FROM sms_outbox ORDER BY id",
     columns: &[
         ("id", Kind::Int),
@@ -186,6 +186,7 @@ const OUTBOX: Table = Table {
         ("created_at", Kind::Time),
         ("updated_at", Kind::Time),
         ("media", Kind::Text),
+        ("request_id", Kind::Text),
     ],
 };
 

@@ -34,6 +34,9 @@ pub fn inbound(record: &InboundRecord) -> String {
 /// how many files went with it.
 pub fn outbox_send(item: &OutboxItem) -> String {
     let mut metadata = serde_json::json!({ "outbox_id": item.id.0, "attempts": item.attempts + 1 });
+    if let Some(id) = &item.request_id {
+        metadata["request_id"] = id.0.clone().into();
+    }
     if !item.media.is_empty() {
         metadata["num_media"] = item.media.len().into();
     }

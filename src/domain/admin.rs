@@ -403,6 +403,7 @@ impl<S: AdminStore> Admin<S> {
             body,
             media: Vec::new(),
             outcome: Outcome::Proactive,
+            request_id: None,
         };
         self.store.enqueue(vec![item]).await?;
         Ok(pending)
@@ -476,6 +477,7 @@ impl<S: AdminStore> Admin<S> {
             body: body.to_owned(),
             media: Vec::new(),
             outcome: Outcome::Proactive,
+            request_id: None,
         };
         let mut entries = self.store.enqueue(vec![item]).await?;
         entries

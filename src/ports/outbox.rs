@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::StoreError;
 use crate::domain::message::MediaLink;
+use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
@@ -22,6 +23,9 @@ pub struct NewOutboxItem {
     pub media: Vec<MediaLink>,
     /// The outcome its outbound log row will carry.
     pub outcome: Outcome,
+    /// The request that queued it (a late reply's webhook), which its
+    /// outbound log row names.
+    pub request_id: Option<RequestId>,
 }
 
 impl NewOutboxItem {
@@ -36,6 +40,7 @@ impl NewOutboxItem {
                 body: body.clone(),
                 media: Vec::new(),
                 outcome: Outcome::Interrupted,
+                request_id: None,
             })
             .collect()
     }
@@ -64,6 +69,7 @@ pub struct OutboxItem {
     pub outcome: Outcome,
     /// Attempts before this one.
     pub attempts: u32,
+    pub request_id: Option<RequestId>,
 }
 
 /// A message taken for sending, with its recipient's opt-out as it stood

@@ -330,6 +330,23 @@ async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_on
     assert!(row.metadata.unwrap().contains(r#""deferred":true"#));
     eventually("the outbound row", || outbound_rows(&app).len() == 1).await;
     assert_eq!(outbound_rows(&app)[0].4, "routed");
+    // The late reply's row joins its message's by the request id, as an
+    // answer in time does.
+    let request_id = |metadata: Option<String>| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&metadata.unwrap_or_default()).unwrap_or_default()["request_id"]
+            .clone()
+    };
+    let sent: Option<String> = app
+        .db()
+        .query_row(
+            "SELECT metadata FROM sms_usage_logs WHERE direction = 'outbound'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let inbound = request_id(app.inbound_row(&sid).metadata);
+    assert!(inbound.is_string(), "{inbound}");
+    assert_eq!(request_id(sent), inbound);
     wait_for_quiet_outbox(&app).await;
     assert_eq!(twilio.received().len(), 1, "never both, never twice");
     assert_eq!(app.agent.calls(), 1);

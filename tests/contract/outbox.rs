@@ -19,6 +19,7 @@ pub fn item(to: &str, body: &str) -> NewOutboxItem {
         body: body.into(),
         media: Vec::new(),
         outcome: Outcome::Proactive,
+        request_id: None,
     }
 }
 
@@ -109,13 +110,14 @@ async fn a_message_to_an_opted_out_number_says_so_when_taken(store: impl Store) 
     );
 }
 
-async fn files_queued_with_a_message_come_back_when_it_is_taken(store: impl Store) {
+async fn files_and_the_request_queued_with_a_message_come_back_when_it_is_taken(store: impl Store) {
     let media = vec![
         sms_router::domain::message::MediaLink::parse("https://example.com/a.png").unwrap(),
         sms_router::domain::message::MediaLink::parse("https://example.com/b.png").unwrap(),
     ];
     let mut with_files = item("+12015550101", "");
     with_files.media = media.clone();
+    with_files.request_id = Some(sms_router::domain::message::RequestId("req-1".into()));
     store
         .enqueue(vec![with_files, item("+12015550102", "none")])
         .await
@@ -126,6 +128,8 @@ async fn files_queued_with_a_message_come_back_when_it_is_taken(store: impl Stor
 
     assert_eq!(first.item.media, media);
     assert!(second.item.media.is_empty());
+    assert_eq!(first.item.request_id.map(|id| id.0).as_deref(), Some("req-1"));
+    assert_eq!(second.item.request_id, None);
 }
 
 async fn concurrent_workers_take_each_message_once(store: impl Store) {
@@ -198,7 +202,7 @@ for_each_store!(
     a_result_is_written_once,
     a_message_put_back_is_taken_again_when_due,
     a_message_to_an_opted_out_number_says_so_when_taken,
-    files_queued_with_a_message_come_back_when_it_is_taken,
+    files_and_the_request_queued_with_a_message_come_back_when_it_is_taken,
     concurrent_workers_take_each_message_once,
     delivery_statuses_only_move_forward,
 );

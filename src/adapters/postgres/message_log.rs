@@ -6,7 +6,6 @@
 //! group's commit is durable; a group that fails is written again one write
 //! at a time, so that one bad write fails alone.
 
-use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +18,7 @@ use uuid::Uuid;
 
 use super::life::{self, Life};
 use super::{PgStore, failed};
+use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use crate::adapters::rows::{kept_reply, kept_reply_columns};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
@@ -435,7 +435,8 @@ pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) 
     for item in items {
         let row = tx
             .query_one(
-                "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media) VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  RETURNING id",
                 &[
                     &item.user_id.map(|u| u.0),
@@ -443,6 +444,7 @@ pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) 
                     &item.body,
                     &item.outcome.name(),
                     &crate::ports::outbox::media_text(&item.media),
+                    &item.request_id.as_ref().map(|id| id.0.as_str()),
                 ],
             )
             .await?;

@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_outbox_media.sql"),
     include_str!("migrations/0003_user_agents.sql"),
     include_str!("migrations/0004_lives_and_kept_replies.sql"),
+    include_str!("migrations/0005_outbox_request_id.sql"),
 ];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another

@@ -5,7 +5,6 @@
 //! by an instance whose heartbeat stopped is resolved by another as
 //! `unknown`: it may have gone out, so it is not sent again.
 
-use crate::adapters::rows::INTERRUPTED_SEND;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -14,6 +13,8 @@ use tokio_postgres::Row;
 use super::life;
 use super::message_log::insert_items;
 use super::{PgStore, failed, stamp};
+use crate::adapters::rows::INTERRUPTED_SEND;
+use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
@@ -38,7 +39,7 @@ fn entry_from_row(row: &Row) -> Result<OutboxEntry, StoreError> {
     })
 }
 
-const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media";
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id";
 
 fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
@@ -49,6 +50,7 @@ fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
         outcome: Outcome::parse(row.get(4)).unwrap_or(Outcome::Proactive),
         attempts: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
         media: media_of(row.get::<_, Option<&str>>(6)),
+        request_id: row.get::<_, Option<String>>(7).map(RequestId),
     })
 }
 

@@ -3,17 +3,21 @@
 //! one twice, and that mark is synced before the send; its outbound log row
 //! is written with its final status, once.
 
-use crate::adapters::rows::INTERRUPTED_SEND;
 use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::SqliteStore;
+use crate::adapters::rows::INTERRUPTED_SEND;
+use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Outcome, TextShape};
 use crate::domain::user::UserId;
 use crate::ports::outbox::{media_of, media_text};
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+
+/// The columns `item_from_row` reads.
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id";
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -65,7 +69,7 @@ fn log_outbound(
     Ok(())
 }
 
-/// An item from `id, user_id, to_number, body, outcome, attempts, media`.
+/// An item from `ITEM_COLUMNS`.
 fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
     let outcome: String = row.get(4)?;
     Ok(OutboxItem {
@@ -76,13 +80,14 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         outcome: Outcome::parse(&outcome).unwrap_or(Outcome::Proactive),
         attempts: row.get(5)?,
         media: media_of(row.get::<_, Option<String>>(6)?.as_deref()),
+        request_id: row.get::<_, Option<String>>(7)?.map(RequestId),
     })
 }
 
 /// Stores messages to send, within the caller's transaction.
 pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqlite::Result<Vec<OutboxEntry>> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media) VALUES (?1, ?2, ?3, ?4, ?5)
+        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
     )?;
     items
@@ -94,7 +99,8 @@ pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqli
                     item.to.to_string(),
                     item.body,
                     item.outcome.name(),
-                    media_text(&item.media)
+                    media_text(&item.media),
+                    item.request_id.as_ref().map(|id| id.0.as_str())
                 ],
                 entry_from_row,
             )
@@ -121,7 +127,7 @@ impl Outbox for SqliteStore {
                     "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
                      WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
                                  ORDER BY next_attempt_at, id LIMIT 1)
-                     RETURNING id, user_id, to_number, body, outcome, attempts, media"
+                     RETURNING {ITEM_COLUMNS}"
                 ))?
                 .query_row([], item_from_row)
                 .optional()?;
@@ -208,7 +214,7 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let items = tx
                 .prepare(
-                    "SELECT id, user_id, to_number, body, outcome, attempts, media FROM sms_outbox WHERE status = 'sending'",
+                    &format!("SELECT {ITEM_COLUMNS} FROM sms_outbox WHERE status = 'sending'"),
                 )?
                 .query_map([], item_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;

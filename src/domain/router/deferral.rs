@@ -90,6 +90,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                     body: body.to_owned(),
                     media: media.to_vec(),
                     outcome: answer.outcome,
+                    request_id: Some(message.request_id.clone()),
                 })
                 .collect(),
             None => Vec::new(),
