@@ -2,13 +2,12 @@
 //! and says how far the message was answered. The message path's writes go
 //! through the single log writer, committed in groups.
 
-use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::SqliteStore;
 use super::outbox::insert_items;
-use crate::adapters::rows::{kept_reply, kept_reply_columns};
+use crate::adapters::rows::{INTERRUPTED_MESSAGE, kept_reply, kept_reply_columns};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
 use crate::domain::user::UserId;
