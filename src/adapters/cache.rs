@@ -12,20 +12,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mini_moka::sync::Cache;
 
-use crate::domain::delivery::{DeliveryReport, Recorded};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
 use crate::domain::settings::{SettingKey, Settings};
-use crate::domain::usage::{InboundClaim, InboundRecord, OutboundRecord};
 use crate::domain::user::{
     NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, Recipient, User, UserFilter, UserId, UserPatch,
 };
 use crate::domain::verification::{PendingVerification, VerificationCode};
 use crate::ports::{
-    ChangeError, Claim, ClaimId, CodeAttempt, CreateError, DeliveryLog, Due, Interrupted, KeptReply, MessageLog,
-    Metrics, Missing, NewOutboxItem, OptOut, OptOutRegistry, Outbox, OutboxEntry, OutboxItem, OutboxStatus, Page,
-    PageRequest, Readiness, Retention, SettingsStore, StoreError, StoredSetting, UsageReports, UserDirectory,
-    UserRegistry, Verifications,
+    ChangeError, CodeAttempt, CreateError, Metrics, Missing, OptOut, OptOutRegistry, Page, PageRequest, Readiness,
+    SettingsStore, StoreError, StoredSetting, UserDirectory, UserRegistry, Verifications,
 };
 
 /// How long "nobody owns this number" is believed.
@@ -57,6 +52,13 @@ type Probe = (std::time::Instant, Result<(), String>);
 /// How long a readiness probe's finding stands: however many ask, the
 /// store is probed (written) at most once in this time.
 const PROBE_STANDS: Duration = Duration::from_secs(1);
+
+impl<D> CachedStore<D> {
+    /// The hook of the ports the cache holds nothing of: the call as it is.
+    async fn pass<T, E>(&self, _method: &'static str, call: impl Future<Output = Result<T, E>> + Send) -> Result<T, E> {
+        call.await
+    }
+}
 
 impl<D: UserDirectory> CachedStore<D> {
     pub fn new(inner: D, metrics: Arc<dyn Metrics>, ttl: Duration) -> Self {
@@ -306,95 +308,8 @@ impl<D: UserDirectory + SettingsStore> SettingsStore for CachedStore<D> {
     }
 }
 
-/// What the cache holds nothing of passes through.
-impl<D: UserDirectory + MessageLog> MessageLog for CachedStore<D> {
-    async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
-        self.inner.claim(claim).await
-    }
-
-    async fn release(&self, id: ClaimId) -> Result<(), StoreError> {
-        self.inner.release(id).await
-    }
-
-    async fn defer(&self, id: ClaimId) -> Result<(), StoreError> {
-        self.inner.defer(id).await
-    }
-
-    async fn settle(
-        &self,
-        id: ClaimId,
-        record: InboundRecord,
-        replies: Vec<OutboundRecord>,
-        kept: Option<KeptReply>,
-    ) -> Result<bool, StoreError> {
-        self.inner.settle(id, record, replies, kept).await
-    }
-
-    async fn settle_deferred(
-        &self,
-        id: ClaimId,
-        record: InboundRecord,
-        replies: Vec<NewOutboxItem>,
-    ) -> Result<(), StoreError> {
-        self.inner.settle_deferred(id, record, replies).await
-    }
-
-    async fn tell_interrupted(&self, id: ClaimId, replies: Vec<OutboundRecord>) -> Result<bool, StoreError> {
-        self.inner.tell_interrupted(id, replies).await
-    }
-
-    async fn interrupt_unfinished(&self, notice: Vec<String>) -> Result<Interrupted, StoreError> {
-        self.inner.interrupt_unfinished(notice).await
-    }
-}
-
-impl<D: UserDirectory + Outbox> Outbox for CachedStore<D> {
-    async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
-        self.inner.enqueue(items).await
-    }
-
-    async fn take_next(&self) -> Result<Option<Due>, StoreError> {
-        self.inner.take_next().await
-    }
-
-    async fn mark_sent(&self, item: &OutboxItem, message_sid: &str) -> Result<(), StoreError> {
-        self.inner.mark_sent(item, message_sid).await
-    }
-
-    async fn retry_later(&self, item: &OutboxItem, delay: Duration, error: &str) -> Result<(), StoreError> {
-        self.inner.retry_later(item, delay, error).await
-    }
-
-    async fn give_up(
-        &self,
-        item: &OutboxItem,
-        status: OutboxStatus,
-        error: &str,
-        code: Option<i64>,
-    ) -> Result<(), StoreError> {
-        self.inner.give_up(item, status, error, code).await
-    }
-
-    async fn recover_interrupted(&self) -> Result<usize, StoreError> {
-        self.inner.recover_interrupted().await
-    }
-}
-
-impl<D: UserDirectory + UsageReports> UsageReports for CachedStore<D> {
-    async fn list_usage_logs(&self, filter: UsageFilter, page: PageRequest) -> Result<Page<UsageLogEntry>, StoreError> {
-        self.inner.list_usage_logs(filter, page).await
-    }
-
-    async fn summarize(&self, query: SummaryQuery) -> Result<UsageSummary, StoreError> {
-        self.inner.summarize(query).await
-    }
-}
-
-impl<D: UserDirectory + DeliveryLog> DeliveryLog for CachedStore<D> {
-    async fn record_delivery(&self, report: &DeliveryReport) -> Result<Recorded, StoreError> {
-        self.inner.record_delivery(report).await
-    }
-}
+// What the cache holds nothing of passes through.
+crate::forward_store_ports!(CachedStore<S>, inner, pass, only [MessageLog, Outbox, UsageReports, DeliveryLog]);
 
 /// Concurrent callers wait for one probe and share its finding, which
 /// stands for `PROBE_STANDS`: a flood of `/readyz` writes a few rows.
@@ -413,19 +328,7 @@ impl<D: UserDirectory + Readiness> Readiness for CachedStore<D> {
     }
 }
 
-impl<D: Retention> Retention for CachedStore<D> {
-    async fn count_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.inner.count_before(cutoff).await
-    }
-
-    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
-        self.inner.purge_before(cutoff, batch).await
-    }
-
-    async fn forget_replies(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.inner.forget_replies(now).await
-    }
-}
+crate::forward_store_ports!(CachedStore<S>, inner, pass, only[Retention]);
 
 #[cfg(test)]
 mod tests {

@@ -5,16 +5,26 @@
 //! `async fn hook<T, E: From<StoreError>>(&self, method: &'static str, call: impl Future<Output = Result<T, E>> + Send) -> Result<T, E>`;
 //! `forward_store_ports!` then implements every store port for it.
 
-/// Implements every store port for `$ty` (generic over `S`, the store it
-/// wraps in its field `$inner`), each method passing its call to
-/// `self.$hook(name, call)`.
+/// Implements every store port (or, with `only [Port, …]`, those named)
+/// for `$ty` (generic over `S`, the store it wraps in its field `$inner`),
+/// each method passing its call to `self.$hook(name, call)`.
 #[macro_export]
 macro_rules! forward_store_ports {
     ($ty:ty, $inner:ident, $hook:ident) => {
+        $crate::forward_store_ports!($ty, $inner, $hook, only [
+            UserDirectory, UserRegistry, OptOutRegistry, SettingsStore, Verifications, MessageLog, Outbox, UsageReports, DeliveryLog, Readiness, Retention
+        ]);
+    };
+    ($ty:ty, $inner:ident, $hook:ident, only [$($port:ident),* $(,)?]) => {
+        $( $crate::forward_store_ports!(@port $port, $ty, $inner, $hook); )*
+    };
+    (@port UserDirectory, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, UserDirectory {
             recipient(number: &$crate::domain::phone::PhoneNumber) -> Option<$crate::domain::user::Recipient>, $crate::ports::StoreError;
             version() -> i64, $crate::ports::StoreError;
         });
+    };
+    (@port UserRegistry, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, UserRegistry {
             create_user(user: $crate::domain::user::NewUser) -> $crate::domain::user::User, $crate::ports::CreateError;
             get_user(id: $crate::domain::user::UserId) -> $crate::domain::user::User, $crate::ports::Missing;
@@ -34,12 +44,16 @@ macro_rules! forward_store_ports {
             owner_of(number: &$crate::domain::phone::PhoneNumber)
                 -> Option<($crate::domain::user::User, $crate::domain::user::NumberSource)>, $crate::ports::StoreError;
         });
+    };
+    (@port OptOutRegistry, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, OptOutRegistry {
             is_opted_out(number: &$crate::domain::phone::PhoneNumber) -> bool, $crate::ports::StoreError;
             opt_out(number: &$crate::domain::phone::PhoneNumber) -> (), $crate::ports::StoreError;
             opt_in(number: &$crate::domain::phone::PhoneNumber) -> (), $crate::ports::StoreError;
             list(page: $crate::ports::PageRequest) -> $crate::ports::Page<$crate::ports::OptOut>, $crate::ports::StoreError;
         });
+    };
+    (@port SettingsStore, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, SettingsStore {
             current() -> $crate::domain::settings::Settings, $crate::ports::StoreError;
             stored() -> Vec<$crate::ports::StoredSetting>, $crate::ports::StoreError;
@@ -47,6 +61,8 @@ macro_rules! forward_store_ports {
                 -> $crate::ports::StoredSetting, $crate::ports::StoreError;
             delete(key: $crate::domain::settings::SettingKey) -> bool, $crate::ports::StoreError;
         });
+    };
+    (@port Verifications, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, Verifications {
             save(pending: &$crate::domain::verification::PendingVerification) -> (), $crate::ports::StoreError;
             pending_for_number(number: &$crate::domain::phone::PhoneNumber)
@@ -57,6 +73,8 @@ macro_rules! forward_store_ports {
                 now: chrono::DateTime<chrono::Utc>
             ) -> $crate::ports::CodeAttempt, $crate::ports::StoreError;
         });
+    };
+    (@port MessageLog, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, MessageLog {
             claim(claim: &$crate::domain::usage::InboundClaim) -> $crate::ports::Claim, $crate::ports::StoreError;
             release(id: $crate::ports::ClaimId) -> (), $crate::ports::StoreError;
@@ -76,6 +94,8 @@ macro_rules! forward_store_ports {
                 -> bool, $crate::ports::StoreError;
             interrupt_unfinished(notice: Vec<String>) -> $crate::ports::Interrupted, $crate::ports::StoreError;
         });
+    };
+    (@port Outbox, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, Outbox {
             enqueue(items: Vec<$crate::ports::NewOutboxItem>) -> Vec<$crate::ports::OutboxEntry>, $crate::ports::StoreError;
             take_next() -> Option<$crate::ports::Due>, $crate::ports::StoreError;
@@ -85,18 +105,26 @@ macro_rules! forward_store_ports {
                 -> (), $crate::ports::StoreError;
             recover_interrupted() -> usize, $crate::ports::StoreError;
         });
+    };
+    (@port UsageReports, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, UsageReports {
             list_usage_logs(filter: $crate::domain::report::UsageFilter, page: $crate::ports::PageRequest)
                 -> $crate::ports::Page<$crate::domain::report::UsageLogEntry>, $crate::ports::StoreError;
             summarize(query: $crate::domain::report::SummaryQuery) -> $crate::domain::report::UsageSummary, $crate::ports::StoreError;
         });
+    };
+    (@port DeliveryLog, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, DeliveryLog {
             record_delivery(report: &$crate::domain::delivery::DeliveryReport)
                 -> $crate::domain::delivery::Recorded, $crate::ports::StoreError;
         });
+    };
+    (@port Readiness, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, Readiness {
             check() -> (), $crate::ports::StoreError;
         });
+    };
+    (@port Retention, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, Retention {
             count_before(cutoff: chrono::DateTime<chrono::Utc>) -> u64, $crate::ports::StoreError;
             purge_before(cutoff: chrono::DateTime<chrono::Utc>, batch: u32) -> u64, $crate::ports::StoreError;
