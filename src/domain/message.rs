@@ -57,8 +57,11 @@ impl Sender {
     /// The most a stored or logged non-number sender keeps.
     const MAX_OTHER_LEN: usize = 64;
 
+    /// A sender that is not a number, as it is kept and logged: without
+    /// control characters (no store need hold a NUL), trimmed, bounded.
     pub fn other(raw: &str) -> Self {
-        Sender::Other(raw.trim().chars().take(Self::MAX_OTHER_LEN).collect())
+        let printable: String = raw.chars().filter(|c| !c.is_control()).collect();
+        Sender::Other(printable.trim().chars().take(Self::MAX_OTHER_LEN).collect())
     }
 
     /// The text that identifies the sender: E.164 for a number.
@@ -222,5 +225,6 @@ mod tests {
     #[test]
     fn other_senders_are_bounded() {
         assert_eq!(Sender::other(&"x".repeat(500)).as_str().len(), 64);
+        assert_eq!(Sender::other("\u{1e}\u{0}Acme\u{7} ").as_str(), "Acme");
     }
 }

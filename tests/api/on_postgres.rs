@@ -283,3 +283,18 @@ async fn a_retry_after_a_restart_gets_the_kept_reply() {
     assert_eq!(app.post_sms(&params).await.messages(), ["hi Ada"]);
     assert_eq!(app.agent.calls(), 1);
 }
+
+/// PostgreSQL's text holds no NUL byte: a sender that is not a number,
+/// with control characters in it, is answered as on SQLite, not 503.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sender_with_control_characters_is_answered_as_on_sqlite() {
+    let Some((app, _twilio)) = app_on_postgres().await else {
+        return;
+    };
+
+    let answer = app.send("\u{1e}\u{0}Acme\u{7}", "hi").await;
+
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let logs = ok(&app, "GET", "/usage-logs?direction=inbound", None).await;
+    assert_eq!(logs["items"][0]["phone_number"], "Acme", "{logs}");
+}
