@@ -324,7 +324,7 @@ impl<D: UserDirectory + Readiness> Readiness for CachedStore<D> {
                 found
             }
         };
-        found.map_err(|e| StoreError(anyhow::anyhow!(e)))
+        found.map_err(StoreError::new)
     }
 }
 

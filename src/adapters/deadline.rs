@@ -40,7 +40,7 @@ impl<S> Deadline<S> {
                     limit_ms = self.limit.as_millis(),
                     "the store did not answer in time"
                 );
-                Err(StoreError(anyhow::anyhow!(
+                Err(StoreError::new(format!(
                     "the store did not answer {method} within {} ms",
                     self.limit.as_millis()
                 ))

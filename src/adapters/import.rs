@@ -227,7 +227,7 @@ pub async fn import(from: &Path, to: &PgStore) -> anyhow::Result<Imported> {
         .with_context(|| format!("failed to open {}", from.display()))?;
     // One snapshot for every table.
     sqlite.execute_batch("BEGIN")?;
-    let mut client = to.client().await.map_err(|e| e.0)?;
+    let mut client = to.client().await?;
     let tx = client.transaction().await.context("failed to begin the import")?;
     for table in TABLES {
         let held: bool = tx

@@ -4,7 +4,21 @@
 use crate::domain::reply::Reply;
 use crate::domain::settings::Settings;
 use crate::ports::StoredSetting;
+use crate::ports::outbox::OutboxStatus;
 use crate::ports::outbox::{media_of, media_text};
+
+/// The outbox's status names as both stores' statements write them: a
+/// literal in the statement, not a parameter, where a partial index is
+/// kept on that status (`sms_outbox_due`, `sms_outbox_sending`), so the
+/// planner can use it.
+pub mod outbox_status {
+    use super::OutboxStatus;
+
+    pub const PENDING: &str = OutboxStatus::Pending.name();
+    pub const SENDING: &str = OutboxStatus::Sending.name();
+    pub const SENT: &str = OutboxStatus::Sent.name();
+    pub const UNKNOWN: &str = OutboxStatus::Unknown.name();
+}
 
 /// The error of a message whose process stopped before answering it.
 pub const INTERRUPTED_MESSAGE: &str = "the process stopped before the message was answered";

@@ -482,7 +482,7 @@ impl<S: AdminStore> Admin<S> {
         let mut entries = self.store.enqueue(vec![item]).await?;
         entries
             .pop()
-            .ok_or_else(|| SendMessageError::Store(StoreError(anyhow::anyhow!("the outbox stored nothing"))))
+            .ok_or_else(|| SendMessageError::Store(StoreError::new("the outbox stored nothing")))
     }
 
     pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {

@@ -92,8 +92,17 @@ pub enum OutboxStatus {
 }
 
 impl OutboxStatus {
+    /// Every status, in the order a message can reach them.
+    pub const ALL: [OutboxStatus; 5] = [
+        OutboxStatus::Pending,
+        OutboxStatus::Sending,
+        OutboxStatus::Sent,
+        OutboxStatus::Failed,
+        OutboxStatus::Unknown,
+    ];
+
     /// The name both stores keep it under.
-    pub fn name(self) -> &'static str {
+    pub const fn name(self) -> &'static str {
         match self {
             OutboxStatus::Pending => "pending",
             OutboxStatus::Sending => "sending",
@@ -105,13 +114,10 @@ impl OutboxStatus {
 
     /// The status of a stored name; an unknown one reads as pending.
     pub fn parse(name: &str) -> Self {
-        match name {
-            "sending" => OutboxStatus::Sending,
-            "sent" => OutboxStatus::Sent,
-            "failed" => OutboxStatus::Failed,
-            "unknown" => OutboxStatus::Unknown,
-            _ => OutboxStatus::Pending,
-        }
+        Self::ALL
+            .into_iter()
+            .find(|status| status.name() == name)
+            .unwrap_or(OutboxStatus::Pending)
     }
 }
 

@@ -47,7 +47,7 @@ impl Faults {
             }
             Some(armed) if armed.fail > 0 => {
                 armed.fail -= 1;
-                Err(StoreError(anyhow::anyhow!("injected fault in {method}")))
+                Err(StoreError::new(format!("injected fault in {method}")))
             }
             _ => Ok(()),
         }

@@ -13,6 +13,7 @@
 //! over by mistake all the same, nothing is answered twice: a claim taken
 //! over is only settled while its sender has not been told.
 
+use crate::adapters::rows::outbox_status::SENDING;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -248,9 +249,11 @@ pub(super) async fn is_dead(tx: &Transaction<'_>, instance: Uuid, judging: bool)
 /// Forgets the dead instances that left nothing to take over.
 pub(super) async fn forget(tx: &Transaction<'_>, dead: &[Uuid]) -> anyhow::Result<()> {
     tx.execute(
-        "DELETE FROM sms_instances i WHERE i.id = ANY($1)
-           AND NOT EXISTS (SELECT 1 FROM sms_outbox o WHERE o.status = 'sending' AND o.lease_owner = i.id)
-           AND NOT EXISTS (SELECT 1 FROM sms_usage_logs l WHERE l.outcome = 'processing' AND l.claimed_by = i.id)",
+        &format!(
+            "DELETE FROM sms_instances i WHERE i.id = ANY($1)
+           AND NOT EXISTS (SELECT 1 FROM sms_outbox o WHERE o.status = '{SENDING}' AND o.lease_owner = i.id)
+           AND NOT EXISTS (SELECT 1 FROM sms_usage_logs l WHERE l.outcome = 'processing' AND l.claimed_by = i.id)"
+        ),
         &[&dead],
     )
     .await

@@ -80,10 +80,10 @@ impl LogWriter {
         self.jobs
             .send((write, answer))
             .await
-            .map_err(|_| StoreError(anyhow::anyhow!("the usage log writer has stopped")))?;
+            .map_err(|_| StoreError::new("the usage log writer has stopped"))?;
         answered
             .await
-            .map_err(|_| StoreError(anyhow::anyhow!("the usage log writer stopped before answering")))?
+            .map_err(|_| StoreError::new("the usage log writer stopped before answering"))?
     }
 }
 
@@ -123,13 +123,13 @@ async fn run(writer: Writer, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>
                 let mut results = Vec::with_capacity(writes.len());
                 for write in &writes {
                     let alone = commit_group(&writer, std::slice::from_ref(write)).await;
-                    results.push(alone.map(|mut done| done.remove(0)).map_err(StoreError));
+                    results.push(alone.map(|mut done| done.remove(0)).map_err(StoreError::new));
                 }
                 results
             }
             Err(e) => {
                 tracing::error!(error = %format!("{e:#}"), "a usage log write failed");
-                vec![Err(StoreError(e))]
+                vec![Err(StoreError::new(e))]
             }
         };
         for (answer, result) in answers.into_iter().zip(results) {
@@ -457,7 +457,7 @@ impl MessageLog for PgStore {
     async fn claim(&self, claim: &InboundClaim) -> Result<Claim, StoreError> {
         match self.log_writer.write(Write::Claim(claim.clone())).await? {
             Done::Claimed(claim) => Ok(claim),
-            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+            _ => Err(StoreError::new("the usage log writer answered out of turn")),
         }
     }
 
@@ -478,7 +478,7 @@ impl MessageLog for PgStore {
     ) -> Result<bool, StoreError> {
         match self.log_writer.write(Write::Settle(id, record, replies, kept)).await? {
             Done::Settled(stands) => Ok(stands),
-            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+            _ => Err(StoreError::new("the usage log writer answered out of turn")),
         }
     }
 
@@ -497,7 +497,7 @@ impl MessageLog for PgStore {
     async fn tell_interrupted(&self, id: ClaimId, replies: Vec<OutboundRecord>) -> Result<bool, StoreError> {
         match self.log_writer.write(Write::Tell(id, replies)).await? {
             Done::Told(told) => Ok(told),
-            _ => Err(StoreError(anyhow::anyhow!("the usage log writer answered out of turn"))),
+            _ => Err(StoreError::new("the usage log writer answered out of turn")),
         }
     }
 
@@ -510,7 +510,7 @@ impl MessageLog for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let dead = life::dead_instances(&tx, self.instance, self.life.judging())
             .await
-            .map_err(StoreError)?;
+            .map_err(StoreError::new)?;
         let messages = tx
             .execute(
                 "UPDATE sms_usage_logs SET outcome = 'interrupted', success = FALSE, claimed_by = NULL,
@@ -538,7 +538,7 @@ impl MessageLog for PgStore {
                 // Only a number can be texted; the row is stored in E.164.
                 if let Some(to) = number.and_then(|n| PhoneNumber::from_stored(&n).ok()) {
                     let items = NewOutboxItem::interruption_notices(user_id.map(UserId), &to, &notice);
-                    insert_items(&tx, &items).await.map_err(StoreError)?;
+                    insert_items(&tx, &items).await.map_err(StoreError::new)?;
                     told += 1;
                 }
                 tx.execute("UPDATE sms_usage_logs SET sender_told = TRUE WHERE id = $1", &[&id])
@@ -546,7 +546,7 @@ impl MessageLog for PgStore {
                     .map_err(failed("failed to note a sender told"))?;
             }
         }
-        life::forget(&tx, &dead).await.map_err(StoreError)?;
+        life::forget(&tx, &dead).await.map_err(StoreError::new)?;
         tx.commit()
             .await
             .map_err(failed("failed to commit interrupted messages"))?;

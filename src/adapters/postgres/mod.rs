@@ -259,7 +259,7 @@ impl PgStore {
         call: impl std::future::Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         tokio::time::timeout(self.timeout, call).await.unwrap_or_else(|_| {
-            Err(StoreError(anyhow::anyhow!(
+            Err(StoreError::new(format!(
                 "the database did not answer within {} ms",
                 self.timeout.as_millis()
             )))
@@ -272,7 +272,7 @@ impl PgStore {
             .get()
             .await
             .context("failed to get a database connection")
-            .map_err(StoreError)
+            .map_err(StoreError::new)
     }
 
     /// A pooled connection.
@@ -281,7 +281,7 @@ impl PgStore {
             .get()
             .await
             .context("failed to get a database connection")
-            .map_err(StoreError)
+            .map_err(StoreError::new)
     }
 }
 
@@ -388,7 +388,7 @@ fn tls(ca_file: Option<&Path>) -> anyhow::Result<MakeRustlsConnect> {
 
 /// A query's failure as the store's.
 fn failed(context: &'static str) -> impl FnOnce(tokio_postgres::Error) -> StoreError {
-    move |err| StoreError(anyhow::Error::new(err).context(context))
+    move |err| StoreError::new(anyhow::Error::new(err).context(context))
 }
 
 /// The name of the unique constraint or index a write broke, if that is

@@ -5,6 +5,7 @@
 //! by an instance whose heartbeat stopped is resolved by another as
 //! `unknown`: it may have gone out, so it is not sent again.
 
+use crate::adapters::rows::outbox_status::{PENDING, SENDING, SENT, UNKNOWN};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -22,7 +23,7 @@ use crate::ports::outbox::media_of;
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 fn number(text: &str) -> Result<PhoneNumber, StoreError> {
-    PhoneNumber::from_stored(text).map_err(|_| StoreError(anyhow::anyhow!("a stored outbox number is not in E.164")))
+    PhoneNumber::from_stored(text).map_err(|_| StoreError::new("a stored outbox number is not in E.164"))
 }
 
 const ENTRY_COLUMNS: &str = "id, user_id, to_number, status, attempts, message_sid, created_at";
@@ -93,7 +94,7 @@ impl Outbox for PgStore {
     async fn enqueue(&self, items: Vec<NewOutboxItem>) -> Result<Vec<OutboxEntry>, StoreError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
-        let ids = insert_items(&tx, &items).await.map_err(StoreError)?;
+        let ids = insert_items(&tx, &items).await.map_err(StoreError::new)?;
         let rows = tx
             .query(
                 &format!("SELECT {ENTRY_COLUMNS} FROM sms_outbox WHERE id = ANY($1) ORDER BY id"),
@@ -111,8 +112,8 @@ impl Outbox for PgStore {
         let row = tx
             .query_opt(
                 &format!(
-                    "UPDATE sms_outbox SET status = 'sending', lease_owner = $1, updated_at = now()
-                     WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= now()
+                    "UPDATE sms_outbox SET status = '{SENDING}', lease_owner = $1, updated_at = now()
+                     WHERE id = (SELECT id FROM sms_outbox WHERE status = '{PENDING}' AND next_attempt_at <= now()
                                  ORDER BY next_attempt_at, id LIMIT 1 FOR UPDATE SKIP LOCKED)
                      RETURNING {ITEM_COLUMNS}"
                 ),
@@ -146,9 +147,9 @@ impl Outbox for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let taken = tx
             .execute(
-                "UPDATE sms_outbox SET status = 'sent', body = '', media = NULL, message_sid = $2, attempts = attempts + 1,
+                &format!("UPDATE sms_outbox SET status = '{SENT}', body = '', media = NULL, message_sid = $2, attempts = attempts + 1,
                         error_message = NULL, lease_owner = NULL, updated_at = now()
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $3",
+                 WHERE id = $1 AND status = '{SENDING}' AND lease_owner = $3"),
                 &[&item.id.0, &message_sid, &self.instance],
             )
             .await
@@ -164,9 +165,11 @@ impl Outbox for PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE sms_outbox SET status = 'pending', attempts = attempts + 1, error_message = $2,
+                &format!(
+                    "UPDATE sms_outbox SET status = '{PENDING}', attempts = attempts + 1, error_message = $2,
                         next_attempt_at = now() + $3 * interval '1 second', lease_owner = NULL, updated_at = now()
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $4",
+                 WHERE id = $1 AND status = '{SENDING}' AND lease_owner = $4"
+                ),
                 &[&item.id.0, &error, &delay.as_secs_f64(), &self.instance],
             )
             .await
@@ -185,9 +188,9 @@ impl Outbox for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let taken = tx
             .execute(
-                "UPDATE sms_outbox SET status = $2, body = '', media = NULL, attempts = attempts + 1, error_message = $3,
+                &format!("UPDATE sms_outbox SET status = $2, body = '', media = NULL, attempts = attempts + 1, error_message = $3,
                         error_code = $4, lease_owner = NULL, updated_at = now()
-                 WHERE id = $1 AND status = 'sending' AND lease_owner = $5",
+                 WHERE id = $1 AND status = '{SENDING}' AND lease_owner = $5"),
                 &[&item.id.0, &status.name(), &error, &code, &self.instance],
             )
             .await
@@ -209,12 +212,12 @@ impl Outbox for PgStore {
         let tx = client.transaction().await.map_err(failed("failed to begin"))?;
         let dead = life::dead_instances(&tx, self.instance, self.life.judging())
             .await
-            .map_err(StoreError)?;
+            .map_err(StoreError::new)?;
         let rows = tx
             .query(
                 &format!(
                     "SELECT {ITEM_COLUMNS} FROM sms_outbox
-                     WHERE status = 'sending'
+                     WHERE status = '{SENDING}'
                        AND (lease_owner IS NULL OR lease_owner = ANY($1)
                             OR NOT EXISTS (SELECT 1 FROM sms_instances i WHERE i.id = lease_owner))
                      FOR UPDATE SKIP LOCKED"
@@ -227,16 +230,16 @@ impl Outbox for PgStore {
         let why = INTERRUPTED_SEND;
         for item in &items {
             tx.execute(
-                "UPDATE sms_outbox SET status = 'unknown', body = '', media = NULL, error_message = $2, lease_owner = NULL,
+                &format!("UPDATE sms_outbox SET status = '{UNKNOWN}', body = '', media = NULL, error_message = $2, lease_owner = NULL,
                         updated_at = now()
-                 WHERE id = $1",
+                 WHERE id = $1"),
                 &[&item.id.0, &why],
             )
             .await
             .map_err(failed("failed to resolve an interrupted send"))?;
             log_outbound(&tx, item, None, Some(why), None).await?;
         }
-        life::forget(&tx, &dead).await.map_err(StoreError)?;
+        life::forget(&tx, &dead).await.map_err(StoreError::new)?;
         tx.commit()
             .await
             .map_err(failed("failed to commit interrupted sends"))?;

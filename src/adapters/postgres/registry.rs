@@ -45,7 +45,7 @@ pub(super) fn phone_from_row(row: &Row) -> Result<Phone, StoreError> {
         id: PhoneId(row.get(0)),
         user_id: UserId(row.get(1)),
         phone_number: stored_number(Some(number))
-            .ok_or_else(|| StoreError(anyhow::anyhow!("a stored extra number is not in E.164")))?,
+            .ok_or_else(|| StoreError::new("a stored extra number is not in E.164"))?,
         is_primary: row.get(3),
         is_verified: row.get(4),
         verification_method: row.get::<_, Option<&str>>(5).and_then(VerificationMethod::parse),

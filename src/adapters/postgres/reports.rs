@@ -56,7 +56,7 @@ const LOG_COLUMNS: &str = "id, user_id, phone_number, direction, outcome, messag
     processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code";
 
 fn unknown(name: &str) -> StoreError {
-    StoreError(anyhow::anyhow!("a stored name is unknown to this sms-router: `{name}`"))
+    StoreError::new(format!("a stored name is unknown to this sms-router: `{name}`"))
 }
 
 fn entry_from_row(row: &Row) -> Result<UsageLogEntry, StoreError> {

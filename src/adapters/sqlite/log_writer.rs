@@ -77,11 +77,11 @@ impl LogWriter {
         self.jobs
             .send(job)
             .await
-            .map_err(|_| StoreError(anyhow!("the usage log writer has stopped")))?;
+            .map_err(|_| StoreError::new("the usage log writer has stopped"))?;
         answered
             .await
-            .map_err(|_| StoreError(anyhow!("the usage log writer stopped before answering")))?
-            .map_err(StoreError)
+            .map_err(|_| StoreError::new("the usage log writer stopped before answering"))?
+            .map_err(StoreError::new)
     }
 }
 

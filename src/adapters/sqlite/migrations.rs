@@ -103,4 +103,20 @@ mod tests {
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer sms-router"), "{err}");
     }
+
+    #[test]
+    fn the_outbox_keeps_every_status_the_port_names_and_no_other() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrate(&mut conn).unwrap();
+        let insert = |status: &str| {
+            conn.execute(
+                "INSERT INTO sms_outbox (to_number, body, outcome, status) VALUES ('+15550100', '', 'sent', ?1)",
+                [status],
+            )
+        };
+        for status in crate::ports::OutboxStatus::ALL {
+            insert(status.name()).unwrap();
+        }
+        assert!(insert("lost").is_err());
+    }
 }

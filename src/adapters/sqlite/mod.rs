@@ -129,7 +129,7 @@ impl SqliteStore {
         .await
         .context("a database task failed")
         .and_then(|r| r)
-        .map_err(StoreError)
+        .map_err(StoreError::new)
     }
 
     /// `run` for a write whose loss on power failure would double a send

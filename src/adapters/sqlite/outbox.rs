@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::SqliteStore;
 use crate::adapters::rows::INTERRUPTED_SEND;
+use crate::adapters::rows::outbox_status::{PENDING, SENDING, SENT, UNKNOWN};
 use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::{Outcome, TextShape};
@@ -124,8 +125,8 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let item = tx
                 .prepare_cached(&format!(
-                    "UPDATE sms_outbox SET status = 'sending', updated_at = {NOW}
-                     WHERE id = (SELECT id FROM sms_outbox WHERE status = 'pending' AND next_attempt_at <= {NOW}
+                    "UPDATE sms_outbox SET status = '{SENDING}', updated_at = {NOW}
+                     WHERE id = (SELECT id FROM sms_outbox WHERE status = '{PENDING}' AND next_attempt_at <= {NOW}
                                  ORDER BY next_attempt_at, id LIMIT 1)
                      RETURNING {ITEM_COLUMNS}"
                 ))?
@@ -152,8 +153,8 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let taken = tx.execute(
                 &format!(
-                    "UPDATE sms_outbox SET status = 'sent', body = '', media = NULL, message_sid = ?2, attempts = attempts + 1,
-                            error_message = NULL, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
+                    "UPDATE sms_outbox SET status = '{SENT}', body = '', media = NULL, message_sid = ?2, attempts = attempts + 1,
+                            error_message = NULL, updated_at = {NOW} WHERE id = ?1 AND status = '{SENDING}'"
                 ),
                 params![item.id.0, sid],
             )?;
@@ -172,9 +173,9 @@ impl Outbox for SqliteStore {
         self.run(move |conn| {
             conn.execute(
                 &format!(
-                    "UPDATE sms_outbox SET status = 'pending', attempts = attempts + 1, error_message = ?2,
+                    "UPDATE sms_outbox SET status = '{PENDING}', attempts = attempts + 1, error_message = ?2,
                             next_attempt_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?3), updated_at = {NOW}
-                     WHERE id = ?1 AND status = 'sending'"
+                     WHERE id = ?1 AND status = '{SENDING}'"
                 ),
                 params![id, error, seconds],
             )?;
@@ -196,7 +197,7 @@ impl Outbox for SqliteStore {
             let taken = tx.execute(
                 &format!(
                     "UPDATE sms_outbox SET status = ?2, body = '', media = NULL, attempts = attempts + 1, error_message = ?3,
-                            error_code = ?4, updated_at = {NOW} WHERE id = ?1 AND status = 'sending'"
+                            error_code = ?4, updated_at = {NOW} WHERE id = ?1 AND status = '{SENDING}'"
                 ),
                 params![item.id.0, status.name(), error, code],
             )?;
@@ -214,7 +215,7 @@ impl Outbox for SqliteStore {
             let tx = conn.transaction()?;
             let items = tx
                 .prepare(
-                    &format!("SELECT {ITEM_COLUMNS} FROM sms_outbox WHERE status = 'sending'"),
+                    &format!("SELECT {ITEM_COLUMNS} FROM sms_outbox WHERE status = '{SENDING}'"),
                 )?
                 .query_map([], item_from_row)?
                 .collect::<Result<Vec<_>, _>>()?;
@@ -222,7 +223,7 @@ impl Outbox for SqliteStore {
             for item in &items {
                 tx.execute(
                     &format!(
-                        "UPDATE sms_outbox SET status = 'unknown', body = '', media = NULL, error_message = ?2, updated_at = {NOW}
+                        "UPDATE sms_outbox SET status = '{UNKNOWN}', body = '', media = NULL, error_message = ?2, updated_at = {NOW}
                          WHERE id = ?1"
                     ),
                     params![item.id.0, why],

@@ -66,9 +66,9 @@ impl Collided {
         match (self, email, number) {
             (Collided::Email, Some(email), _) => Ok(Taken::Email(email.clone())),
             (Collided::Number, _, Some(number)) => Ok(Taken::Number(number.clone())),
-            _ => Err(StoreError(anyhow::anyhow!(
-                "a uniqueness rule broke on a field this write did not set"
-            ))),
+            _ => Err(StoreError::new(
+                "a uniqueness rule broke on a field this write did not set",
+            )),
         }
     }
 }
