@@ -10,3 +10,5 @@ pub mod domain;
 pub mod ports;
 pub mod startup;
 pub mod telemetry;
+#[cfg(test)]
+pub mod testing;

@@ -229,46 +229,11 @@ impl RecentReplies for InProcessReplies {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
-
     use super::*;
     use crate::domain::policy::Answer;
     use crate::domain::usage::Outcome;
-    use crate::ports::{ClaimId, Sleep};
-
-    /// A clock that moves only when told.
-    #[derive(Clone)]
-    struct ManualClock {
-        start: Instant,
-        offset: Arc<Mutex<Duration>>,
-    }
-
-    impl ManualClock {
-        fn new() -> Self {
-            ManualClock {
-                start: Instant::now(),
-                offset: Arc::default(),
-            }
-        }
-
-        fn advance(&self, by: Duration) {
-            *self.offset.lock().unwrap() += by;
-        }
-    }
-
-    impl Clock for ManualClock {
-        fn now(&self) -> DateTime<Utc> {
-            DateTime::from_timestamp(1_800_000_000, 0).unwrap()
-        }
-
-        fn instant(&self) -> Instant {
-            self.start + *self.offset.lock().unwrap()
-        }
-
-        fn sleep(&self, _: Duration) -> Sleep {
-            Box::pin(std::future::ready(()))
-        }
-    }
+    use crate::ports::ClaimId;
+    use crate::testing::ManualClock;
 
     fn sid(s: &str) -> MessageSid {
         MessageSid::parse(s).unwrap()

@@ -11,6 +11,8 @@
 mod decide;
 mod deferral;
 mod lead;
+#[cfg(test)]
+mod tests;
 
 use deferral::Asked;
 use lead::{Claimed, Joined};
