@@ -24,12 +24,18 @@ pub struct ManualClock {
 /// The time of day a `ManualClock` starts at.
 pub const START: DateTime<Utc> = DateTime::from_timestamp(1_800_000_000, 0).expect("a valid time");
 
-impl ManualClock {
-    pub fn new() -> Self {
+impl Default for ManualClock {
+    fn default() -> Self {
         ManualClock {
             start: Instant::now(),
             moved: Arc::new(watch::Sender::new(Duration::ZERO)),
         }
+    }
+}
+
+impl ManualClock {
+    pub fn new() -> Self {
+        Self::default()
     }
 
     /// Moves the clock on by `by`, ending the sleeps it passes.
