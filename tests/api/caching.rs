@@ -50,9 +50,14 @@ async fn opt_outs_and_settings_changed_by_another_process_show_before_the_cache_
     assert_eq!(app.send("+12015550100", "hi").await.messages(), ["hi from the agent"]);
     assert_eq!(app.send("+12015550199", "who?").await.status, 200);
 
-    app.set_config("unknown_user_reply", "Who is this?");
-    app.db()
-        .execute("INSERT INTO sms_opt_outs (phone_number) VALUES ('+12015550100')", [])
+    // Written as another process would: straight into the database.
+    let db = app.db();
+    db.execute(
+        "INSERT INTO sms_router_configs (key, value) VALUES ('unknown_user_reply', 'Who is this?')",
+        [],
+    )
+    .unwrap();
+    db.execute("INSERT INTO sms_opt_outs (phone_number) VALUES ('+12015550100')", [])
         .unwrap();
 
     until("the changes to show", async || {

@@ -1,53 +1,38 @@
 //! `lookup_number` and the router decide by one policy: for every reason,
 //! what lookup says is what the next ordinary message from the number gets.
 
-use serde_json::{Value, json};
-
+use crate::helpers::spec::ok;
+use crate::helpers::spec::types::{AddPhoneRequest, UpdateUserRequest};
 use crate::helpers::*;
 
 /// Looks `number` up, then sends it an ordinary message; answers lookup's
 /// reason and the message's outcome.
 async fn lookup_then_send(app: &TestApp, number: &str) -> (String, String) {
-    let (status, lookup) = app
-        .admin(
-            "GET",
-            &format!("/lookup?phone_number={}", number.replace('+', "%2B")),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{lookup}");
-    let reason = lookup["reason"].as_str().unwrap().to_owned();
-    assert_eq!(lookup["would_route"], reason == "routed", "{lookup}");
+    let lookup = ok(app.api().lookup_number().phone_number(number).send().await);
+    let reason = lookup.reason.to_string();
+    assert_eq!(lookup.would_route, reason == "routed", "{lookup:?}");
     let params = sms(number, "an ordinary message");
     let answer = app.post_sms(&params).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     (reason, app.inbound_row(&sid_of(&params)).outcome)
 }
 
-async fn create_user(app: &TestApp, body: Value) -> i64 {
-    let (status, user) = app.admin("POST", "/users", Some(body)).await;
-    assert_eq!(status, 201, "{user}");
-    user["id"].as_i64().unwrap()
-}
-
-async fn add_phone(app: &TestApp, user: i64, body: Value) {
-    let (status, phone) = app.admin("POST", &format!("/users/{user}/phones"), Some(body)).await;
-    assert_eq!(status, 201, "{phone}");
+async fn add_phone(app: &TestApp, user: i64, number: &str, verified: bool) {
+    let phone = AddPhoneRequest::builder()
+        .phone_number(number)
+        .is_verified(Some(verified));
+    ok(app.api().add_user_phone().id(user).body(phone).send().await);
 }
 
 #[tokio::test]
 async fn lookup_and_routing_agree_for_every_reason() {
     let app = spawn_app_with(&[("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "3")]).await;
-    let ada = create_user(&app, json!({"full_name": "Ada", "phone_number": "+12015550123"})).await;
-    add_phone(&app, ada, json!({"phone_number": "+12015550177", "is_verified": true})).await;
-    add_phone(&app, ada, json!({"phone_number": "+12015550178"})).await;
-    let bob = create_user(&app, json!({"full_name": "Bob", "phone_number": "+12015550124"})).await;
-    create_user(
-        &app,
-        json!({"full_name": "Cy", "phone_number": "+12015550125", "is_active": false}),
-    )
-    .await;
-    create_user(&app, json!({"full_name": "Dee", "phone_number": "+12015550127"})).await;
+    let ada = app.add_user("Ada", "+12015550123", true).await;
+    add_phone(&app, ada, "+12015550177", true).await;
+    add_phone(&app, ada, "+12015550178", false).await;
+    let bob = app.add_user("Bob", "+12015550124", true).await;
+    app.add_user("Cy", "+12015550125", false).await;
+    app.add_user("Dee", "+12015550127", true).await;
     app.send("+12015550126", "STOP").await;
     // Two of Dee's three messages a minute spent: a lookup takes none, the
     // message after it the last one.
@@ -73,14 +58,7 @@ async fn lookup_and_routing_agree_for_every_reason() {
         assert_eq!((reason.as_str(), outcome.as_str()), (expected, expected), "{what}");
     }
 
-    let (status, _) = app
-        .admin(
-            "PUT",
-            "/configs/require_verified_numbers",
-            Some(json!({"value": "true"})),
-        )
-        .await;
-    assert_eq!(status, 200);
+    app.set_config("require_verified_numbers", "true").await;
     let (reason, outcome) = lookup_then_send(&app, "+12015550178").await;
     assert_eq!(
         (reason.as_str(), outcome.as_str()),
@@ -90,10 +68,11 @@ async fn lookup_and_routing_agree_for_every_reason() {
     let (reason, outcome) = lookup_then_send(&app, "+12015550177").await;
     assert_eq!((reason.as_str(), outcome.as_str()), ("routed", "routed"));
 
-    let (status, _) = app
-        .admin("PATCH", &format!("/users/{bob}"), Some(json!({"is_active": false})))
-        .await;
-    assert_eq!(status, 200);
+    let inactive = UpdateUserRequest {
+        is_active: Some(false),
+        ..Default::default()
+    };
+    ok(app.api().update_user().id(bob).body(inactive).send().await);
     let (reason, outcome) = lookup_then_send(&app, "+12015550124").await;
     assert_eq!(
         (reason.as_str(), outcome.as_str()),

@@ -1,5 +1,9 @@
 //! Integration tests: the real app on loopback, a fresh SQLite file each.
 
+// The client generated from the spec (`helpers::spec`) names `::reqwest`
+// and wants reqwest 0.13: the tests' HTTP calls all use that one.
+extern crate reqwest013 as reqwest;
+
 mod admin;
 mod backup;
 mod bad_input;
@@ -42,6 +46,7 @@ mod replies;
 mod reports;
 mod retention;
 mod signature;
+mod spec_client;
 mod statuses;
 mod store_faults;
 mod verification;

@@ -60,7 +60,7 @@ async fn unknown_sender_gets_the_unknown_user_reply_and_a_row_without_user() {
 #[tokio::test]
 async fn empty_unknown_user_reply_answers_nothing() {
     let app = spawn_app().await;
-    app.set_config("unknown_user_reply", "");
+    app.set_config("unknown_user_reply", "").await;
 
     let answer = app.send("+12015550199", "hi").await;
 

@@ -50,7 +50,7 @@ async fn a_long_reply_is_cut_to_one_message_with_an_ellipsis() {
 #[tokio::test]
 async fn a_long_reply_is_split_into_the_allowed_number_of_messages() {
     let app = spawn_app().await;
-    app.set_config("max_reply_messages", "4");
+    app.set_config("max_reply_messages", "4").await;
     app.add_user("Ada", ADA, true).await;
     let text = "word ".repeat(1000);
     app.agent.replies(&text);

@@ -4,17 +4,14 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use crate::helpers::spec::ok;
+use crate::helpers::spec::types::{DirectionDto, OutcomeDto, UsageLogPage};
 use crate::helpers::{Behaviour, TestApp, spawn_app};
 
 const ADA: &str = "+12015550123";
 
-fn ids(page: &Value) -> Vec<i64> {
-    page["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["id"].as_i64().unwrap())
-        .collect()
+fn ids(page: &UsageLogPage) -> Vec<i64> {
+    page.items.iter().map(|r| r.id).collect()
 }
 
 #[tokio::test]
@@ -26,42 +23,40 @@ async fn usage_logs_are_listed_newest_first_and_filtered() {
     app.agent.set(Behaviour::Status(500));
     app.send(ADA, "two").await;
 
-    let (status, all) = app.admin("GET", "/usage-logs", None).await;
-    assert_eq!(status, 200);
+    let all = ok(app.api().list_usage_logs().send().await);
     let all_ids = ids(&all);
     assert_eq!(all_ids.len(), 6, "three inbound rows, three replies");
     assert!(all_ids.windows(2).all(|w| w[0] > w[1]), "newest first: {all_ids:?}");
-    let first = &all["items"][all_ids.len() - 1];
+    let first = &all.items[all_ids.len() - 1];
     assert_eq!(
-        (first["direction"].as_str(), first["outcome"].as_str()),
-        (Some("inbound"), Some("routed"))
+        (first.direction, first.outcome),
+        (DirectionDto::Inbound, OutcomeDto::Routed)
     );
-    assert_eq!(first["metadata"]["to"], "+15005550006");
-
-    let count = |query: &'static str| {
-        let app = &app;
-        async move {
-            let (status, page) = app.admin("GET", &format!("/usage-logs?{query}"), None).await;
-            assert_eq!(status, 200, "{query}: {page}");
-            ids(&page).len()
-        }
-    };
-    assert_eq!(count("direction=inbound").await, 3);
-    assert_eq!(count("direction=outbound").await, 3);
-    assert_eq!(count("outcome=routed&direction=inbound").await, 1);
-    assert_eq!(count("outcome=unknown_user").await, 2);
-    assert_eq!(count("success=false").await, 1);
-    assert_eq!(count("phone_number=(201)%20555-0199").await, 2);
     assert_eq!(
-        app.admin("GET", &format!("/usage-logs?user_id={ada}"), None).await.1["items"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
+        first.metadata.as_ref().and_then(|m| m.get("to")),
+        Some(&json!("+15005550006"))
     );
-    assert_eq!(count("since=2000-01-01T00:00:00Z&until=2100-01-01T00:00:00Z").await, 6);
-    assert_eq!(count("until=2000-01-01T00:00:00Z").await, 0);
 
+    let api = app.api();
+    let logs = || api.list_usage_logs();
+    let count =
+        async |filtered: crate::helpers::spec::builder::ListUsageLogs<'_>| ids(&ok(filtered.send().await)).len();
+    assert_eq!(count(logs().direction(DirectionDto::Inbound)).await, 3);
+    assert_eq!(count(logs().direction(DirectionDto::Outbound)).await, 3);
+    assert_eq!(
+        count(logs().outcome(OutcomeDto::Routed).direction(DirectionDto::Inbound)).await,
+        1
+    );
+    assert_eq!(count(logs().outcome(OutcomeDto::UnknownUser)).await, 2);
+    assert_eq!(count(logs().success(false)).await, 1);
+    assert_eq!(count(logs().phone_number("(201) 555-0199")).await, 2);
+    assert_eq!(count(logs().user_id(ada)).await, 4);
+    let at = |time: &str| time.parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    let (then, later) = (at("2000-01-01T00:00:00Z"), at("2100-01-01T00:00:00Z"));
+    assert_eq!(count(logs().since(then).until(later)).await, 6);
+    assert_eq!(count(logs().until(then)).await, 0);
+
+    // What a typed client cannot send.
     for (query, status) in [
         ("outcome=lost", 400),
         ("direction=sideways", 400),
@@ -82,20 +77,22 @@ async fn usage_log_pages_skip_and_repeat_nothing_while_messages_arrive() {
     for i in 0..12 {
         app.send("+12015550199", &format!("message {i}")).await;
     }
-    let (_, everything) = app.admin("GET", "/usage-logs?limit=500", None).await;
+    let everything = ok(app.api().list_usage_logs().limit(500).send().await);
     let before = ids(&everything);
 
+    let api = app.api();
     let mut seen = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let path = after.as_ref().map_or("/usage-logs?limit=5".to_owned(), |a| {
-            format!("/usage-logs?limit=5&after={a}")
-        });
-        let (_, page) = app.admin("GET", &path, None).await;
+        let mut page = api.list_usage_logs().limit(5);
+        if let Some(cursor) = &after {
+            page = page.after(cursor.as_str());
+        }
+        let page = ok(page.send().await);
         seen.extend(ids(&page));
         app.send("+12015550199", "arriving meanwhile").await;
-        match page["next_cursor"].as_str() {
-            Some(cursor) => after = Some(cursor.to_owned()),
+        match page.next_cursor {
+            Some(cursor) => after = Some(cursor),
             None => break,
         }
     }

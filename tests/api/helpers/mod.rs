@@ -20,10 +20,10 @@ use crate::faulty_store::Faults;
 mod fake_agent;
 mod fake_twilio;
 mod processes;
+pub mod spec;
 
 pub use fake_agent::*;
 pub use fake_twilio::*;
-#[allow(unused_imports)] // the client tests start no process
 pub use processes::*;
 
 pub const AUTH_TOKEN: &str = "test-twilio-auth-token";
@@ -294,8 +294,14 @@ impl TestApp {
         }
     }
 
+    /// The admin API through the client generated from the spec, with the
+    /// admin token: how tests set things up and read them back.
+    pub fn api(&self) -> spec::Client {
+        spec::client(&format!("http://{}", self.address), Some(ADMIN_TOKEN))
+    }
+
     /// Calls the admin API with the admin token; answers status and JSON
-    /// (null for an empty body).
+    /// (null for an empty body): for tests of the wire itself.
     pub async fn admin(&self, method: &str, path: &str, body: Option<serde_json::Value>) -> (u16, serde_json::Value) {
         self.admin_as(Some(ADMIN_TOKEN), method, path, body).await
     }
@@ -334,28 +340,20 @@ impl TestApp {
         conn
     }
 
-    /// Inserts a user straight into the store; returns its id.
-    /// A user added through the admin API, as an administrator would.
+    /// A user added through the admin API, as an administrator would;
+    /// returns its id.
     pub async fn add_user(&self, name: &str, phone: &str, active: bool) -> i64 {
-        let (status, user) = self
-            .admin(
-                "POST",
-                "/users",
-                Some(serde_json::json!({"full_name": name, "phone_number": phone, "is_active": active})),
-            )
-            .await;
-        assert_eq!(status, 201, "adding {name}: {user}");
-        user["id"].as_i64().expect("a user's id")
+        let user = spec::types::CreateUserRequest::builder()
+            .full_name(name)
+            .phone_number(Some(phone.to_owned()))
+            .is_active(Some(active));
+        spec::ok(self.api().create_user().body(user).send().await).id
     }
 
-    pub fn set_config(&self, key: &str, value: &str) {
-        self.db()
-            .execute(
-                "INSERT INTO sms_router_configs (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, value],
-            )
-            .unwrap();
+    /// Sets a setting through the admin API.
+    pub async fn set_config(&self, key: &str, value: &str) {
+        let value = spec::types::PutConfigRequest::builder().value(value);
+        spec::ok(self.api().put_config().key(key).body(value).send().await);
     }
 
     /// The inbound log row of a message.

@@ -1,23 +1,8 @@
 //! A client generated from `openapi/openapi.json` by progenitor drives the
 //! running server through every operation: the spec is usable, not only valid.
 
-// The generated code names `::reqwest`, and wants reqwest 0.13.
-extern crate reqwest013 as reqwest;
-
-#[path = "api/faulty_store.rs"]
-#[allow(dead_code)]
-mod faulty_store;
-#[path = "api/helpers/mod.rs"]
-#[allow(dead_code)]
-mod helpers;
-#[path = "common/wait.rs"]
-#[allow(dead_code)]
-mod wait;
-
-use helpers::{ADMIN_TOKEN, AUTH_TOKEN, WEBHOOK_PATH, spawn_app, twilio_signature};
-
-progenitor::generate_api!(spec = "openapi/openapi.json", interface = Builder);
-
+use crate::helpers::spec::{Client, status_of, types};
+use crate::helpers::{self, ADMIN_TOKEN, AUTH_TOKEN, WEBHOOK_PATH, spawn_app, twilio_signature};
 use types::{
     AddPhoneRequest, ClearablePhoneField, ClearableUserField, CreateUserRequest, GroupByDto, LookupReason,
     NumberSourceDto, OutcomeDto, PutConfigRequest, TwilioWebhookFields, UpdatePhoneRequest, UpdateUserRequest,
@@ -25,27 +10,7 @@ use types::{
 };
 
 fn client_for(app: &helpers::TestApp, token: Option<&str>) -> Client {
-    let mut headers = reqwest::header::HeaderMap::new();
-    if let Some(token) = token {
-        headers.insert(
-            reqwest::header::AUTHORIZATION,
-            format!("Bearer {token}").parse().unwrap(),
-        );
-    }
-    let http = reqwest::Client::builder().default_headers(headers).build().unwrap();
-    Client::new_with_client(&format!("http://{}", app.address), http)
-}
-
-/// The status of an error answer, which carries our error body.
-fn status_of<T>(result: Result<T, progenitor_client::Error<types::ErrorBody>>) -> u16 {
-    match result {
-        Err(progenitor_client::Error::ErrorResponse(answer)) => {
-            assert!(!answer.error.is_empty() && !answer.message.is_empty());
-            answer.status().as_u16()
-        }
-        Err(other) => panic!("expected an error answer, got {other:?}"),
-        Ok(_) => panic!("expected an error answer, got a success"),
-    }
+    helpers::spec::client(&format!("http://{}", app.address), token)
 }
 
 #[tokio::test]
