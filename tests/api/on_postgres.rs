@@ -2,9 +2,14 @@
 //! the same answers as on SQLite, read through the API only. Skipped,
 //! loudly, where PostgreSQL is missing (a failure under CI).
 
-use serde_json::{Value, json};
 use sms_router::startup::Tuning;
 
+use crate::helpers::spec::types::{
+    AddPhoneRequest, ClearableUserField, CreateUserRequest, DeliveryStatusDto, DirectionDto, LookupReason,
+    OutboxStatusDto, OutcomeDto, PutConfigRequest, SendMessageRequest, UpdatePhoneRequest, UpdateUserRequest,
+    VerificationMethodDto,
+};
+use crate::helpers::spec::{ok, refused, status_of};
 use crate::helpers::{AUTH_TOKEN, TestApp, eventually, found, sms_with_sid, spawn_app_with_twilio, twilio_signature};
 use crate::postgres_cluster::fresh_database;
 
@@ -16,25 +21,13 @@ async fn app_on_postgres() -> Option<(TestApp, crate::helpers::FakeTwilio)> {
     Some(spawn_app_with_twilio(&[("SMS_ROUTER_DATABASE_URL", &url)], Tuning::default()).await)
 }
 
-async fn ok(app: &TestApp, method: &str, path: &str, body: Option<Value>) -> Value {
-    let (status, json) = app.admin(method, path, body).await;
-    assert!((200..300).contains(&status), "{method} {path}: {status} {json}");
-    json
-}
-
 #[tokio::test]
 async fn messages_are_routed_refused_and_logged_as_on_sqlite() {
     let Some((app, _twilio)) = app_on_postgres().await else {
         return;
     };
     app.agent.replies("hi Ada");
-    let ada = ok(
-        &app,
-        "POST",
-        "/users",
-        Some(json!({"full_name": "Ada", "phone_number": ADA})),
-    )
-    .await;
+    let ada = app.add_user("Ada", ADA, true).await;
 
     let routed = app
         .post_sms(&sms_with_sid("SMpg00000000000000000000000000001", ADA, "hello"))
@@ -46,7 +39,8 @@ async fn messages_are_routed_refused_and_logged_as_on_sqlite() {
     let stranger = app.send(STRANGER, "who is this").await;
     let stop = app.send(ADA, "STOP").await;
     let while_out = app.send(ADA, "hello?").await;
-    let lookup = ok(&app, "GET", "/lookup?phone_number=%2B12015550123", None).await;
+    let api = app.api();
+    let lookup = ok(api.lookup_number().phone_number(ADA).send().await);
     let start = app.send(ADA, "START").await;
 
     assert_eq!(routed.messages(), ["hi Ada"]);
@@ -59,25 +53,32 @@ async fn messages_are_routed_refused_and_logged_as_on_sqlite() {
     );
     assert!(stop.messages().is_empty());
     assert!(while_out.messages().is_empty());
-    assert_eq!(lookup["reason"], "opted_out");
-    assert_eq!(lookup["user"]["id"], ada["id"]);
+    assert_eq!(lookup.reason, LookupReason::OptedOut);
+    assert_eq!(lookup.user.map(|user| user.id), Some(ada));
     assert!(start.messages().is_empty());
 
-    let inbound = ok(&app, "GET", "/usage-logs?direction=inbound&limit=50", None).await;
-    let outcomes: Vec<&str> = inbound["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row["outcome"].as_str().unwrap())
-        .collect();
+    let inbound = ok(api
+        .list_usage_logs()
+        .direction(DirectionDto::Inbound)
+        .limit(50)
+        .send()
+        .await);
+    let outcomes: Vec<OutcomeDto> = inbound.items.iter().map(|row| row.outcome).collect();
     assert_eq!(
         outcomes,
-        ["opted_in", "opted_out", "opted_out", "unknown_user", "help", "routed"],
+        [
+            OutcomeDto::OptedIn,
+            OutcomeDto::OptedOut,
+            OutcomeDto::OptedOut,
+            OutcomeDto::UnknownUser,
+            OutcomeDto::Help,
+            OutcomeDto::Routed
+        ],
         "newest first; the retry is not logged again"
     );
-    let summary = ok(&app, "GET", "/usage/summary?group_by=user", None).await;
-    assert_eq!(summary["totals"]["inbound"], 6);
-    assert_eq!(summary["totals"]["by_outcome"]["routed"], 1);
+    let summary = ok(api.get_usage_summary().send().await);
+    assert_eq!(summary.totals.inbound, 6);
+    assert_eq!(summary.totals.by_outcome.routed, 1);
 }
 
 #[tokio::test]
@@ -85,77 +86,59 @@ async fn users_numbers_and_settings_are_managed_as_on_sqlite() {
     let Some((app, _twilio)) = app_on_postgres().await else {
         return;
     };
+    let api = app.api();
 
-    let ada = ok(
-        &app,
-        "POST",
-        "/users",
-        Some(json!({"full_name": "Ada", "phone_number": ADA, "email": "ada@example.com"})),
-    )
-    .await;
-    let id = ada["id"].as_i64().unwrap();
-    let (taken, conflict) = app
-        .admin(
-            "POST",
-            "/users",
-            Some(json!({"full_name": "Bob", "email": "ADA@example.com"})),
-        )
-        .await;
-    let phone = ok(
-        &app,
-        "POST",
-        &format!("/users/{id}/phones"),
-        Some(json!({"phone_number": "(201) 555-0177", "is_primary": true})),
-    )
-    .await;
-    let (number_taken, _) = app
-        .admin(
-            "POST",
-            "/users",
-            Some(json!({"full_name": "Bob", "phone_number": "+12015550177"})),
-        )
-        .await;
-    let updated = ok(
-        &app,
-        "PATCH",
-        &format!("/phones/{}", phone["id"]),
-        Some(json!({"verification_method": "manual", "is_verified": true})),
-    )
-    .await;
-    let renamed = ok(
-        &app,
-        "PATCH",
-        &format!("/users/{id}"),
-        Some(json!({"full_name": "Ada King", "clear": ["email"]})),
-    )
-    .await;
-    let listed = ok(&app, "GET", "/users?phone_number=%2B12015550177", None).await;
-    let setting = ok(&app, "PUT", "/configs/max_reply_messages", Some(json!({"value": "3"}))).await;
-    let (bad_setting, _) = app
-        .admin("PUT", "/configs/max_reply_messages", Some(json!({"value": "11"})))
-        .await;
-    let restored = ok(&app, "DELETE", "/configs/max_reply_messages", None).await;
-    let configs = ok(&app, "GET", "/configs/max_reply_messages", None).await;
+    let ada = CreateUserRequest::builder()
+        .full_name("Ada")
+        .phone_number(Some(ADA.to_owned()))
+        .email(Some("ada@example.com".to_owned()));
+    let id = ok(api.create_user().body(ada).send().await).id;
+    let same_email = CreateUserRequest::builder()
+        .full_name("Bob")
+        .email(Some("ADA@example.com".to_owned()));
+    let (taken, conflict) = refused(api.create_user().body(same_email).send().await);
+    let extra = AddPhoneRequest::builder()
+        .phone_number("(201) 555-0177")
+        .is_primary(Some(true));
+    let phone = ok(api.add_user_phone().id(id).body(extra).send().await);
+    let same_number = CreateUserRequest::builder()
+        .full_name("Bob")
+        .phone_number(Some("+12015550177".to_owned()));
+    let number_taken = status_of(api.create_user().body(same_number).send().await);
+    let verified = UpdatePhoneRequest {
+        verification_method: Some(VerificationMethodDto::Manual),
+        is_verified: Some(true),
+        ..Default::default()
+    };
+    let updated = ok(api.update_phone().id(phone.id).body(verified).send().await);
+    let rename = UpdateUserRequest {
+        full_name: Some("Ada King".to_owned()),
+        clear: vec![ClearableUserField::Email],
+        ..Default::default()
+    };
+    let renamed = ok(api.update_user().id(id).body(rename).send().await);
+    let listed = ok(api.list_users().phone_number("+12015550177").send().await);
+    let three = PutConfigRequest::builder().value("3");
+    let setting = ok(api.put_config().key("max_reply_messages").body(three).send().await);
+    let eleven = PutConfigRequest::builder().value("11");
+    let bad_setting = status_of(api.put_config().key("max_reply_messages").body(eleven).send().await);
+    ok(api.delete_config().key("max_reply_messages").send().await);
+    let configs = ok(api.get_config().key("max_reply_messages").send().await);
 
-    assert_eq!((taken, conflict["error"].as_str()), (409, Some("conflict")));
+    assert_eq!((taken, conflict.error.as_str()), (409, "conflict"));
     assert_eq!(number_taken, 409);
-    assert_eq!(phone["phone_number"], "+12015550177");
-    assert_eq!(updated["verification_method"], "manual");
-    assert_eq!(renamed["full_name"], "Ada King");
-    assert_eq!(renamed["email"], Value::Null);
-    assert_eq!(listed["items"][0]["id"], id);
-    assert_eq!(
-        (setting["value"].as_str(), setting["is_default"].as_bool()),
-        (Some("3"), Some(false))
-    );
+    assert_eq!(phone.phone_number, "+12015550177");
+    assert_eq!(updated.verification_method, Some(VerificationMethodDto::Manual));
+    assert_eq!(renamed.full_name, "Ada King");
+    assert_eq!(renamed.email, None);
+    assert_eq!(listed.items[0].id, id);
+    assert_eq!((setting.value.as_str(), setting.is_default), ("3", false));
     assert_eq!(bad_setting, 422);
-    assert_eq!(restored, Value::Null);
-    assert_eq!(configs["value"], "1");
+    assert_eq!(configs.value, "1");
 
-    ok(&app, "DELETE", &format!("/phones/{}", phone["id"]), None).await;
-    ok(&app, "DELETE", &format!("/users/{id}"), None).await;
-    let (gone, _) = app.admin("GET", &format!("/users/{id}"), None).await;
-    assert_eq!(gone, 404);
+    ok(api.delete_phone().id(phone.id).send().await);
+    ok(api.delete_user().id(id).send().await);
+    assert_eq!(status_of(api.get_user().id(id).send().await), 404);
 }
 
 #[tokio::test]
@@ -163,25 +146,17 @@ async fn a_message_sent_through_the_outbox_gets_its_delivery_status() {
     let Some((app, twilio)) = app_on_postgres().await else {
         return;
     };
-    let ada = ok(
-        &app,
-        "POST",
-        "/users",
-        Some(json!({"full_name": "Ada", "phone_number": ADA})),
-    )
-    .await;
+    let ada = app.add_user("Ada", ADA, true).await;
+    let api = app.api();
+    let outbound = async || ok(api.list_usage_logs().direction(DirectionDto::Outbound).send().await).items;
 
-    let item = ok(
-        &app,
-        "POST",
-        &format!("/users/{}/messages", ada["id"]),
-        Some(json!({"body": "hello"})),
-    )
-    .await;
+    let hello = SendMessageRequest {
+        body: "hello".to_owned(),
+    };
+    let item = ok(api.send_user_message().id(ada).body(hello).send().await);
     eventually("Twilio to get the message", || twilio.received().len() == 1).await;
     let sid = found("the sent message to be logged", async || {
-        let rows = ok(&app, "GET", "/usage-logs?direction=outbound", None).await;
-        rows["items"][0]["message_sid"].as_str().map(str::to_owned)
+        outbound().await.first().and_then(|row| row.message_sid.clone())
     })
     .await;
     let params: Vec<(String, String)> = [
@@ -198,10 +173,9 @@ async fn a_message_sent_through_the_outbox_gets_its_delivery_status() {
         .post_raw(path, &params, Some(&signature), "application/x-www-form-urlencoded")
         .await;
 
-    assert_eq!(item["status"], "pending");
+    assert_eq!(item.status, OutboxStatusDto::Pending);
     assert_eq!(answer.status, 204);
-    let rows = ok(&app, "GET", "/usage-logs?direction=outbound", None).await;
-    assert_eq!(rows["items"][0]["delivery_status"], "delivered");
+    assert_eq!(outbound().await[0].delivery_status, Some(DeliveryStatusDto::Delivered));
 }
 
 #[tokio::test]
@@ -268,13 +242,7 @@ async fn a_retry_after_a_restart_gets_the_kept_reply() {
         return;
     };
     app.agent.replies("hi Ada");
-    ok(
-        &app,
-        "POST",
-        "/users",
-        Some(json!({"full_name": "Ada", "phone_number": ADA})),
-    )
-    .await;
+    app.add_user("Ada", ADA, true).await;
     let params = sms_with_sid("SMpgkept000000000000000000000001", ADA, "hello");
     assert_eq!(app.post_sms(&params).await.messages(), ["hi Ada"]);
 
@@ -295,6 +263,11 @@ async fn a_sender_with_control_characters_is_answered_as_on_sqlite() {
     let answer = app.send("\u{1e}\u{0}Acme\u{7}", "hi").await;
 
     assert_eq!(answer.status, 200, "{}", answer.body);
-    let logs = ok(&app, "GET", "/usage-logs?direction=inbound", None).await;
-    assert_eq!(logs["items"][0]["phone_number"], "Acme", "{logs}");
+    let logs = ok(app
+        .api()
+        .list_usage_logs()
+        .direction(DirectionDto::Inbound)
+        .send()
+        .await);
+    assert_eq!(logs.items[0].phone_number.as_deref(), Some("Acme"), "{logs:?}");
 }

@@ -4,10 +4,11 @@
 use std::time::Duration;
 
 use base64::Engine;
-use serde_json::json;
 use sms_router::domain::outbound::RetryPolicy;
 use sms_router::startup::Tuning;
 
+use crate::helpers::spec::types::{AddPhoneRequest, CreateUserRequest, OutboxMessageDto, SendMessageRequest};
+use crate::helpers::spec::{self, Answer, ok, refused};
 use crate::helpers::{
     AUTH_TOKEN, Behaviour, FakeTwilio, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app,
     spawn_app_with_twilio, spawn_faulty_app_with_twilio,
@@ -30,13 +31,9 @@ async fn ada(app: &TestApp) -> i64 {
     app.add_user("Ada", ADA, true).await
 }
 
-async fn send(app: &TestApp, user: i64, body: &str) -> (u16, serde_json::Value) {
-    app.admin(
-        "POST",
-        &format!("/users/{user}/messages"),
-        Some(json!({ "body": body })),
-    )
-    .await
+async fn send(app: &TestApp, user: i64, body: &str) -> Answer<OutboxMessageDto> {
+    let body = SendMessageRequest { body: body.to_owned() };
+    app.api().send_user_message().id(user).body(body).send().await
 }
 
 /// An outbound log row: message_sid, success, error_message, error_code, outcome.
@@ -57,8 +54,8 @@ fn outbound_rows(app: &TestApp) -> Vec<OutboundRow> {
 }
 
 /// Waits until the outbox item of a `send` answer reaches `status`.
-async fn wait_for_outbox(app: &TestApp, item: &serde_json::Value, status: &str) {
-    let id = item["id"].as_i64().unwrap();
+async fn wait_for_outbox(app: &TestApp, item: &OutboxMessageDto, status: &str) {
+    let id = item.id;
     eventually(&format!("outbox item {id} to be {status}"), || {
         outbox_status(app, id).0 == status
     })
@@ -98,10 +95,11 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
     .await;
     let user = ada(&app).await;
 
-    let (status, item) = send(&app, user, "Your report is ready.").await;
+    let answer = send(&app, user, "Your report is ready.").await;
 
-    assert_eq!(status, 202, "{item}");
-    assert_eq!((item["to"].as_str(), item["user_id"].as_i64()), (Some(ADA), Some(user)));
+    assert_eq!(spec::status(&answer), 202, "{answer:?}");
+    let item = ok(answer);
+    assert_eq!((item.to.as_str(), item.user_id), (ADA, Some(user)));
     wait_for_outbox(&app, &item, "sent").await;
     let requests = twilio.received();
     assert_eq!(requests.len(), 1);
@@ -126,11 +124,7 @@ async fn a_message_to_a_user_goes_out_once_through_the_rest_api() {
     assert_eq!(rows.len(), 1);
     assert!(rows[0].0.as_deref().is_some_and(|sid| sid.starts_with("SMfake")));
     assert_eq!((rows[0].1, rows[0].4.as_str()), (true, "proactive"));
-    assert_eq!(
-        outbox_status(&app, item["id"].as_i64().unwrap()).1,
-        "",
-        "the text is not kept once sent"
-    );
+    assert_eq!(outbox_status(&app, item.id).1, "", "the text is not kept once sent");
 }
 
 #[tokio::test]
@@ -139,7 +133,7 @@ async fn too_many_requests_then_created_delivers_one_message() {
     twilio.script(&[TwilioAnswer::Error(429, Some(20429))]);
     let user = ada(&app).await;
 
-    let (_, item) = send(&app, user, "hello").await;
+    let item = ok(send(&app, user, "hello").await);
 
     wait_for_outbox(&app, &item, "sent").await;
     let requests = twilio.received();
@@ -155,14 +149,14 @@ async fn an_opted_out_recipient_is_recorded_and_not_retried() {
     twilio.script(&[TwilioAnswer::Error(400, Some(21610))]);
     let user = ada(&app).await;
 
-    let (_, item) = send(&app, user, "hello").await;
+    let item = ok(send(&app, user, "hello").await);
 
     wait_for_outbox(&app, &item, "failed").await;
     assert_eq!(twilio.received().len(), 1, "no retry");
     assert!(app.is_opted_out(ADA));
     let rows = outbound_rows(&app);
     assert_eq!((rows[0].1, rows[0].3), (false, Some(21610)));
-    let (status, _) = send(&app, user, "again").await;
+    let status = spec::status(&send(&app, user, "again").await);
     assert_eq!(status, 409, "an opted-out user is not texted");
 }
 
@@ -176,7 +170,7 @@ async fn server_errors_beyond_the_retries_leave_a_failed_row() {
     ]);
     let user = ada(&app).await;
 
-    let (_, item) = send(&app, user, "hello").await;
+    let item = ok(send(&app, user, "hello").await);
 
     wait_for_outbox(&app, &item, "failed").await;
     assert_eq!(twilio.received().len(), 3);
@@ -204,15 +198,15 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
     let (mut app, twilio) = spawn_app_with_twilio(&[], slow).await;
     twilio.script(&[TwilioAnswer::Error(503, None)]);
     let user = ada(&app).await;
-    let (_, pending) = send(&app, user, "survives a restart").await;
+    let pending = ok(send(&app, user, "survives a restart").await);
     eventually("the first attempt", || twilio.received().len() == 1).await;
     // A second message was being sent when the process died.
-    let (_, interrupted) = send(&app, user, "in flight").await;
+    let interrupted = ok(send(&app, user, "in flight").await);
     app.restart().await;
     app.db()
         .execute(
             "UPDATE sms_outbox SET status = 'sending' WHERE id = ?1",
-            [interrupted["id"].as_i64().unwrap()],
+            [interrupted.id],
         )
         .ok();
 
@@ -224,7 +218,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
     let bodies: Vec<_> = created.iter().filter_map(|r| r.field("Body")).collect();
     assert_eq!(bodies.iter().filter(|b| **b == "survives a restart").count(), 1);
     assert!(bodies.iter().filter(|b| **b == "in flight").count() <= 1);
-    let interrupted_status = outbox_status(&app, interrupted["id"].as_i64().unwrap()).0;
+    let interrupted_status = outbox_status(&app, interrupted.id).0;
     assert!(
         interrupted_status == "unknown" || bodies.contains(&"in flight"),
         "an interrupted send is marked unknown, unless it was sent before the stop: {interrupted_status}"
@@ -236,12 +230,8 @@ async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
     let user = ada(&app).await;
     let inactive = app.add_user("Bob", "+12015550124", false).await;
-    let numberless: i64 = app
-        .db()
-        .query_row("INSERT INTO users (full_name) VALUES ('Cy') RETURNING id", [], |r| {
-            r.get(0)
-        })
-        .unwrap();
+    let cy = CreateUserRequest::builder().full_name("Cy");
+    let numberless = ok(app.api().create_user().body(cy).send().await).id;
     app.send("+12015550123", "STOP").await;
 
     for (target, body, status) in [
@@ -251,10 +241,10 @@ async fn a_message_to_a_user_that_cannot_be_texted_is_refused() {
         (999, "hi", 404),
         (user, " ", 422),
     ] {
-        let (got, error) = send(&app, target, body).await;
-        assert_eq!(got, status, "user {target}: {error}");
+        let answer = send(&app, target, body).await;
+        assert_eq!(spec::status(&answer), status, "user {target}: {answer:?}");
     }
-    let (status, _) = send(&app, user, &"x".repeat(1601)).await;
+    let status = spec::status(&send(&app, user, &"x".repeat(1601)).await);
     assert_eq!(status, 422);
 }
 
@@ -263,16 +253,10 @@ async fn without_twilio_settings_sending_is_503() {
     let app = spawn_app().await;
     let user = ada(&app).await;
 
-    let (status, error) = send(&app, user, "hi").await;
+    let (status, error) = refused(send(&app, user, "hi").await);
 
     assert_eq!(status, 503);
-    assert!(
-        error["message"]
-            .as_str()
-            .unwrap()
-            .contains("SMS_ROUTER_TWILIO_ACCOUNT_SID"),
-        "{error}"
-    );
+    assert!(error.message.contains("SMS_ROUTER_TWILIO_ACCOUNT_SID"), "{error:?}");
 }
 
 #[tokio::test]
@@ -405,14 +389,12 @@ async fn status_callback(app: &TestApp, fields: &[(&str, &str)], signed: bool) -
 /// Sends Ada a message and answers Twilio's sid of it once it is sent.
 async fn sent_message_sid(app: &TestApp) -> String {
     let user = ada(app).await;
-    let (_, item) = send(app, user, "hello").await;
+    let item = ok(send(app, user, "hello").await);
     wait_for_outbox(app, &item, "sent").await;
     app.db()
-        .query_row(
-            "SELECT message_sid FROM sms_outbox WHERE id = ?1",
-            [item["id"].as_i64().unwrap()],
-            |r| r.get(0),
-        )
+        .query_row("SELECT message_sid FROM sms_outbox WHERE id = ?1", [item.id], |r| {
+            r.get(0)
+        })
         .unwrap()
 }
 
@@ -467,17 +449,11 @@ async fn an_undelivered_status_keeps_its_error_code_and_21610_records_an_opt_out
 
     assert_eq!(answer.status, 204);
     assert_eq!(delivery(&app, &sid), (Some("undelivered".to_owned()), Some(21610)));
-    let (status, opt_outs) = app.admin("GET", "/opt-outs", None).await;
-    assert_eq!(status, 200);
-    let numbers: Vec<_> = opt_outs["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|o| o["phone_number"].as_str().unwrap())
-        .collect();
+    let opt_outs = ok(app.api().list_opt_outs().send().await).items;
+    let numbers: Vec<_> = opt_outs.iter().map(|o| o.phone_number.as_str()).collect();
     assert_eq!(numbers, [ADA]);
-    let user: i64 = app.db().query_row("SELECT id FROM users", [], |r| r.get(0)).unwrap();
-    let (status, _) = send(&app, user, "are you there?").await;
+    let user = ok(app.api().list_users().send().await).items[0].id;
+    let status = spec::status(&send(&app, user, "are you there?").await);
     assert_eq!(status, 409, "the number opted out at the carrier: not texted again");
 }
 
@@ -501,9 +477,9 @@ async fn a_store_fault_on_one_item_leaves_every_other_item_to_be_sent_once() {
 
     let mut items = Vec::new();
     for n in 0..20 {
-        let (status, item) = send(&app, user, &format!("message {n:02}")).await;
-        assert_eq!(status, 202, "{item}");
-        items.push(item);
+        let answer = send(&app, user, &format!("message {n:02}")).await;
+        assert_eq!(spec::status(&answer), 202, "{answer:?}");
+        items.push(ok(answer));
     }
 
     eventually("twenty sends", || twilio.received().len() >= 20).await;
@@ -550,25 +526,17 @@ async fn a_message_or_code_refused_with_429_is_not_retried_after_its_recipient_s
     };
     let (app, twilio) = spawn_app_with_twilio(&[], slow_retry).await;
     let user = ada(&app).await;
-    let (status, phone) = app
-        .admin(
-            "POST",
-            &format!("/users/{user}/phones"),
-            Some(json!({ "phone_number": EXTRA })),
-        )
-        .await;
-    assert_eq!(status, 201, "{phone}");
+    let extra = AddPhoneRequest::builder().phone_number(EXTRA);
+    let phone = ok(app.api().add_user_phone().id(user).body(extra).send().await);
     twilio.script(&[
         TwilioAnswer::Error(429, Some(20429)),
         TwilioAnswer::Error(429, Some(20429)),
     ]);
 
-    let (status, _) = send(&app, user, "your report is ready").await;
+    let status = spec::status(&send(&app, user, "your report is ready").await);
     assert_eq!(status, 202);
-    let (status, _) = app
-        .admin("POST", &format!("/phones/{}/verification", phone["id"]), None)
-        .await;
-    assert_eq!(status, 202);
+    let started = app.api().start_phone_verification().id(phone.id).send().await;
+    assert_eq!(spec::status(&started), 202);
     eventually("both first tries", || twilio.received().len() == 2).await;
     app.send(ADA, "STOP").await;
     app.send(EXTRA, "stop").await;
@@ -599,13 +567,13 @@ async fn a_429s_retry_after_is_honoured_up_to_the_backoffs_maximum() {
     };
 
     twilio.script(&[TwilioAnswer::TooManyRetryAfter("3")]);
-    let (_, item) = send(&app, user, "in three seconds").await;
+    let item = ok(send(&app, user, "in three seconds").await);
     wait_for_outbox(&app, &item, "sent").await;
     let first = waited(&twilio);
     assert!(first >= Duration::from_millis(2950), "retried after {first:?}");
 
     twilio.script(&[TwilioAnswer::TooManyRetryAfter("3600")]);
-    let (_, item) = send(&app, user, "not in an hour").await;
+    let item = ok(send(&app, user, "not in an hour").await);
     wait_for_outbox(&app, &item, "sent").await;
     let capped = waited(&twilio);
     // Capped at the backoff's 4 s, not an hour (a busy machine may add to it).
