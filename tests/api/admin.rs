@@ -90,7 +90,7 @@ async fn deleting_a_user_removes_its_numbers_and_keeps_its_log_rows_unowned() {
         .query_row("SELECT count(*) FROM user_phone_mappings", [], |r| r.get(0))
         .unwrap();
     assert_eq!(mappings, 0);
-    let row = app.inbound_row(&sid_of(&params));
+    let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!((row.user_id, row.outcome.as_str()), (None, "routed"));
 }
 
@@ -468,7 +468,7 @@ async fn a_change_through_the_api_routes_the_very_next_message_accordingly() {
     .await;
     let params = sms("+12015550123", "two");
     app.post_sms(&params).await;
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "inactive_user");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "inactive_user");
 
     // The number moves to Bob: Ada lets go of it, Bob takes it as an extra number.
     app.admin(

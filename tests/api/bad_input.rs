@@ -295,7 +295,7 @@ async fn absurd_webhook_fields_are_answered_or_refused_by_name() {
         let params = with(&with(&ada, "From", &from), "MessageSid", &new_sid());
         let answer = app.post_sms(&params).await;
         assert_eq!(answer.status, 200, "From {from:.20}: {}", answer.body);
-        let row = app.inbound_row(&crate::helpers::sid_of(&params));
+        let row = app.inbound_row(&crate::helpers::sid_of(&params)).await;
         assert_eq!(row.user_id, None, "From {from:.20} is nobody's");
         assert!(row.phone_number.unwrap_or_default().len() <= 64);
     }
@@ -386,14 +386,7 @@ async fn no_body_is_read_before_its_route_authenticates_it() {
 async fn a_json_value_of_the_wrong_type_is_400_naming_its_field_and_writes_nothing() {
     let (app, _twilio) = spawn_app_with_twilio(&[], Tuning::default()).await;
     let user = app.add_user("Ada", "+12015550123", true).await;
-    let phone: i64 = app
-        .db()
-        .query_row(
-            "INSERT INTO user_phone_mappings (user_id, phone_number) VALUES (?1, '+12015550177') RETURNING id",
-            [user],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let phone = app.add_phone(user, "+12015550177", false).await;
     let before = census(&app);
 
     let cases: Vec<(&str, String, Value, &str)> = vec![

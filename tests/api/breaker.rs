@@ -1,6 +1,8 @@
 //! An agent failing repeatedly is left alone for a cool-down: its users get
 //! `error_reply` at once, without the agent being called.
 
+use crate::helpers::spec::ok;
+use crate::helpers::spec::types::DirectionDto;
 use crate::helpers::{Behaviour, spawn_app_with};
 
 const ADA: &str = "+12015550123";
@@ -19,8 +21,14 @@ async fn after_five_failures_in_a_row_the_agent_is_not_called_and_the_answer_is_
 
     assert_eq!(sixth.messages(), [ERROR_REPLY]);
     assert_eq!(app.agent.calls(), 5, "the sixth message did not reach the agent");
-    let (_, rows) = app.admin("GET", "/usage-logs?direction=inbound&limit=1", None).await;
-    let why = rows["items"][0]["error_message"].as_str().unwrap();
+    let rows = ok(app
+        .api()
+        .list_usage_logs()
+        .direction(DirectionDto::Inbound)
+        .limit(1)
+        .send()
+        .await);
+    let why = rows.items[0].error_message.as_deref().unwrap_or_default();
     assert!(why.contains("cooling down"), "{why}");
 }
 

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Stdio};
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::helpers::spec::ok;
+use crate::helpers::spec::types::GroupByDto;
 use crate::helpers::{ADMIN_TOKEN, Behaviour, TestApp, found, spawn_app_with, until};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -246,15 +248,23 @@ async fn the_dashboard_draws_its_charts_on_a_phone_and_its_numbers_match_the_api
         );
     }
     assert_eq!(charts.as_array().unwrap().len(), 3);
-    let since = (chrono::Utc::now() - chrono::Duration::days(29)).format("%Y-%m-%dT00:00:00Z");
-    let (_, summary) = app
-        .admin("GET", &format!("/usage/summary?group_by=user&since={since}"), None)
-        .await;
-    assert_eq!(shown["inbound"], summary["totals"]["inbound"].to_string());
-    assert_eq!(shown["outbound"], summary["totals"]["outbound"].to_string());
+    let since = (chrono::Utc::now() - chrono::Duration::days(29))
+        .date_naive()
+        .and_hms_opt(0, 0, 0)
+        .unwrap()
+        .and_utc();
+    let api = app.api();
+    let summary = ok(api
+        .get_usage_summary()
+        .group_by(GroupByDto::User)
+        .since(since)
+        .send()
+        .await);
+    assert_eq!(shown["inbound"], summary.totals.inbound.to_string());
+    assert_eq!(shown["outbound"], summary.totals.outbound.to_string());
     assert_eq!(shown["optedOut"], "1");
-    let mut groups: Vec<Value> = summary["groups"].as_array().unwrap().clone();
-    groups.sort_by_key(|g| std::cmp::Reverse(g["inbound"].as_u64().unwrap()));
+    let mut groups = summary.groups.clone();
+    groups.sort_by_key(|g| std::cmp::Reverse(g.inbound));
     let busiest = shown["busiest"].as_array().unwrap();
     assert_eq!(busiest.len(), groups.len());
     assert!(
@@ -265,9 +275,9 @@ async fn the_dashboard_draws_its_charts_on_a_phone_and_its_numbers_match_the_api
         (shown["pwned"].clone(), shown["images"].clone()),
         (Value::Null, json!(0))
     );
-    assert_eq!(busiest[0][1], groups[0]["inbound"].to_string());
-    let (_, failures) = app.admin("GET", "/usage-logs?success=false&limit=20", None).await;
-    assert_eq!(shown["failures"], failures["items"].as_array().unwrap().len());
+    assert_eq!(busiest[0][1], groups[0].inbound.to_string());
+    let failures = ok(api.list_usage_logs().success(false).limit(20).send().await);
+    assert_eq!(shown["failures"], failures.items.len());
     assert_eq!(shown["token"], false, "the token is never in the URL");
     assert!(
         shown["width"].as_u64().unwrap() <= 390,

@@ -266,12 +266,10 @@ impl Fixture {
         let user = app.add_user("Ada", &taken, true).await;
         app.add_user("Babbage", &other, true).await;
         let inactive = app.add_user("Charles", &fresh_number(), false).await;
-        let phone = add_phone(app, user, &fresh_number()).await;
+        let phone = app.add_phone(user, &fresh_number(), false).await;
         let opted_number = fresh_number();
-        let opted_phone = add_phone(app, user, &opted_number).await;
-        app.db()
-            .execute("INSERT INTO sms_opt_outs (phone_number) VALUES (?1)", [&opted_number])
-            .unwrap();
+        let opted_phone = app.add_phone(user, &opted_number, false).await;
+        app.send(&opted_number, "STOP").await;
         let mut values = BTreeMap::new();
         values.insert("{user}", user.to_string());
         values.insert("{inactive}", inactive.to_string());
@@ -290,18 +288,6 @@ impl Fixture {
         }
         text
     }
-}
-
-async fn add_phone(app: &TestApp, user: i64, number: &str) -> i64 {
-    let (status, phone) = app
-        .admin(
-            "POST",
-            &format!("/users/{user}/phones"),
-            Some(serde_json::json!({ "phone_number": number })),
-        )
-        .await;
-    assert_eq!(status, 201, "{phone}");
-    phone["id"].as_i64().unwrap()
 }
 
 /// Starts a verification of `{phone}` and reads the code Twilio was asked

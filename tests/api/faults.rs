@@ -36,8 +36,8 @@ async fn a_retry_after_a_restart_gets_the_same_answer_without_a_second_agent_cal
     assert_eq!(app.post_sms(&help).await.messages(), help_reply);
     assert_eq!(app.post_sms(&stranger).await.messages(), unknown);
     assert_eq!(app.agent.calls(), 2, "the store's claim must stop a second agent call");
-    assert_eq!(app.count_rows("inbound"), 4);
-    assert_eq!(app.inbound_row(&sid_of(&routed)).outcome, "routed");
+    assert_eq!(app.count_rows("inbound").await, 4);
+    assert_eq!(app.inbound_row(&sid_of(&routed)).await.outcome, "routed");
 }
 
 /// One number floods while its agent stalls; another user is answered in
@@ -82,7 +82,10 @@ async fn a_flood_from_one_number_with_a_stalled_agent_holds_up_no_one_else() {
     app.agent.release();
     let statuses = flood.await.unwrap();
     assert!(statuses.iter().all(|&s| s == 200), "{statuses:?}");
-    let outcomes: Vec<String> = floods.iter().map(|p| app.inbound_row(&sid_of(p)).outcome).collect();
+    let mut outcomes = Vec::new();
+    for params in &floods {
+        outcomes.push(app.inbound_row(&sid_of(params)).await.outcome);
+    }
     assert_eq!(outcomes.iter().filter(|o| *o == "routed").count(), 5, "{outcomes:?}");
     assert_eq!(
         outcomes.iter().filter(|o| *o == "rate_limited").count(),
@@ -125,7 +128,7 @@ async fn a_locked_database_is_waited_for_within_the_request() {
 
     assert_eq!(status, 200);
     assert!(body.contains("hi from the agent"), "{body}");
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "routed");
 }
 
 /// The store runs out of room (the server's file-size limit lowered to one

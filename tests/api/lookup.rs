@@ -2,7 +2,7 @@
 //! what lookup says is what the next ordinary message from the number gets.
 
 use crate::helpers::spec::ok;
-use crate::helpers::spec::types::{AddPhoneRequest, UpdateUserRequest};
+use crate::helpers::spec::types::UpdateUserRequest;
 use crate::helpers::*;
 
 /// Looks `number` up, then sends it an ordinary message; answers lookup's
@@ -14,22 +14,15 @@ async fn lookup_then_send(app: &TestApp, number: &str) -> (String, String) {
     let params = sms(number, "an ordinary message");
     let answer = app.post_sms(&params).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
-    (reason, app.inbound_row(&sid_of(&params)).outcome)
-}
-
-async fn add_phone(app: &TestApp, user: i64, number: &str, verified: bool) {
-    let phone = AddPhoneRequest::builder()
-        .phone_number(number)
-        .is_verified(Some(verified));
-    ok(app.api().add_user_phone().id(user).body(phone).send().await);
+    (reason, app.inbound_row(&sid_of(&params)).await.outcome)
 }
 
 #[tokio::test]
 async fn lookup_and_routing_agree_for_every_reason() {
     let app = spawn_app_with(&[("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", "3")]).await;
     let ada = app.add_user("Ada", "+12015550123", true).await;
-    add_phone(&app, ada, "+12015550177", true).await;
-    add_phone(&app, ada, "+12015550178", false).await;
+    app.add_phone(ada, "+12015550177", true).await;
+    app.add_phone(ada, "+12015550178", false).await;
     let bob = app.add_user("Bob", "+12015550124", true).await;
     app.add_user("Cy", "+12015550125", false).await;
     app.add_user("Dee", "+12015550127", true).await;

@@ -33,7 +33,7 @@ async fn an_agents_redirect_is_an_agent_error_and_is_not_followed() {
         let answer = app.post_sms(&params).await;
 
         assert_eq!(answer.messages(), [ERROR_REPLY], "{status}");
-        let row = app.inbound_row(&crate::helpers::sid_of(&params));
+        let row = app.inbound_row(&crate::helpers::sid_of(&params)).await;
         assert_eq!(
             row.error_message.as_deref(),
             Some(format!("the agent answered HTTP {status}").as_str())

@@ -11,7 +11,7 @@ use crate::helpers::spec::types::{AddPhoneRequest, CreateUserRequest, OutboxMess
 use crate::helpers::spec::{self, Answer, ok, refused};
 use crate::helpers::{
     AUTH_TOKEN, Behaviour, FakeTwilio, TWILIO_ACCOUNT, TWILIO_NUMBER, TestApp, TwilioAnswer, eventually, spawn_app,
-    spawn_app_with_twilio, spawn_faulty_app_with_twilio,
+    spawn_app_with_twilio, spawn_faulty_app_with_twilio, until,
 };
 
 const ADA: &str = "+12015550123";
@@ -153,7 +153,7 @@ async fn an_opted_out_recipient_is_recorded_and_not_retried() {
 
     wait_for_outbox(&app, &item, "failed").await;
     assert_eq!(twilio.received().len(), 1, "no retry");
-    assert!(app.is_opted_out(ADA));
+    assert!(app.is_opted_out(ADA).await);
     let rows = outbound_rows(&app);
     assert_eq!((rows[0].1, rows[0].3), (false, Some(21610)));
     let status = spec::status(&send(&app, user, "again").await);
@@ -305,11 +305,11 @@ async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_on
         request.authorization.as_deref(),
         Some(format!("Basic {credentials}").as_str())
     );
-    eventually("the message's row to be settled", || {
-        app.inbound_row(&sid).outcome == "routed"
+    until("the message's row to be settled", async || {
+        app.inbound_row(&sid).await.outcome == "routed"
     })
     .await;
-    let row = app.inbound_row(&sid);
+    let row = app.inbound_row(&sid).await;
     assert_eq!((row.user_id, row.success), (Some(user), true));
     assert!(row.metadata.unwrap().contains(r#""deferred":true"#));
     eventually("the outbound row", || outbound_rows(&app).len() == 1).await;
@@ -328,7 +328,7 @@ async fn a_slow_agent_gets_an_empty_answer_in_time_and_its_reply_through_rest_on
             |r| r.get(0),
         )
         .unwrap();
-    let inbound = request_id(app.inbound_row(&sid).metadata);
+    let inbound = request_id(app.inbound_row(&sid).await.metadata);
     assert!(inbound.is_string(), "{inbound}");
     assert_eq!(request_id(sent), inbound);
     wait_for_quiet_outbox(&app).await;
@@ -358,11 +358,11 @@ async fn an_agent_past_the_late_deadline_gets_the_error_reply_through_rest() {
         Some("Sorry, something went wrong. Please try again in a moment.")
     );
     let sid = crate::helpers::sid_of(&params);
-    eventually("the row to be settled", || {
-        app.inbound_row(&sid).outcome == "agent_error"
+    until("the row to be settled", async || {
+        app.inbound_row(&sid).await.outcome == "agent_error"
     })
     .await;
-    let row = app.inbound_row(&sid);
+    let row = app.inbound_row(&sid).await;
     assert!(!row.success);
     assert!(row.error_message.unwrap().contains("deadline"));
 }

@@ -29,7 +29,7 @@ async fn routed_message_gets_the_agents_reply_and_both_rows() {
     assert_eq!(question["message"], "what's up?");
     assert_eq!(question["message_sid"], sid_of(&params));
     assert!(question["request_id"].as_str().is_some_and(|id| id.len() == 36));
-    let row = app.inbound_row(&sid_of(&params));
+    let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!(
         (row.outcome.as_str(), row.success, row.user_id),
         ("routed", true, Some(user_id))
@@ -40,7 +40,7 @@ async fn routed_message_gets_the_agents_reply_and_both_rows() {
     assert_eq!(metadata["to"], "+15005550006");
     assert_eq!(metadata["num_media"], 0);
     assert_eq!(metadata["request_id"], question["request_id"]);
-    assert_eq!(app.count_rows("outbound"), 1);
+    assert_eq!(app.count_rows("outbound").await, 1);
 }
 
 #[tokio::test]
@@ -51,7 +51,7 @@ async fn unknown_sender_gets_the_unknown_user_reply_and_a_row_without_user() {
     let answer = app.post_sms(&params).await;
 
     assert_eq!(answer.messages(), ["This number is not registered with this service."]);
-    let row = app.inbound_row(&sid_of(&params));
+    let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!((row.outcome.as_str(), row.user_id), ("unknown_user", None));
     assert_eq!(row.phone_number.as_deref(), Some("+12015550199"));
     assert_eq!(app.agent.calls(), 0);
@@ -65,7 +65,7 @@ async fn empty_unknown_user_reply_answers_nothing() {
     let answer = app.send("+12015550199", "hi").await;
 
     assert_eq!(answer.messages(), Vec::<String>::new());
-    assert_eq!(app.count_rows("outbound"), 0);
+    assert_eq!(app.count_rows("outbound").await, 0);
 }
 
 #[tokio::test]
@@ -76,7 +76,7 @@ async fn a_sender_that_is_not_a_number_is_an_unknown_user() {
     let answer = app.post_sms(&params).await;
 
     assert_eq!(answer.status, 200);
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "unknown_user");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "unknown_user");
 }
 
 #[tokio::test]
@@ -91,7 +91,7 @@ async fn inactive_user_gets_the_inactive_reply() {
         answer.messages(),
         ["Your account is not active. Please contact your administrator."]
     );
-    let row = app.inbound_row(&sid_of(&params));
+    let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!((row.outcome.as_str(), row.user_id), ("inactive_user", Some(user_id)));
     assert_eq!(app.agent.calls(), 0);
 }
@@ -103,20 +103,20 @@ async fn stop_opts_the_number_out_until_start() {
 
     let stop = sms(ADA, "  Stop ");
     assert_eq!(app.post_sms(&stop).await.messages(), Vec::<String>::new());
-    assert_eq!(app.inbound_row(&sid_of(&stop)).outcome, "opted_out");
+    assert_eq!(app.inbound_row(&sid_of(&stop)).await.outcome, "opted_out");
 
     let blocked = sms(ADA, "are you there?");
     assert_eq!(app.post_sms(&blocked).await.messages(), Vec::<String>::new());
-    assert_eq!(app.inbound_row(&sid_of(&blocked)).outcome, "opted_out");
+    assert_eq!(app.inbound_row(&sid_of(&blocked)).await.outcome, "opted_out");
     assert_eq!(app.agent.calls(), 0);
 
     let help = sms(ADA, "help");
     assert_eq!(app.post_sms(&help).await.messages().len(), 1, "HELP is always answered");
-    assert_eq!(app.inbound_row(&sid_of(&help)).outcome, "help");
+    assert_eq!(app.inbound_row(&sid_of(&help)).await.outcome, "help");
 
     let start = sms(ADA, "UNSTOP");
     assert_eq!(app.post_sms(&start).await.messages(), Vec::<String>::new());
-    assert_eq!(app.inbound_row(&sid_of(&start)).outcome, "opted_in");
+    assert_eq!(app.inbound_row(&sid_of(&start)).await.outcome, "opted_in");
 
     assert_eq!(app.send(ADA, "back again").await.messages(), ["hi from the agent"]);
 }
@@ -130,7 +130,7 @@ async fn twilios_opt_out_type_counts_as_the_keyword() {
 
     app.post_sms(&params).await;
 
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "opted_out");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "opted_out");
     let opted: i64 = app
         .db()
         .query_row("SELECT count(*) FROM sms_opt_outs", [], |r| r.get(0))
@@ -160,7 +160,7 @@ async fn a_flood_from_one_number_is_rate_limited_and_others_are_not() {
     assert_eq!(app.send(ADA, "2").await.messages().len(), 1);
     let third = sms(ADA, "3");
     assert_eq!(app.post_sms(&third).await.messages(), Vec::<String>::new());
-    assert_eq!(app.inbound_row(&sid_of(&third)).outcome, "rate_limited");
+    assert_eq!(app.inbound_row(&sid_of(&third)).await.outcome, "rate_limited");
 
     assert_eq!(app.send("+12015550124", "hi").await.messages().len(), 1);
     assert_eq!(app.agent.calls(), 3);
@@ -179,8 +179,8 @@ async fn a_retry_gets_the_same_reply_without_a_second_agent_call_or_row() {
     assert_eq!(first.messages(), ["hi from the agent"]);
     assert_eq!(retry.messages(), first.messages());
     assert_eq!(app.agent.calls(), 1);
-    assert_eq!(app.count_rows("inbound"), 1);
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
+    assert_eq!(app.count_rows("inbound").await, 1);
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "routed");
 }
 
 #[tokio::test]
@@ -197,7 +197,7 @@ async fn the_same_sid_at_the_same_moment_reaches_the_agent_once() {
     for answer in answers {
         assert_eq!(answer.messages(), ["only once"]);
     }
-    assert_eq!(app.count_rows("inbound"), 1);
+    assert_eq!(app.count_rows("inbound").await, 1);
 }
 
 async fn futures_join(
@@ -250,12 +250,7 @@ async fn a_user_stored_in_national_format_is_found_from_e164_and_whatsapp() {
 async fn an_extra_number_routes_to_its_user() {
     let app = spawn_app().await;
     let user_id = app.add_user("Ada", ADA, true).await;
-    app.db()
-        .execute(
-            "INSERT INTO user_phone_mappings (user_id, phone_number) VALUES (?1, '+12015550177')",
-            [user_id],
-        )
-        .unwrap();
+    app.add_phone(user_id, "+12015550177", false).await;
 
     let answer = app.send("+12015550177", "from my other phone").await;
 
@@ -283,7 +278,7 @@ async fn a_user_deactivated_in_the_database_stops_being_routed() {
     })
     .await;
 
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "inactive_user");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "inactive_user");
 }
 
 async fn assert_agent_error(behaviour: Behaviour, extra: &[(&str, &str)], cause: &str) {
@@ -298,7 +293,7 @@ async fn assert_agent_error(behaviour: Behaviour, extra: &[(&str, &str)], cause:
         answer.messages(),
         ["Sorry, something went wrong. Please try again in a moment."]
     );
-    let row = app.inbound_row(&sid_of(&params));
+    let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!((row.outcome.as_str(), row.success), ("agent_error", false));
     let error = row.error_message.unwrap();
     assert!(error.contains(cause), "{error}");

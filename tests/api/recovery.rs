@@ -381,11 +381,11 @@ async fn an_interrupted_keyword_is_decided_again_on_its_retry() {
     assert_eq!(app.post_sms(&routed).await.messages(), [ERROR_REPLY]);
     assert_eq!(app.post_sms(&stop).await.messages(), Vec::<String>::new());
 
-    assert!(app.is_opted_out(ADA), "the STOP was not recorded");
-    let outcomes: Vec<String> = [&stop, &help, &stranger, &routed]
-        .iter()
-        .map(|p| app.inbound_row(&sid_of(p)).outcome)
-        .collect();
+    assert!(app.is_opted_out(ADA).await, "the STOP was not recorded");
+    let mut outcomes = Vec::new();
+    for params in [&stop, &help, &stranger, &routed] {
+        outcomes.push(app.inbound_row(&sid_of(params)).await.outcome);
+    }
     assert_eq!(outcomes, ["opted_out", "help", "unknown_user", "interrupted"]);
     assert_eq!(app.agent.calls(), 0);
 }

@@ -64,5 +64,5 @@ async fn a_long_reply_is_split_into_the_allowed_number_of_messages() {
             .all(|m| m.encode_utf16().count() <= 1600 && m.ends_with(' '))
     );
     assert_eq!(messages.concat(), text);
-    assert_eq!(app.count_rows("outbound"), 4);
+    assert_eq!(app.count_rows("outbound").await, 4);
 }

@@ -245,7 +245,7 @@ async fn a_generated_client_drives_every_operation() {
         .await
         .unwrap();
     assert_eq!(twiml.status(), 200);
-    assert_eq!(app.inbound_row(&sid).outcome, "routed");
+    assert_eq!(app.inbound_row(&sid).await.outcome, "routed");
     assert_eq!(app.agent.calls(), 1);
     let unsigned = TwilioWebhookFields::builder()
         .message_sid(helpers::new_sid())

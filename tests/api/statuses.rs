@@ -64,7 +64,7 @@ async fn a_missing_or_wrong_signature_is_403_before_fields_are_checked() {
         assert_eq!(answer.status, 403, "{}", answer.body);
         assert_eq!(answer.json()["error"], "forbidden");
     }
-    assert_eq!(app.count_rows("inbound"), 0);
+    assert_eq!(app.count_rows("inbound").await, 0);
 }
 
 #[tokio::test]
@@ -92,7 +92,7 @@ async fn a_missing_from_or_message_sid_is_400_naming_the_field() {
         assert_eq!(error["error"], "bad_request");
         assert!(error["message"].as_str().unwrap().contains(field), "{error}");
     }
-    assert_eq!(app.count_rows("inbound"), 0);
+    assert_eq!(app.count_rows("inbound").await, 0);
 }
 
 #[tokio::test]

@@ -21,12 +21,7 @@ async fn fail_then_retry_from(
 ) -> (TestApp, Vec<(String, String)>, Answer) {
     let app = spawn_faulty_app(&[]).await;
     let ada = app.add_user("Ada", ADA, true).await;
-    app.db()
-        .execute(
-            "INSERT INTO user_phone_mappings (user_id, phone_number, is_verified) VALUES (?1, ?2, 1)",
-            rusqlite::params![ada, ADAS_EXTRA],
-        )
-        .unwrap();
+    app.add_phone(ada, ADAS_EXTRA, true).await;
     let armed = app.faults.clone().unwrap();
     for method in faults {
         armed.arm(method, 1);
@@ -75,13 +70,9 @@ async fn a_failure_at_any_step_is_answered_on_the_retry_with_one_agent_call() {
 
         assert_eq!(retry.messages(), replies, "{faults:?}");
         assert_eq!(app.agent.calls(), calls, "{faults:?}: the agent was asked again");
-        assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
-        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, outcome, "{faults:?}");
-        assert_eq!(
-            app.count_rows("outbound"),
-            i64::try_from(replies.len()).unwrap(),
-            "{faults:?}"
-        );
+        assert_eq!(app.count_rows("inbound").await, 1, "{faults:?}");
+        assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, outcome, "{faults:?}");
+        assert_eq!(app.count_rows("outbound").await, replies.len(), "{faults:?}");
     }
 }
 
@@ -94,7 +85,7 @@ async fn a_failure_before_the_agent_releases_the_claim_at_once() {
     let first = app.send(ADA, "hi").await;
 
     assert_eq!(first.status, 503);
-    assert_eq!(app.count_rows("inbound"), 0, "the claim was kept");
+    assert_eq!(app.count_rows("inbound").await, 0, "the claim was kept");
     assert_eq!(app.agent.calls(), 0);
 }
 
@@ -114,7 +105,7 @@ async fn an_answer_that_cannot_be_recorded_waits_for_the_retry_that_can() {
     assert_eq!(statuses, [503, 503, 503]);
     assert_eq!(answered.messages(), ["hi from the agent"]);
     assert_eq!(app.agent.calls(), 1);
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "routed");
     assert_eq!(
         app.post_sms(&params).await.messages(),
         ["hi from the agent"],
@@ -128,9 +119,13 @@ async fn a_stop_is_recorded_or_answered_503_never_answered_unrecorded() {
         let (app, params, retry) = fail_then_retry(faults, "STOP").await;
 
         assert_eq!(retry.messages(), Vec::<String>::new(), "{faults:?}");
-        assert!(app.is_opted_out(ADA), "{faults:?}: the STOP was not recorded");
-        assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "opted_out", "{faults:?}");
-        assert_eq!(app.count_rows("inbound"), 1, "{faults:?}");
+        assert!(app.is_opted_out(ADA).await, "{faults:?}: the STOP was not recorded");
+        assert_eq!(
+            app.inbound_row(&sid_of(&params)).await.outcome,
+            "opted_out",
+            "{faults:?}"
+        );
+        assert_eq!(app.count_rows("inbound").await, 1, "{faults:?}");
         assert_eq!(app.agent.calls(), 0);
         let after = app.send(ADA, "hello?").await;
         assert_eq!(after.messages(), Vec::<String>::new(), "{faults:?}: texted after STOP");
@@ -162,5 +157,5 @@ async fn a_duplicate_waiting_for_a_failed_delivery_takes_it_over() {
     assert_eq!(first.status, 503, "{}", first.body);
     assert_eq!(second.messages(), ["thought it over"]);
     assert_eq!(app.agent.calls(), 1);
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "routed");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "routed");
 }

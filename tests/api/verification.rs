@@ -75,8 +75,8 @@ async fn a_code_texted_back_from_the_number_verifies_it() {
     let answer = app.post_sms(&params).await;
 
     assert_eq!(answer.messages(), ["Your number is verified."]);
-    assert_eq!(app.inbound_row(&sid_of(&params)).outcome, "verified");
-    assert_eq!(app.inbound_row(&sid_of(&params)).user_id, Some(phone.user_id));
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.outcome, "verified");
+    assert_eq!(app.inbound_row(&sid_of(&params)).await.user_id, Some(phone.user_id));
     let phones = ok(app.api().list_user_phones().id(phone.user_id).send().await).items;
     assert_eq!(
         (phones[0].is_verified, phones[0].verification_method),
@@ -161,7 +161,7 @@ async fn five_wrong_codes_texted_from_the_number_kill_the_code() {
         ["hi from the agent"],
         "a dead code is an ordinary message"
     );
-    assert_eq!(app.inbound_row(&sid_of(&right)).outcome, "routed");
+    assert_eq!(app.inbound_row(&sid_of(&right)).await.outcome, "routed");
     assert!(!is_verified(&app, &phone).await);
     assert_eq!(
         status_of(confirm(&app, phone.id, &code).await),
@@ -210,7 +210,7 @@ async fn with_require_verified_numbers_an_unverified_extra_number_is_unknown() {
 
     let before = sms(EXTRA, "hello");
     app.post_sms(&before).await;
-    assert_eq!(app.inbound_row(&sid_of(&before)).outcome, "unknown_user");
+    assert_eq!(app.inbound_row(&sid_of(&before)).await.outcome, "unknown_user");
     assert_eq!(
         app.send(PRIMARY, "from my primary").await.messages(),
         ["hi from the agent"]
@@ -221,7 +221,7 @@ async fn with_require_verified_numbers_an_unverified_extra_number_is_unknown() {
     let after = sms(EXTRA, "hello again");
     app.post_sms(&after).await;
     assert_eq!(
-        app.inbound_row(&sid_of(&after)).outcome,
+        app.inbound_row(&sid_of(&after)).await.outcome,
         "routed",
         "verified: routed on the very next message"
     );

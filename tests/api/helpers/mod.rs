@@ -350,56 +350,89 @@ impl TestApp {
         spec::ok(self.api().create_user().body(user).send().await).id
     }
 
+    /// An extra number of `user`'s added through the admin API; returns
+    /// its id.
+    pub async fn add_phone(&self, user: i64, number: &str, verified: bool) -> i64 {
+        let phone = spec::types::AddPhoneRequest::builder()
+            .phone_number(number)
+            .is_verified(Some(verified));
+        spec::ok(self.api().add_user_phone().id(user).body(phone).send().await).id
+    }
+
     /// Sets a setting through the admin API.
     pub async fn set_config(&self, key: &str, value: &str) {
         let value = spec::types::PutConfigRequest::builder().value(value);
         spec::ok(self.api().put_config().key(key).body(value).send().await);
     }
 
-    /// The inbound log row of a message.
-    pub fn inbound_row(&self, sid: &str) -> LogRow {
-        self.db()
-            .query_row(
-                "SELECT user_id, phone_number, outcome, success, error_message, message_length, segments, metadata,
-                        processing_time_ms
-                 FROM sms_usage_logs WHERE message_sid = ?1 AND direction = 'inbound'",
-                [sid],
-                |r| {
-                    Ok(LogRow {
-                        user_id: r.get(0)?,
-                        phone_number: r.get(1)?,
-                        outcome: r.get(2)?,
-                        success: r.get(3)?,
-                        error_message: r.get(4)?,
-                        message_length: r.get(5)?,
-                        segments: r.get(6)?,
-                        metadata: r.get(7)?,
-                        processing_time_ms: r.get(8)?,
-                    })
-                },
-            )
-            .unwrap()
+    /// Every row of the usage log in `direction`, newest first, as the
+    /// admin API lists them.
+    pub async fn log_rows(&self, direction: spec::types::DirectionDto) -> Vec<spec::types::UsageLogDto> {
+        let api = self.api();
+        let mut rows = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = api.list_usage_logs().direction(direction).limit(500);
+            if let Some(cursor) = &after {
+                page = page.after(cursor.as_str());
+            }
+            let page = spec::ok(page.send().await);
+            rows.extend(page.items);
+            match page.next_cursor {
+                Some(cursor) => after = Some(cursor),
+                None => return rows,
+            }
+        }
     }
 
-    /// Whether `number` is recorded as opted out.
-    pub fn is_opted_out(&self, number: &str) -> bool {
-        self.db()
-            .query_row(
-                "SELECT EXISTS (SELECT 1 FROM sms_opt_outs WHERE phone_number = ?1)",
-                [number],
-                |r| r.get(0),
-            )
-            .unwrap()
+    /// The inbound log row of a message, read through the admin API.
+    pub async fn inbound_row(&self, sid: &str) -> LogRow {
+        let rows = self.log_rows(spec::types::DirectionDto::Inbound).await;
+        let row = rows
+            .into_iter()
+            .find(|row| row.message_sid.as_deref() == Some(sid))
+            .unwrap_or_else(|| panic!("no inbound row for {sid}"));
+        LogRow {
+            user_id: row.user_id,
+            phone_number: row.phone_number,
+            outcome: row.outcome.to_string(),
+            success: row.success,
+            error_message: row.error_message,
+            message_length: row.message_length,
+            segments: row.segments,
+            metadata: row.metadata.map(|m| serde_json::to_string(&m).expect("JSON")),
+            processing_time_ms: row.processing_time_ms,
+        }
     }
 
-    pub fn count_rows(&self, direction: &str) -> i64 {
-        self.db()
-            .query_row(
-                "SELECT count(*) FROM sms_usage_logs WHERE direction = ?1",
-                [direction],
-                |r| r.get(0),
-            )
-            .unwrap()
+    /// Whether `number` is listed as opted out by the admin API.
+    pub async fn is_opted_out(&self, number: &str) -> bool {
+        let api = self.api();
+        let mut after: Option<String> = None;
+        loop {
+            let mut page = api.list_opt_outs().limit(500);
+            if let Some(cursor) = &after {
+                page = page.after(cursor.as_str());
+            }
+            let page = spec::ok(page.send().await);
+            if page.items.iter().any(|o| o.phone_number == number) {
+                return true;
+            }
+            match page.next_cursor {
+                Some(cursor) => after = Some(cursor),
+                None => return false,
+            }
+        }
+    }
+
+    /// How many usage log rows there are in `direction` (`inbound` or
+    /// `outbound`).
+    pub async fn count_rows(&self, direction: &str) -> usize {
+        let direction = match direction {
+            "inbound" => spec::types::DirectionDto::Inbound,
+            _ => spec::types::DirectionDto::Outbound,
+        };
+        self.log_rows(direction).await.len()
     }
 }
 
