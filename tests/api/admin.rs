@@ -85,11 +85,19 @@ async fn deleting_a_user_removes_its_numbers_and_keeps_its_log_rows_unowned() {
 
     app.admin("DELETE", &format!("/users/{id}"), None).await;
 
-    let mappings: i64 = app
-        .db()
-        .query_row("SELECT count(*) FROM user_phone_mappings", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mappings, 0);
+    let (_, extra) = app.admin("GET", "/lookup?phone_number=%2B12015550177", None).await;
+    assert_eq!(
+        (extra["reason"].as_str(), &extra["user"]),
+        (Some("unknown_user"), &Value::Null)
+    );
+    let (status, _) = app
+        .admin(
+            "POST",
+            "/users",
+            Some(json!({"full_name": "Bob", "phone_number": "+12015550177"})),
+        )
+        .await;
+    assert_eq!(status, 201, "the number is free again");
     let row = app.inbound_row(&sid_of(&params)).await;
     assert_eq!((row.user_id, row.outcome.as_str()), (None, "routed"));
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use sms_router::startup::Tuning;
 
+use crate::helpers::spec::types::DirectionDto;
 use crate::helpers::{Behaviour, eventually, sms, spawn_app, spawn_app_with_twilio};
 
 const ADA: &str = "+12015550123";
@@ -103,15 +104,8 @@ async fn a_reply_with_files_renders_twiml_with_media_and_logs_their_count() {
             ("Media".to_owned(), DOG.to_owned()),
         ]
     );
-    let metadata: String = app
-        .db()
-        .query_row(
-            "SELECT metadata FROM sms_usage_logs WHERE direction = 'outbound'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    let metadata: serde_json::Value = serde_json::from_str(&metadata).unwrap();
+    let outbound = app.log_rows(DirectionDto::Outbound).await;
+    let metadata = outbound[0].metadata.clone().unwrap_or_default();
     assert_eq!(metadata["num_media"], 2);
 }
 

@@ -1,6 +1,7 @@
 //! What a reply looks like once it is TwiML.
 
 use crate::helpers::spawn_app;
+use crate::helpers::spec::types::DirectionDto;
 
 const ADA: &str = "+12015550123";
 
@@ -34,17 +35,14 @@ async fn a_long_reply_is_cut_to_one_message_with_an_ellipsis() {
         "{}",
         &messages[0][messages[0].len() - 20..]
     );
-    let outbound: (i64, i64) = app
-        .db()
-        .query_row(
-            "SELECT message_length, segments FROM sms_usage_logs WHERE direction = 'outbound'",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!(outbound.0, i64::try_from(messages[0].chars().count()).unwrap());
+    let outbound = app.log_rows(DirectionDto::Outbound).await;
+    assert_eq!(outbound.len(), 1);
+    assert_eq!(
+        outbound[0].message_length,
+        i64::try_from(messages[0].chars().count()).unwrap()
+    );
     // The ellipsis is not GSM-7: the message is UCS-2, 67 characters a segment.
-    assert_eq!(outbound.1, 24);
+    assert_eq!(outbound[0].segments, 24);
 }
 
 #[tokio::test]
