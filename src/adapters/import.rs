@@ -6,6 +6,10 @@
 //! the first PostgreSQL instance to start resolves it with the store's own
 //! recovery, as a restart would: `interrupted` (its sender told), `unknown`
 //! (with its log row).
+//!
+//! Over 300 lines: the checks before the copy (an empty target, a known
+//! schema), the table list and the copy itself, and the sequences set after it:
+//! one all-or-nothing transaction.
 
 use std::path::Path;
 

@@ -24,6 +24,7 @@ mod helpers;
 mod hostile;
 mod import;
 mod instances;
+mod layout;
 mod lookup;
 mod media;
 mod new_surface;

@@ -1,22 +1,20 @@
 //! The usage log in PostgreSQL. The inbound row is the claim on its message
 //! sid, across every instance, and says how far the message was answered;
 //! a `processing` claim names the instance answering it. The message path's
-//! writes are committed in groups by one writer task per instance, their
-//! statements pipelined in one transaction, each caller answered once the
-//! group's commit is durable; a group that fails is written again one write
-//! at a time, so that one bad write fails alone.
-
-use std::sync::Arc;
-use std::time::Duration;
+//! writes go through `log_writer`, which commits them in groups; what each
+//! does to the rows is here.
+//!
+//! Over 300 lines: the statements of every message-path write and of recovery,
+//! which share the claim's states (`SETTLEABLE`, `OPEN`) and must agree on
+//! them.
 
 use anyhow::Context;
 use deadpool_postgres::Transaction;
-use futures_util::future::try_join_all;
-use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
-use super::life::{self, Life};
+use super::life;
+use super::log_writer::{Done, Write};
 use super::{PgStore, failed};
 use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use crate::adapters::rows::{kept_reply, kept_reply_columns};
@@ -25,229 +23,16 @@ use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord
 use crate::domain::user::UserId;
 use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
 
-/// The most writes one transaction holds.
-const MAX_GROUP: usize = 256;
-/// Groups in flight at once: while one commits (waiting for the disk),
-/// the next is gathered and sent.
-const WRITERS: usize = 2;
-/// Writes that may wait for the writer before callers wait to queue.
-const QUEUE: usize = 4096;
-
-/// One write of the message path, as data: the writer runs it in its group.
-enum Write {
-    Claim(InboundClaim),
-    Release(ClaimId),
-    Defer(ClaimId),
-    Settle(ClaimId, InboundRecord, Vec<OutboundRecord>, Option<KeptReply>),
-    SettleDeferred(ClaimId, InboundRecord, Vec<NewOutboxItem>),
-    Tell(ClaimId, Vec<OutboundRecord>),
-}
-
-enum Done {
-    Claimed(Claim),
-    Told(bool),
-    Settled(bool),
-    Nothing,
-}
-
-type Job = (Write, oneshot::Sender<Result<Done, StoreError>>);
-
-#[derive(Clone)]
-pub(super) struct LogWriter {
-    jobs: mpsc::Sender<Job>,
-}
-
-impl LogWriter {
-    /// Starts the writer task, which ends when the last `LogWriter` is
-    /// dropped.
-    pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid, life: Arc<Life>, timeout: Duration) -> Self {
-        let (jobs, queue) = mpsc::channel(QUEUE);
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
-        let writer = Writer {
-            pool,
-            instance,
-            life,
-            timeout,
-        };
-        for _ in 0..WRITERS {
-            tokio::spawn(run(writer.clone(), queue.clone()));
-        }
-        LogWriter { jobs }
-    }
-
-    async fn write(&self, write: Write) -> Result<Done, StoreError> {
-        let (answer, answered) = oneshot::channel();
-        self.jobs
-            .send((write, answer))
-            .await
-            .map_err(|_| StoreError::new("the usage log writer has stopped"))?;
-        answered
-            .await
-            .map_err(|_| StoreError::new("the usage log writer stopped before answering"))?
-    }
-}
-
-/// What a writer task writes with.
-#[derive(Clone)]
-struct Writer {
-    pool: deadpool_postgres::Pool,
-    instance: Uuid,
-    life: Arc<Life>,
-    /// How long a group may take, from waiting for a connection to its
-    /// commit; past it the group fails and its connection is closed.
-    timeout: Duration,
-}
-
-async fn run(writer: Writer, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
-    let mut group = Vec::with_capacity(MAX_GROUP);
-    loop {
-        {
-            // One writer gathers a group while the other commits its own.
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else { return };
-            group.push(first);
-            while group.len() < MAX_GROUP
-                && let Ok(job) = queue.try_recv()
-            {
-                group.push(job);
-            }
-        }
-        let (writes, answers): (Vec<Write>, Vec<_>) = group.drain(..).unzip();
-        let results = match commit_group(&writer, &writes).await {
-            Ok(done) => done.into_iter().map(Ok).collect(),
-            // One bad write must not fail the others: each alone, then.
-            // A lost connection or database fails them all at once: written
-            // one by one, each would wait out the pool's timeout again.
-            Err(e) if writes.len() > 1 && statement_failed(&e) => {
-                tracing::warn!(error = %format!("{e:#}"), writes = writes.len(), "a group of usage log writes failed: writing them one by one");
-                let mut results = Vec::with_capacity(writes.len());
-                for write in &writes {
-                    let alone = commit_group(&writer, std::slice::from_ref(write)).await;
-                    results.push(alone.map(|mut done| done.remove(0)).map_err(StoreError::new));
-                }
-                results
-            }
-            Err(e) => {
-                tracing::error!(error = %format!("{e:#}"), "a usage log write failed");
-                vec![Err(StoreError::new(e))]
-            }
-        };
-        for (answer, result) in answers.into_iter().zip(results) {
-            let _ = answer.send(result);
-        }
-    }
-}
-
-/// Whether the database refused a statement (as opposed to being out of
-/// reach): then the writes are worth trying one by one.
-fn statement_failed(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<tokio_postgres::Error>()
-            .is_some_and(|e| e.as_db_error().is_some())
-    })
-}
-
-/// Runs the writes in one transaction, sent together (tokio-postgres
-/// pipelines the statements of concurrent futures): one round trip for the
-/// group, not one per write, and one commit. Answers each write's result
-/// once the transaction is committed; any failure fails them all. A group
-/// that takes longer than the deadline fails (a transaction is committed
-/// whole or not at all), and its connection, which may be silent, is
-/// closed rather than given to the next group.
-async fn commit_group(writer: &Writer, writes: &[Write]) -> anyhow::Result<Vec<Done>> {
-    let deadline = tokio::time::Instant::now() + writer.timeout;
-    let mut client = writer.pool.get().await.context("failed to get a database connection")?;
-    let judging = writer.life.judging();
-    let committing = async {
-        let tx = client
-            .transaction()
-            .await
-            .context("failed to begin writing the usage log")?;
-        let done = try_join_all(writes.iter().map(|write| apply(&tx, writer.instance, judging, write))).await?;
-        tx.commit().await.context("failed to commit the usage log")?;
-        Ok(done)
-    };
-    match tokio::time::timeout_at(deadline, committing).await {
-        Ok(done) => done,
-        Err(_) => {
-            drop(deadpool_postgres::Object::take(client));
-            Err(anyhow::anyhow!(
-                "the database did not commit the usage log within {} ms",
-                writer.timeout.as_millis()
-            ))
-        }
-    }
-}
-
-async fn apply(tx: &Transaction<'_>, instance: Uuid, judging: bool, write: &Write) -> anyhow::Result<Done> {
-    Ok(match write {
-        Write::Claim(claim) => Done::Claimed(claim_row(tx, instance, judging, claim).await?),
-        Write::Release(id) => {
-            let statement = tx
-                .prepare_cached(
-                    "DELETE FROM sms_usage_logs WHERE id = $1 AND direction = 'inbound' AND outcome = 'processing'",
-                )
-                .await?;
-            tx.execute(&statement, &[&id.0])
-                .await
-                .context("failed to release a claim")?;
-            Done::Nothing
-        }
-        Write::Defer(id) => {
-            let statement = tx
-                .prepare_cached("UPDATE sms_usage_logs SET deferred = TRUE WHERE id = $1")
-                .await?;
-            tx.execute(&statement, &[&id.0])
-                .await
-                .context("failed to note a deferred reply")?;
-            Done::Nothing
-        }
-        Write::Settle(id, record, replies, kept) => {
-            if !settle_row(tx, *id, record, SETTLEABLE).await? {
-                return Ok(Done::Settled(answer_stands(tx, *id).await?));
-            }
-            log_replies(tx, record.outcome, replies, Some(&record.request_id.0)).await?;
-            if let Some(kept) = kept {
-                keep_reply(tx, *id, kept).await?;
-            }
-            Done::Settled(true)
-        }
-        Write::SettleDeferred(id, record, replies) => {
-            // Only while still being answered: once the message is settled,
-            // or interrupted (its sender told so), the reply is not queued
-            // again.
-            if settle_row(tx, *id, record, OPEN).await? {
-                insert_items(tx, replies)
-                    .await
-                    .context("failed to queue a late reply")?;
-            }
-            Done::Nothing
-        }
-        Write::Tell(id, replies) => {
-            let statement = tx
-                .prepare_cached(
-                    "UPDATE sms_usage_logs SET sender_told = TRUE
-                     WHERE id = $1 AND outcome = 'interrupted' AND NOT sender_told",
-                )
-                .await?;
-            let marked = tx
-                .execute(&statement, &[&id.0])
-                .await
-                .context("failed to note a sender told")?;
-            if marked > 0 {
-                log_replies(tx, Outcome::Interrupted, replies, None).await?;
-            }
-            Done::Told(marked > 0)
-        }
-    })
-}
-
 /// Inserts the inbound row of a message unless its sid has one, whichever
 /// instance wrote it; then tells how the message was seen. A `processing`
 /// claim of an instance that died, or of this one (no delivery here leads
 /// it: the caller does), is taken over: marked interrupted.
-async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &InboundClaim) -> anyhow::Result<Claim> {
+pub(super) async fn claim_row(
+    tx: &Transaction<'_>,
+    instance: Uuid,
+    judging: bool,
+    claim: &InboundClaim,
+) -> anyhow::Result<Claim> {
     let statement = tx
         .prepare_cached(
             "INSERT INTO sms_usage_logs
@@ -328,14 +113,20 @@ async fn claim_row(tx: &Transaction<'_>, instance: Uuid, judging: bool, claim: &
 
 /// What `settle` may settle: a message being answered, or an interrupted
 /// one being decided again whose sender no one has told.
-const SETTLEABLE: &str = "outcome = 'processing' OR (outcome = 'interrupted' AND NOT sender_told AND NOT deferred)";
+pub(super) const SETTLEABLE: &str =
+    "outcome = 'processing' OR (outcome = 'interrupted' AND NOT sender_told AND NOT deferred)";
 /// What `settle_deferred` may settle: a message still being answered.
-const OPEN: &str = "outcome = 'processing'";
+pub(super) const OPEN: &str = "outcome = 'processing'";
 
 /// Records what became of a claimed message that is still open (`open`:
 /// SQL over the row); false when it is not: settled already by an attempt
 /// whose commit was reported failed but landed, or interrupted and told.
-async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, open: &str) -> anyhow::Result<bool> {
+pub(super) async fn settle_row(
+    tx: &Transaction<'_>,
+    id: ClaimId,
+    record: &InboundRecord,
+    open: &str,
+) -> anyhow::Result<bool> {
     let metadata = crate::adapters::log_metadata::inbound(record);
     let processing_ms = i64::try_from(record.processing_ms).unwrap_or(i64::MAX);
     let params: [&(dyn ToSql + Sync); 8] = [
@@ -365,7 +156,7 @@ async fn settle_row(tx: &Transaction<'_>, id: ClaimId, record: &InboundRecord, o
 
 /// Whether the row of a claim that `settle` found closed holds an answer
 /// that stands, rather than a notice given in its place.
-async fn answer_stands(tx: &Transaction<'_>, id: ClaimId) -> anyhow::Result<bool> {
+pub(super) async fn answer_stands(tx: &Transaction<'_>, id: ClaimId) -> anyhow::Result<bool> {
     let statement = tx
         .prepare_cached("SELECT outcome FROM sms_usage_logs WHERE id = $1")
         .await?;
@@ -378,7 +169,7 @@ async fn answer_stands(tx: &Transaction<'_>, id: ClaimId) -> anyhow::Result<bool
 }
 
 /// Keeps the agent's reply for the retries of its message.
-async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptReply) -> anyhow::Result<()> {
+pub(super) async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptReply) -> anyhow::Result<()> {
     let (messages, media) = kept_reply_columns(&kept.reply);
     let statement = tx
         .prepare_cached(
@@ -395,7 +186,7 @@ async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptReply) -> anyh
 }
 
 /// The outbound rows of the replies sent in the webhook's answer.
-async fn log_replies(
+pub(super) async fn log_replies(
     tx: &Transaction<'_>,
     outcome: Outcome,
     replies: &[OutboundRecord],

@@ -1,12 +1,18 @@
 //! The PostgreSQL store, for several instances sharing one database:
 //! tokio-postgres behind a deadpool pool. The same ports as the SQLite
 //! store, with every guarantee holding across instances.
+//!
+//! Over 300 lines: opening the store (the pool, migrations, the instance's
+//! life line, the log writer, what the change listener connects with) is one
+//! sequence whose order matters; connecting is in `connect`.
 
 mod changes;
+mod connect;
 mod delivery;
 mod directory;
 mod instances;
 mod life;
+mod log_writer;
 mod message_log;
 pub mod migrations;
 mod opt_outs;
@@ -18,23 +24,19 @@ mod settings;
 mod verifications;
 
 use std::path::Path;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio_postgres::NoTls;
 use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
-use tokio_postgres_rustls::MakeRustlsConnect;
 use uuid::Uuid;
 
-use crate::config::ConfigError;
 use crate::ports::{Readiness, StoreError};
+use connect::{parse_url, tls, unreachable_database};
 
 pub use changes::LISTENER_NAME;
 pub use instances::{spawn_heartbeat, spawn_takeover};
@@ -72,7 +74,7 @@ pub struct PgStore {
     /// The deadline of a database call.
     timeout: Duration,
     /// The single writer of the usage log's rows on the message path.
-    log_writer: message_log::LogWriter,
+    log_writer: log_writer::LogWriter,
 }
 
 impl PgStore {
@@ -163,7 +165,7 @@ impl PgStore {
         let (holding, lock_key) = life::hold(connector.clone(), instance, timeout, life.clone())
             .await
             .context("failed to register this instance")?;
-        let log_writer = message_log::LogWriter::start(pool.clone(), instance, life.clone(), timeout);
+        let log_writer = log_writer::LogWriter::start(pool.clone(), instance, life.clone(), timeout);
         Ok(PgStore {
             pool,
             relaxed,
@@ -292,98 +294,6 @@ impl Drop for Holding {
     fn drop(&mut self) {
         self.0.abort();
     }
-}
-
-/// The connection settings of `url`. `sslmode=verify-ca` and `verify-full`
-/// (what cloud providers hand out) are read as `require`: a server's
-/// certificate is always verified, and its name always checked.
-fn parse_url(url: &str) -> anyhow::Result<tokio_postgres::Config> {
-    let url = url
-        .replace("sslmode=verify-full", "sslmode=require")
-        .replace("sslmode=verify-ca", "sslmode=require");
-    tokio_postgres::Config::from_str(&url).map_err(|_| {
-        ConfigError {
-            variable: "SMS_ROUTER_DATABASE_URL".into(),
-            why: "is not a PostgreSQL connection URL (postgres://user:password@host:port/database?sslmode=…)".into(),
-        }
-        .into()
-    })
-}
-
-/// Why the database of `config` could not be reached, in plain words, as a
-/// fault of the configuration (exit 2): which host and port, and what they
-/// said.
-fn unreachable_database(config: &tokio_postgres::Config, err: &deadpool_postgres::PoolError) -> anyhow::Error {
-    use deadpool_postgres::PoolError;
-    let host = match config.get_hosts().first() {
-        Some(tokio_postgres::config::Host::Tcp(host)) => host.clone(),
-        Some(tokio_postgres::config::Host::Unix(path)) => path.display().to_string(),
-        None => "localhost".to_owned(),
-    };
-    let port = config.get_ports().first().copied().unwrap_or(5432);
-    let why = match err {
-        PoolError::Timeout(_) => "did not answer in time".to_owned(),
-        PoolError::Backend(e) => match (e.as_db_error(), io_kind(e)) {
-            (Some(db), _) if db.code() == &SqlState::INVALID_PASSWORD => "refused the user name or password".to_owned(),
-            (Some(db), _) if db.code() == &SqlState::INVALID_CATALOG_NAME => "has no such database".to_owned(),
-            (Some(db), _) => format!("refused the connection (SQLSTATE {})", db.code().code()),
-            (None, Some(std::io::ErrorKind::ConnectionRefused)) => {
-                "refused the connection: is PostgreSQL running there, and is the port right?".to_owned()
-            }
-            (None, Some(std::io::ErrorKind::TimedOut)) => "did not answer in time".to_owned(),
-            (None, _) if format!("{e}").contains("lookup") => format!(
-                "is a host name that does not resolve{}",
-                if host.contains('@') {
-                    " (an `@` in the password must be written %40)"
-                } else {
-                    ""
-                }
-            ),
-            (None, _) if format!("{e:?}").to_lowercase().contains("tls") => {
-                "refused TLS or its certificate (see sslmode and SMS_ROUTER_DATABASE_CA_FILE)".to_owned()
-            }
-            (None, _) => "could not be reached".to_owned(),
-        },
-        _ => "could not be reached".to_owned(),
-    };
-    ConfigError {
-        variable: "SMS_ROUTER_DATABASE_URL".into(),
-        why: format!("PostgreSQL at {host}:{port} {why}"),
-    }
-    .into()
-}
-
-/// The kind of the I/O failure behind a connection error, if one is.
-fn io_kind(err: &tokio_postgres::Error) -> Option<std::io::ErrorKind> {
-    let mut source = std::error::Error::source(err);
-    while let Some(cause) = source {
-        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
-            return Some(io.kind());
-        }
-        source = cause.source();
-    }
-    None
-}
-
-/// TLS with rustls, trusting the public authorities and those in `ca_file`.
-fn tls(ca_file: Option<&Path>) -> anyhow::Result<MakeRustlsConnect> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(path) = ca_file {
-        let certificates = CertificateDer::pem_file_iter(path)
-            .with_context(|| format!("failed to read the certificate authorities in {}", path.display()))?;
-        for certificate in certificates {
-            let certificate =
-                certificate.with_context(|| format!("{} holds a certificate that cannot be read", path.display()))?;
-            roots
-                .add(certificate)
-                .with_context(|| format!("{} holds a certificate that cannot be trusted", path.display()))?;
-        }
-    }
-    let config = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(MakeRustlsConnect::new(config))
 }
 
 /// A query's failure as the store's.

@@ -11,6 +11,9 @@
 //! (each store holds a shared lock on the file: `flock`, apart from
 //! SQLite's own locks), and replaces the file whole, its write-ahead log
 //! with it.
+//!
+//! Over 300 lines: backup, the checks of a copy, and restore share the file's
+//! locks and must agree on them.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};

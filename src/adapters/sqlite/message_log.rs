@@ -1,6 +1,9 @@
 //! The usage log in SQLite. The inbound row is the claim on its message sid
 //! and says how far the message was answered. The message path's writes go
 //! through the single log writer, committed in groups.
+//!
+//! Over 300 lines: the statements of every message-path write and of recovery,
+//! which share the claim's states and must agree on them.
 
 use anyhow::Context;
 use rusqlite::{Connection, OptionalExtension, params};

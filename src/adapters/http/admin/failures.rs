@@ -8,6 +8,9 @@
 //! parse a path, query or body into its declared type), 401 (the security
 //! scheme), 413 and 415 (the body). 503 is a store failure; its cause is
 //! logged and not answered.
+//!
+//! Over 300 lines on purpose: one response type per operation is the point, and
+//! they read best side by side, as a table of what each operation answers.
 
 use poem_openapi::ApiResponse;
 use poem_openapi::payload::Json;

@@ -1,4 +1,7 @@
 //! `/sms-router/admin/users`: create, list, get, update, delete.
+//!
+//! Over 300 lines: most of it is the DTOs whose field docs are the spec's, and
+//! the conversions of a patch's set, clear and leave-alone for every field.
 
 use std::marker::PhantomData;
 
