@@ -3,6 +3,8 @@
 
 use crate::domain::reply::Reply;
 use crate::domain::settings::Settings;
+use crate::domain::usage::TextShape;
+use crate::ports::OutboxItem;
 use crate::ports::StoredSetting;
 use crate::ports::outbox::OutboxStatus;
 use crate::ports::outbox::{media_of, media_text};
@@ -26,6 +28,49 @@ pub const INTERRUPTED_MESSAGE: &str = "the process stopped before the message wa
 /// The error of a send whose process stopped while sending it: it may have
 /// gone out, so it is marked unknown and not sent again.
 pub const INTERRUPTED_SEND: &str = "the process stopped while sending: not sent again, it may have gone out";
+
+/// The columns of a send's usage-log row, in `SendRow`'s order after
+/// `direction` (always `outbound`).
+pub const SEND_ROW_COLUMNS: &str = "user_id, phone_number, direction, outcome, message_sid, message_length, segments, \
+                                    success, error_message, error_code, metadata";
+
+/// The usage-log row of an outbox item's send, however it ended: sent,
+/// given up, or interrupted. Built here for both stores, which write it in
+/// the transaction that moves the item; its text is measured as an in-time
+/// reply's is (`TextShape`), and its metadata names the item and attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendRow<'a> {
+    pub user_id: Option<i64>,
+    pub phone_number: &'a str,
+    pub outcome: &'static str,
+    pub message_sid: Option<&'a str>,
+    pub length: u32,
+    pub segments: u32,
+    pub success: bool,
+    pub error: Option<&'a str>,
+    pub code: Option<i64>,
+    pub metadata: String,
+}
+
+impl<'a> SendRow<'a> {
+    /// The row of `item`'s send: sent as `message_sid`, or failed with
+    /// `error` (and Twilio's `code`, if any).
+    pub fn of(item: &'a OutboxItem, message_sid: Option<&'a str>, error: Option<&'a str>, code: Option<i64>) -> Self {
+        let shape = TextShape::of(&item.body);
+        SendRow {
+            user_id: item.user_id.map(|u| u.0),
+            phone_number: item.to.as_ref(),
+            outcome: item.outcome.name(),
+            message_sid,
+            length: shape.length,
+            segments: shape.segments,
+            success: error.is_none(),
+            error,
+            code,
+            metadata: crate::adapters::log_metadata::outbox_send(item),
+        }
+    }
+}
 
 /// The settings in effect: the `stored` rows over the defaults, a row
 /// that breaks its rule skipped with a warning.
@@ -63,5 +108,32 @@ mod tests {
         let (messages, files) = kept_reply_columns(&reply);
         assert_eq!(kept_reply(&messages, files.as_deref()), Some(reply));
         assert_eq!(kept_reply("not json", None), None);
+    }
+
+    #[test]
+    fn a_sends_row_measures_its_text_and_names_its_item_and_attempt() {
+        use crate::domain::message::RequestId;
+        use crate::domain::phone::{PhoneNumber, Region};
+        use crate::domain::usage::Outcome;
+        use crate::ports::OutboxId;
+
+        let item = OutboxItem {
+            id: OutboxId(7),
+            user_id: None,
+            to: PhoneNumber::parse("+12015550123", Region::default()).unwrap(),
+            body: "héllo €".to_owned(),
+            outcome: Outcome::Routed,
+            attempts: 2,
+            media: Vec::new(),
+            request_id: Some(RequestId("req-1".to_owned())),
+        };
+        let sent = SendRow::of(&item, Some("SM1"), None, None);
+        let failed = SendRow::of(&item, None, Some("refused"), Some(21610));
+
+        assert_eq!((sent.length, sent.segments, sent.success), (7, 1, true));
+        assert_eq!((sent.outcome, sent.phone_number), ("routed", "+12015550123"));
+        let metadata: serde_json::Value = serde_json::from_str(&sent.metadata).unwrap();
+        assert_eq!(metadata, serde_json::json!({"outbox_id": 7, "attempts": 3, "request_id": "req-1"}));
+        assert_eq!((failed.success, failed.error, failed.code), (false, Some("refused"), Some(21610)));
     }
 }

@@ -6,6 +6,7 @@
 //! `unknown`: it may have gone out, so it is not sent again.
 
 use crate::adapters::rows::outbox_status::{PENDING, SENDING, SENT, UNKNOWN};
+use crate::adapters::rows::{SEND_ROW_COLUMNS, SendRow};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -17,7 +18,7 @@ use super::{PgStore, failed, stamp};
 use crate::adapters::rows::INTERRUPTED_SEND;
 use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
-use crate::domain::usage::{Outcome, TextShape};
+use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::outbox::media_of;
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
@@ -63,26 +64,24 @@ async fn log_outbound(
     error: Option<&str>,
     code: Option<i64>,
 ) -> Result<(), StoreError> {
-    let shape = TextShape::of(&item.body);
-    let length = i32::try_from(shape.length).unwrap_or(i32::MAX);
-    let segments = i32::try_from(shape.segments).unwrap_or(i32::MAX);
-    let metadata = crate::adapters::log_metadata::outbox_send(item);
+    let row = SendRow::of(item, message_sid, error, code);
+    let length = i32::try_from(row.length).unwrap_or(i32::MAX);
+    let segments = i32::try_from(row.segments).unwrap_or(i32::MAX);
     tx.execute(
-        "INSERT INTO sms_usage_logs
-           (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,
-            error_message, error_code, metadata)
-         VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10)",
+        &format!(
+            "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10)"
+        ),
         &[
-            &item.user_id.map(|u| u.0),
-            &item.to.as_ref(),
-            &item.outcome.name(),
-            &message_sid,
+            &row.user_id,
+            &row.phone_number,
+            &row.outcome,
+            &row.message_sid,
             &length,
             &segments,
-            &error.is_none(),
-            &error,
-            &code,
-            &metadata,
+            &row.success,
+            &row.error,
+            &row.code,
+            &row.metadata,
         ],
     )
     .await

@@ -8,11 +8,11 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 
 use super::SqliteStore;
-use crate::adapters::rows::INTERRUPTED_SEND;
 use crate::adapters::rows::outbox_status::{PENDING, SENDING, SENT, UNKNOWN};
+use crate::adapters::rows::{INTERRUPTED_SEND, SEND_ROW_COLUMNS, SendRow};
 use crate::domain::message::RequestId;
 use crate::domain::phone::PhoneNumber;
-use crate::domain::usage::{Outcome, TextShape};
+use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::outbox::{media_of, media_text};
 use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
@@ -48,24 +48,21 @@ fn log_outbound(
     error: Option<&str>,
     code: Option<i64>,
 ) -> rusqlite::Result<()> {
-    let shape = TextShape::of(&item.body);
-    tx.prepare_cached(
-        "INSERT INTO sms_usage_logs
-           (user_id, phone_number, direction, outcome, message_sid, message_length, segments, success,
-            error_message, error_code, metadata)
-         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-    )?
+    let row = SendRow::of(item, message_sid, error, code);
+    tx.prepare_cached(&format!(
+        "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?
     .execute(params![
-        item.user_id.map(|u| u.0),
-        item.to.to_string(),
-        item.outcome.name(),
-        message_sid,
-        shape.length,
-        shape.segments,
-        error.is_none(),
-        error,
-        code,
-        crate::adapters::log_metadata::outbox_send(item),
+        row.user_id,
+        row.phone_number,
+        row.outcome,
+        row.message_sid,
+        row.length,
+        row.segments,
+        row.success,
+        row.error,
+        row.code,
+        row.metadata,
     ])?;
     Ok(())
 }
