@@ -133,7 +133,13 @@ mod tests {
         assert_eq!((sent.length, sent.segments, sent.success), (7, 1, true));
         assert_eq!((sent.outcome, sent.phone_number), ("routed", "+12015550123"));
         let metadata: serde_json::Value = serde_json::from_str(&sent.metadata).unwrap();
-        assert_eq!(metadata, serde_json::json!({"outbox_id": 7, "attempts": 3, "request_id": "req-1"}));
-        assert_eq!((failed.success, failed.error, failed.code), (false, Some("refused"), Some(21610)));
+        assert_eq!(
+            metadata,
+            serde_json::json!({"outbox_id": 7, "attempts": 3, "request_id": "req-1"})
+        );
+        assert_eq!(
+            (failed.success, failed.error, failed.code),
+            (false, Some("refused"), Some(21610))
+        );
     }
 }

@@ -3,73 +3,64 @@
 
 use std::collections::HashSet;
 
-use serde_json::json;
-
+use crate::helpers::spec::types::{AddPhoneRequest, CreateUserRequest, UpdatePhoneRequest, UpdateUserRequest};
 use crate::helpers::*;
 
 /// One client's work: a user, two numbers, changes to both, then deletes;
 /// answers every status it saw.
 async fn one_client(app: &TestApp, n: u32) -> Vec<(String, u16)> {
+    let api = app.api();
     let mut seen = Vec::new();
     let mut note = |what: &str, status: u16| seen.push((format!("client {n}: {what}"), status));
-    let (status, user) = app
-        .admin(
-            "POST",
-            "/users",
-            Some(json!({"full_name": format!("User {n}"), "phone_number": format!("+1201555{:04}", n)})),
-        )
-        .await;
-    note("create user", status);
-    let Some(id) = user["id"].as_i64() else { return seen };
+    let user = CreateUserRequest::builder()
+        .full_name(format!("User {n}"))
+        .phone_number(Some(format!("+1201555{n:04}")));
+    let created = api.create_user().body(user).send().await;
+    note("create user", spec::status(&created));
+    let Ok(user) = created else { return seen };
+    let id = user.into_inner().id;
     let mut phones = Vec::new();
     for k in 0..2 {
-        let (status, phone) = app
-            .admin(
-                "POST",
-                &format!("/users/{id}/phones"),
-                Some(json!({"phone_number": format!("+1201556{:02}{:02}", n, k), "is_primary": true})),
-            )
-            .await;
-        note("add phone", status);
-        phones.extend(phone["id"].as_i64());
+        let phone = AddPhoneRequest::builder()
+            .phone_number(format!("+1201556{n:02}{k:02}"))
+            .is_primary(Some(true));
+        let added = api.add_user_phone().id(id).body(phone).send().await;
+        note("add phone", spec::status(&added));
+        phones.extend(added.ok().map(|phone| phone.into_inner().id));
     }
     // Every client also tries to take one shared number: one wins, the
     // others get 409.
-    let (status, _) = app
-        .admin(
-            "POST",
-            &format!("/users/{id}/phones"),
-            Some(json!({"phone_number": "+12015579999"})),
-        )
-        .await;
-    note("add the shared number", status);
-    let (status, _) = app
-        .admin(
-            "PATCH",
-            &format!("/users/{id}"),
-            Some(json!({"full_name": format!("User {n} renamed"), "is_active": n.is_multiple_of(2)})),
-        )
-        .await;
-    note("update user", status);
+    let shared = AddPhoneRequest::builder().phone_number("+12015579999");
+    let added = api.add_user_phone().id(id).body(shared).send().await;
+    note("add the shared number", spec::status(&added));
+    let rename = UpdateUserRequest {
+        full_name: Some(format!("User {n} renamed")),
+        is_active: Some(n.is_multiple_of(2)),
+        ..Default::default()
+    };
+    note(
+        "update user",
+        spec::status(&api.update_user().id(id).body(rename).send().await),
+    );
     for phone in &phones {
-        let (status, _) = app
-            .admin(
-                "PATCH",
-                &format!("/phones/{phone}"),
-                Some(json!({"is_primary": true, "is_verified": true})),
-            )
-            .await;
-        note("update phone", status);
+        let verified = UpdatePhoneRequest {
+            is_primary: Some(true),
+            is_verified: Some(true),
+            ..Default::default()
+        };
+        let updated = api.update_phone().id(*phone).body(verified).send().await;
+        note("update phone", spec::status(&updated));
     }
-    let answer = app.send(&format!("+1201555{:04}", n), "hello").await;
+    let answer = app.send(&format!("+1201555{n:04}"), "hello").await;
     note("message", answer.status);
     if let Some(phone) = phones.first().filter(|_| n.is_multiple_of(3)) {
-        let (status, _) = app.admin("DELETE", &format!("/phones/{phone}"), None).await;
-        note("delete phone", status);
+        note(
+            "delete phone",
+            spec::status(&api.delete_phone().id(*phone).send().await),
+        );
     }
     if n.is_multiple_of(5) {
-        let (status, _) = app.admin("DELETE", &format!("/users/{id}"), None).await;
-        note("delete user", status);
+        note("delete user", spec::status(&api.delete_user().id(id).send().await));
     }
     seen
 }

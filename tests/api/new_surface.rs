@@ -5,8 +5,8 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 
-use serde_json::{Value, json};
-
+use crate::helpers::spec::types::{CreateUserRequest, UpdateUserRequest, UserDto};
+use crate::helpers::spec::{Answer, ok, refused};
 use crate::helpers::{
     ADMIN_TOKEN, Behaviour, FakeAgent, RunningServer, TestApp, add_user_with_cli, sms_router, spawn_app,
 };
@@ -14,8 +14,25 @@ use crate::helpers::{
 const ADA: &str = "+12015550123";
 const ERROR_REPLY: &str = "Sorry, something went wrong. Please try again in a moment.";
 
-async fn create(app: &TestApp, body: Value) -> (u16, Value) {
-    app.admin("POST", "/users", Some(body)).await
+/// A user named `name`, with `agent_url` and `agent_token` if given.
+async fn create(app: &TestApp, name: &str, agent_url: Option<&str>, agent_token: Option<&str>) -> Answer<UserDto> {
+    let user = CreateUserRequest::builder()
+        .full_name(name)
+        .agent_url(agent_url.map(str::to_owned))
+        .agent_token(agent_token.map(str::to_owned));
+    app.api().create_user().body(user).send().await
+}
+
+/// Changes `id`'s agent URL and token as `change` says.
+async fn change(app: &TestApp, id: i64, change: UpdateUserRequest) -> Answer<UserDto> {
+    app.api().update_user().id(id).body(change).send().await
+}
+
+fn agent_url(url: &str) -> UpdateUserRequest {
+    UpdateUserRequest {
+        agent_url: Some(url.to_owned()),
+        ..Default::default()
+    }
 }
 
 /// An agent answering a redirect is an agent error: the service asks the
@@ -58,15 +75,12 @@ async fn an_agent_url_is_shown_as_the_host_messages_go_to() {
     .enumerate()
     {
         let phone = format!("+120155501{n:02}");
-        let (status, user) = create(
-            &app,
-            json!({"full_name": "Ada", "phone_number": phone, "agent_url": url}),
-        )
-        .await;
-        assert_eq!(status, 201, "{user}");
-        let (_, lookup) = app
-            .admin("GET", &format!("/lookup?phone_number=%2B120155501{n:02}"), None)
-            .await;
+        let ada = CreateUserRequest::builder()
+            .full_name("Ada")
+            .phone_number(Some(phone.clone()))
+            .agent_url(Some(url.clone()));
+        let user = ok(app.api().create_user().body(ada).send().await);
+        let lookup = ok(app.api().lookup_number().phone_number(phone.as_str()).send().await);
 
         let answer = app.send(&phone, "hello").await;
 
@@ -77,8 +91,9 @@ async fn an_agent_url_is_shown_as_the_host_messages_go_to() {
             .next()
             .unwrap()
             .to_owned();
-        for shown in [&user["agent_url"], &lookup["user"]["agent_url"]] {
-            let shown = shown.as_str().unwrap();
+        let looked_up = lookup.user.and_then(|user| user.agent_url);
+        for shown in [user.agent_url, looked_up] {
+            let shown = shown.unwrap_or_default();
             assert!(shown.starts_with(&format!("http://{real_host}/")), "{shown}");
         }
         assert_eq!(answer.messages(), ["from the real one"]);
@@ -89,24 +104,18 @@ async fn an_agent_url_is_shown_as_the_host_messages_go_to() {
 #[tokio::test]
 async fn unusable_agent_urls_are_refused_naming_the_field() {
     let app = spawn_app().await;
-    let (_, bob) = create(&app, json!({"full_name": "Bob"})).await;
+    let bob = ok(create(&app, "Bob", None, None).await);
     for url in [
         "http://127.0.0.1:99999/agent",
         "http://[::1/agent",
         "ftp://agent.example",
         "agent.example",
     ] {
-        let (created, refused) = create(&app, json!({"full_name": "Ada", "agent_url": url})).await;
-        let (updated, refused_too) = app
-            .admin(
-                "PATCH",
-                &format!("/users/{}", bob["id"]),
-                Some(json!({"agent_url": url})),
-            )
-            .await;
+        let (created, refusal) = refused(create(&app, "Ada", Some(url), None).await);
+        let (updated, refusal_too) = refused(change(&app, bob.id, agent_url(url)).await);
         assert_eq!((created, updated), (422, 422), "{url}");
-        for refusal in [&refused, &refused_too] {
-            assert!(refusal["message"].as_str().unwrap().contains("agent_url"), "{refusal}");
+        for refusal in [&refusal, &refusal_too] {
+            assert!(refusal.message.contains("agent_url"), "{refusal:?}");
         }
     }
     let dir = tempfile::tempdir().unwrap();
@@ -135,46 +144,35 @@ async fn a_token_does_not_follow_its_user_to_another_host() {
     let app = spawn_app().await;
     let (old, new) = (FakeAgent::start().await, FakeAgent::start().await);
     new.replies("from the new host");
-    let (_, ada) = create(
-        &app,
-        json!({"full_name": "Ada", "phone_number": ADA, "agent_url": old.url, "agent_token": "meant-for-the-old-one"}),
-    )
-    .await;
-    let path = format!("/users/{}", ada["id"]);
-    let (_, same_host) = app
-        .admin("PATCH", &path, Some(json!({"agent_url": format!("{}?v=2", old.url)})))
-        .await;
+    let ada = CreateUserRequest::builder()
+        .full_name("Ada")
+        .phone_number(Some(ADA.to_owned()))
+        .agent_url(Some(old.url.clone()))
+        .agent_token(Some("meant-for-the-old-one".to_owned()));
+    let ada = ok(app.api().create_user().body(ada).send().await).id;
+    let same_host = ok(change(&app, ada, agent_url(&format!("{}?v=2", old.url))).await);
 
-    let (_, moved) = app.admin("PATCH", &path, Some(json!({"agent_url": new.url}))).await;
+    let moved = ok(change(&app, ada, agent_url(&new.url)).await);
     app.send(ADA, "hello").await;
-    let (_, bob) = create(&app, json!({"full_name": "Bob"})).await;
-    let (lonely, refused) = app
-        .admin(
-            "PATCH",
-            &format!("/users/{}", bob["id"]),
-            Some(json!({"agent_token": "no-url-for-me"})),
-        )
-        .await;
+    let bob = ok(create(&app, "Bob", None, None).await);
+    let lonely_token = UpdateUserRequest {
+        agent_token: Some("no-url-for-me".to_owned()),
+        ..Default::default()
+    };
+    let (lonely, refusal) = refused(change(&app, bob.id, lonely_token).await);
 
-    assert_eq!(same_host["has_agent_token"], true, "a path or query change keeps it");
-    assert_eq!(moved["has_agent_token"], false, "{moved}");
+    assert!(same_host.has_agent_token, "a path or query change keeps it");
+    assert!(!moved.has_agent_token, "{moved:?}");
     assert_eq!(new.received()[0].1, None, "the new host got the old host's token");
-    assert_eq!(lonely, 422, "{refused}");
-    assert!(
-        refused["message"].as_str().unwrap().contains("agent_token"),
-        "{refused}"
-    );
-    let (moved_with_token, with_token) = app
-        .admin(
-            "PATCH",
-            &path,
-            Some(json!({"agent_url": old.url, "agent_token": "for-the-old-one-again"})),
-        )
-        .await;
-    assert_eq!(
-        (moved_with_token, with_token["has_agent_token"].clone()),
-        (200, json!(true))
-    );
+    assert_eq!(lonely, 422, "{refusal:?}");
+    assert!(refusal.message.contains("agent_token"), "{refusal:?}");
+    let back_with_token = UpdateUserRequest {
+        agent_url: Some(old.url.clone()),
+        agent_token: Some("for-the-old-one-again".to_owned()),
+        ..Default::default()
+    };
+    let with_token = ok(change(&app, ada, back_with_token).await);
+    assert!(with_token.has_agent_token);
 }
 
 fn listing(dir: &std::path::Path) -> Vec<String> {

@@ -24,11 +24,12 @@ pub fn refused<T>(result: Result<T, progenitor_client::Error<types::ErrorBody>>)
     }
 }
 
-/// The status of an answer, success or not.
+/// The status of an answer, success or not, documented or not.
 pub fn status<T>(answer: &Answer<T>) -> u16 {
     match answer {
         Ok(value) => value.status().as_u16(),
         Err(progenitor_client::Error::ErrorResponse(answer)) => answer.status().as_u16(),
+        Err(progenitor_client::Error::UnexpectedResponse(answer)) => answer.status().as_u16(),
         Err(other) => panic!("the admin API could not be called: {other}"),
     }
 }
