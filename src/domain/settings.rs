@@ -55,6 +55,17 @@ impl SettingKey {
             .ok_or_else(|| SettingError::UnknownKey(name.to_owned()))
     }
 
+    /// What a value must be, in the words a refusal uses.
+    pub fn rule(self) -> &'static str {
+        match self {
+            SettingKey::HelpReply => HELP_REPLY_RULE,
+            SettingKey::UnknownUserReply | SettingKey::InactiveUserReply | SettingKey::ErrorReply => REPLY_RULE,
+            SettingKey::MaxReplyMessages => MAX_REPLY_MESSAGES_RULE,
+            SettingKey::RequireVerifiedNumbers => REQUIRE_VERIFIED_RULE,
+            SettingKey::UsageLogRetentionDays => RETENTION_RULE,
+        }
+    }
+
     pub fn default_value(self) -> &'static str {
         match self {
             SettingKey::HelpReply => "Text your question and your assistant will answer. Reply STOP to unsubscribe.",
@@ -67,6 +78,13 @@ impl SettingKey {
         }
     }
 }
+
+const TOO_LONG: &str = "may hold at most 16000 characters";
+const REPLY_RULE: &str = "may hold at most 16000 characters; empty answers nothing";
+const HELP_REPLY_RULE: &str = "may not be empty: carriers require an answer to HELP (at most 16000 characters)";
+const MAX_REPLY_MESSAGES_RULE: &str = "must be an integer from 1 to 10";
+const REQUIRE_VERIFIED_RULE: &str = "must be true or false";
+const RETENTION_RULE: &str = "must be a number of days from 0 (keep every row) to 36500";
 
 impl fmt::Display for SettingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -133,11 +151,11 @@ impl Settings {
     pub fn apply(&mut self, key: SettingKey, value: &str) -> Result<(), SettingError> {
         let invalid = |why| SettingError::InvalidValue { key, why };
         if value.chars().count() > MAX_REPLY_SETTING_CHARS {
-            return Err(invalid("may hold at most 16000 characters"));
+            return Err(invalid(TOO_LONG));
         }
         match key {
             SettingKey::HelpReply if value.trim().is_empty() => {
-                return Err(invalid("may not be empty: carriers require an answer to HELP"));
+                return Err(invalid(HELP_REPLY_RULE));
             }
             SettingKey::HelpReply => self.help_reply = value.to_owned(),
             SettingKey::UnknownUserReply => self.unknown_user_reply = value.to_owned(),
@@ -149,7 +167,7 @@ impl Settings {
                     .parse::<usize>()
                     .ok()
                     .filter(|n| (1..=10).contains(n))
-                    .ok_or_else(|| invalid("must be an integer from 1 to 10"))?;
+                    .ok_or_else(|| invalid(MAX_REPLY_MESSAGES_RULE))?;
             }
             SettingKey::UsageLogRetentionDays => {
                 let days = value
@@ -157,14 +175,14 @@ impl Settings {
                     .parse::<u32>()
                     .ok()
                     .filter(|n| *n <= MAX_RETENTION_DAYS)
-                    .ok_or_else(|| invalid("must be a number of days from 0 (keep every row) to 36500"))?;
+                    .ok_or_else(|| invalid(RETENTION_RULE))?;
                 self.usage_log_retention_days = NonZeroU32::new(days);
             }
             SettingKey::RequireVerifiedNumbers => {
                 self.require_verified_numbers = match value.trim() {
                     "true" => true,
                     "false" => false,
-                    _ => return Err(invalid("must be true or false")),
+                    _ => return Err(invalid(REQUIRE_VERIFIED_RULE)),
                 };
             }
         }

@@ -227,6 +227,8 @@ pub struct UserPatch {
 pub struct UserFilter {
     /// Matches a user's primary or extra number.
     pub phone_number: Option<PhoneNumber>,
+    /// Matches a user whose name holds it, A–Z in any case.
+    pub name: Option<FullName>,
     pub email: Option<EmailAddress>,
     pub is_active: Option<bool>,
 }

@@ -60,6 +60,13 @@ async fn users_are_created_read_updated_and_deleted() {
     assert_eq!(status, 200);
     assert_eq!(listed["items"].as_array().unwrap().len(), 1);
     assert_eq!(listed["next_cursor"], Value::Null);
+    let (status, named) = app.admin("GET", "/users?name=aD", None).await;
+    assert_eq!((status, named["items"][0]["id"].as_i64()), (200, Some(id)));
+    let (status, nobody) = app.admin("GET", "/users?name=grace", None).await;
+    assert_eq!((status, nobody["items"].as_array().map(Vec::len)), (200, Some(0)));
+    let (status, refused) = app.admin("GET", "/users?name=%20", None).await;
+    assert_eq!(status, 422, "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("name"), "{refused}");
 
     let (status, _) = app.admin("DELETE", &format!("/users/{id}"), None).await;
     assert_eq!(status, 204);

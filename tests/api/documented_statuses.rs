@@ -11,9 +11,9 @@ use sms_router::startup::Tuning;
 
 use crate::helpers::{ADMIN_TOKEN, FakeTwilio, TestApp, eventually, spawn_faulty_app_with_twilio};
 
-/// A request; `{user}`, `{phone}`, `{opted_phone}`, `{inactive}`, `{number}`
-/// (a fresh number), `{taken}` (a number someone has; `{taken_q}` for a
-/// query), `{other}` (another user's) and `{code}` (the
+/// A request; `{user}`, `{phone}`, `{opted_phone}` (`{opted_q}`: its number
+/// for a path), `{inactive}`, `{number}` (a fresh number; `{number_q}` for a
+/// path), `{taken}` (a number someone has; `{taken_q}` for a query), `{other}` (another user's) and `{code}` (the
 /// code texted to `{phone}`) are filled in from a fresh fixture.
 #[derive(Clone, Copy)]
 struct Call {
@@ -71,6 +71,7 @@ const OPERATIONS: &[(&str, Call)] = &[
     ),
     ("lookup_number", call("GET", "/lookup?phone_number={taken_q}", None)),
     ("list_opt_outs", call("GET", "/opt-outs", None)),
+    ("clear_opt_out", call("DELETE", "/opt-outs/{opted_q}", None)),
     ("list_configs", call("GET", "/configs", None)),
     ("get_config", call("GET", "/configs/help_reply", None)),
     (
@@ -167,6 +168,8 @@ const PARTICULAR: &[(&str, u16, Call)] = &[
     ("lookup_number", 422, call("GET", "/lookup?phone_number=12", None)),
     ("list_opt_outs", 400, call("GET", "/opt-outs?after=!!", None)),
     ("list_opt_outs", 422, call("GET", "/opt-outs?limit=0", None)),
+    ("clear_opt_out", 404, call("DELETE", "/opt-outs/{number_q}", None)),
+    ("clear_opt_out", 422, call("DELETE", "/opt-outs/12", None)),
     ("get_config", 404, call("GET", "/configs/no_such_setting", None)),
     (
         "put_config",
@@ -276,13 +279,16 @@ impl Fixture {
         values.insert("{phone}", phone.to_string());
         values.insert("{opted_phone}", opted_phone.to_string());
         values.insert("{taken_q}", taken.replace('+', "%2B"));
+        values.insert("{opted_q}", opted_number.replace('+', "%2B"));
         values.insert("{taken}", taken);
         values.insert("{other}", other);
         Fixture { values }
     }
 
     fn fill(&self, text: &str) -> String {
-        let mut text = text.replace("{number}", &fresh_number());
+        let mut text = text
+            .replace("{number_q}", &fresh_number().replace('+', "%2B"))
+            .replace("{number}", &fresh_number());
         for (name, value) in &self.values {
             text = text.replace(name, value);
         }
@@ -395,7 +401,12 @@ async fn every_status_an_admin_operation_documents_can_be_provoked() {
                     request.body = Some(format!(r#"{{"padding": "{padding}"}}"#).into_bytes());
                 }
                 Provoke::BodyAsText => request.content_type = "text/plain",
-                Provoke::StoreDown => faults.arm("admin", 1000),
+                Provoke::StoreDown => {
+                    // Clearing an opt-out writes through the message path's
+                    // port, which "admin" does not fail.
+                    faults.arm("admin", 1000);
+                    faults.arm("opt_in", 1000);
+                }
                 Provoke::TooManyWrongCodes => {
                     texted_code(&app, &twilio, &fixture).await;
                     for _ in 0..5 {
@@ -414,6 +425,7 @@ async fn every_status_an_admin_operation_documents_can_be_provoked() {
             request.path = path;
             let (answered, text) = send(&app, request).await;
             faults.arm("admin", 0);
+            faults.arm("opt_in", 0);
             if answered != status {
                 let text: String = text.chars().take(200).collect();
                 wrong.push(format!("{op} {status}: answered {answered} {text}"));

@@ -85,7 +85,7 @@ fn committed_spec_matches_the_code() {
     let committed = std::fs::read_to_string(SPEC_PATH).unwrap_or_default();
     assert!(
         committed.trim_end() == generated,
-        "openapi/openapi.json is stale: run `UPDATE_OPENAPI=1 cargo test committed_spec` and commit it"
+        "openapi/openapi.json is stale: run `cargo run -q -- openapi > openapi/openapi.json` and commit it"
     );
 }
 

@@ -335,3 +335,26 @@ async fn an_empty_agent_reply_gives_the_error_reply() {
 async fn an_agent_answering_over_64_kib_gives_the_error_reply() {
     assert_agent_error(Behaviour::Huge(1024 * 1024), &[], "over its limit of 65536 bytes").await;
 }
+
+/// An opt-out made by mistake is cleared by an administrator: the very
+/// next message is routed (the cache forgets the opt-out at once), and
+/// clearing a number that has not opted out is 404.
+#[tokio::test]
+async fn an_opt_out_cleared_by_an_administrator_is_served_again_at_once() {
+    use crate::helpers::spec::{ok, status_of};
+
+    let app = spawn_app().await;
+    app.add_user("Ada", ADA, true).await;
+    app.send(ADA, "stop").await;
+    assert!(app.send(ADA, "hello?").await.messages().is_empty());
+
+    ok(app.api().clear_opt_out().phone_number(ADA).send().await);
+
+    assert_eq!(app.send(ADA, "hello again").await.messages(), ["hi from the agent"]);
+    assert!(!app.is_opted_out(ADA).await);
+    assert_eq!(status_of(app.api().clear_opt_out().phone_number(ADA).send().await), 404);
+    assert_eq!(
+        status_of(app.api().clear_opt_out().phone_number("12").send().await),
+        422
+    );
+}

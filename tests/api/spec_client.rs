@@ -280,6 +280,8 @@ async fn a_generated_client_drives_every_operation() {
             .items
             .is_empty()
     );
+    let not_opted_out = admin.clear_opt_out().phone_number("+12015550999").send().await;
+    assert_eq!(status_of(not_opted_out), 404);
 
     // Deletions.
     admin.delete_phone().id(phone.id).send().await.unwrap();

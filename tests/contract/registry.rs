@@ -261,7 +261,28 @@ async fn concurrent_claims_of_one_number_leave_one_owner(store: impl Store) {
     assert_eq!(won, 1);
 }
 
+async fn users_are_found_by_a_part_of_their_name_in_any_case(store: impl Store) {
+    let ada = add_user(&store, "Ada Lovelace", "+12015550101").await;
+    let grace = add_user(&store, "Grace Hopper", "+12015550102").await;
+    add_user(&store, "Bob", "+12015550103").await;
+
+    let named = async |part: &str| {
+        let filter = UserFilter {
+            name: Some(FullName::parse(part).unwrap()),
+            ..UserFilter::default()
+        };
+        let found = store.list_users(filter, PAGE).await.unwrap();
+        found.items.iter().map(|u| u.id).collect::<Vec<_>>()
+    };
+    assert_eq!(named("love").await, [ada.id]);
+    assert_eq!(named("HOPPER").await, [grace.id]);
+    assert_eq!(named("a").await, [ada.id, grace.id]);
+    assert_eq!(named("%").await, []);
+    assert_eq!(named("zed").await, []);
+}
+
 for_each_store!(
+    users_are_found_by_a_part_of_their_name_in_any_case,
     a_number_belongs_to_one_user_across_primary_and_extra_numbers,
     a_freed_number_can_be_taken_again,
     e_mail_addresses_are_unique_whatever_their_case,

@@ -11,6 +11,7 @@ import sys
 from sms_router_client import AuthenticatedClient
 from sms_router_client.api.admin import (
     add_user_phone,
+    clear_opt_out,
     confirm_phone_verification,
     create_user,
     delete_config,
@@ -158,6 +159,11 @@ def main(base, token):
     step("list_usage_logs", list_usage_logs.sync_detailed(client=client), 200)
     step("get_usage_summary", get_usage_summary.sync_detailed(client=client), 200)
     step("list_opt_outs", list_opt_outs.sync_detailed(client=client), 200)
+    step(
+        "clear_opt_out (a number that has not opted out)",
+        clear_opt_out.sync_detailed("+12015550999", client=client),
+        404,
+    )
 
     step("delete_phone", delete_phone.sync_detailed(phone, client=client), 204)
     step("delete_user", delete_user.sync_detailed(user, client=client), 204)

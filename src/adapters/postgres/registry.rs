@@ -115,12 +115,14 @@ impl UserRegistry for PgStore {
         let client = self.client().await?;
         let number = filter.phone_number.as_ref().map(AsRef::<str>::as_ref);
         let email = filter.email.as_ref().map(AsRef::<str>::as_ref);
-        let params: [&(dyn ToSql + Sync); 5] = [
+        let name = filter.name.as_ref().map(AsRef::<str>::as_ref);
+        let params: [&(dyn ToSql + Sync); 6] = [
             &page.after.unwrap_or(0),
             &number,
             &email,
             &filter.is_active,
             &(i64::from(page.limit) + 1),
+            &name,
         ];
         let rows = client
             .query(
@@ -131,6 +133,7 @@ impl UserRegistry for PgStore {
                             OR id IN (SELECT user_id FROM user_phone_mappings WHERE phone_number = $2))
                        AND ($3::text IS NULL OR lower(email) = lower($3))
                        AND ($4::boolean IS NULL OR is_active = $4)
+                       AND ($6::text IS NULL OR strpos(lower(full_name), lower($6)) > 0)
                      ORDER BY id LIMIT $5"
                 ),
                 &params,

@@ -173,6 +173,7 @@ impl UserRegistry for SqliteStore {
                             OR id IN (SELECT user_id FROM user_phone_mappings WHERE phone_number = ?2))
                        AND (?3 IS NULL OR email = ?3)
                        AND (?4 IS NULL OR is_active = ?4)
+                       AND (?6 IS NULL OR instr(lower(full_name), lower(?6)) > 0)
                      ORDER BY id LIMIT ?5"
                 ))?;
                 let rows = stmt
@@ -183,6 +184,7 @@ impl UserRegistry for SqliteStore {
                             filter.email.as_ref().map(|e| e.as_ref().to_owned()),
                             filter.is_active,
                             i64::from(page.limit) + 1,
+                            filter.name.as_ref().map(|n| n.as_ref().to_owned()),
                         ],
                         user_from_row,
                     )?

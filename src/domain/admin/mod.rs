@@ -245,6 +245,18 @@ impl<S: AdminStore> Admin<S> {
     pub async fn list_opt_outs(&self, page: PageRequest) -> Result<Page<OptOut>, StoreError> {
         self.store.list(page).await
     }
+
+    /// Clears a number's opt-out, as its texting START would: for an opt-out
+    /// made by mistake, once its owner has said so. Twilio keeps its own
+    /// block on a number that texted STOP until it texts START.
+    /// `NotFound` when the number has not opted out.
+    pub async fn clear_opt_out(&self, number: &PhoneNumber) -> Result<(), Missing> {
+        if !self.store.is_opted_out(number).await? {
+            return Err(Missing::NotFound);
+        }
+        self.store.opt_in(number).await?;
+        Ok(())
+    }
 }
 
 fn check_range<T: PartialOrd>(since: Option<&T>, until: Option<&T>) -> Result<(), Invalid> {

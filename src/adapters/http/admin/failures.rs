@@ -117,6 +117,32 @@ pub enum PhoneMissing {
     Unavailable(Json<ErrorBody>),
 }
 
+/// The failures of `clear_opt_out`.
+#[derive(ApiResponse)]
+pub enum OptOutMissing {
+    /// No or wrong admin token.
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// The number has not opted out.
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// The number is impossible.
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// The store is unavailable.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+impl From<Missing> for OptOutMissing {
+    fn from(err: Missing) -> Self {
+        match err {
+            Missing::NotFound => OptOutMissing::NotFound(ErrorBody::json("not_found", "the number has not opted out")),
+            Missing::Store(e) => e.into(),
+        }
+    }
+}
+
 /// The failures of a list read with filters or a query: `list_users`,
 /// `lookup_number`, `list_opt_outs`, `list_usage_logs`, `get_usage_summary`.
 #[derive(ApiResponse)]
@@ -372,6 +398,7 @@ pub enum ConfirmFailed {
 }
 
 store_fails_as_503!(
+    OptOutMissing,
     UserMissing,
     PhoneMissing,
     QueryFailed,
@@ -386,7 +413,13 @@ store_fails_as_503!(
     StartVerificationFailed,
     ConfirmFailed,
 );
-invalid_is_422!(QueryFailed, CreateUserFailed, ChangeUserFailed, UpdatePhoneFailed);
+invalid_is_422!(
+    OptOutMissing,
+    QueryFailed,
+    CreateUserFailed,
+    ChangeUserFailed,
+    UpdatePhoneFailed
+);
 page_error_is_400_or_422!(QueryFailed, PhoneListFailed);
 
 impl From<Missing> for UserMissing {

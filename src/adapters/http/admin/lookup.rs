@@ -3,11 +3,11 @@
 use std::marker::PhantomData;
 
 use poem::web::Data;
-use poem_openapi::param::Query;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::failures::QueryFailed;
+use super::failures::{OptOutMissing, QueryFailed};
 use super::users::{UserDto, parse_number};
 use super::{AdminAuth, page_parts, page_request};
 use crate::adapters::http::ApiTags;
@@ -78,6 +78,13 @@ pub enum LookupOk {
     /// Where the number routes.
     #[oai(status = 200)]
     Found(Json<LookupResult>),
+}
+
+#[derive(ApiResponse)]
+pub enum OptOutCleared {
+    /// The opt-out is cleared: the number is served, and can be texted, again.
+    #[oai(status = 204)]
+    Cleared,
 }
 
 #[derive(ApiResponse)]
@@ -156,5 +163,24 @@ impl<AP: AdminStore> LookupApi<AP> {
         };
         let (items, next_cursor) = page_parts(admin.list_opt_outs(page).await?, to_dto);
         Ok(OptOutPageOk::Page(Json(OptOutPage { items, next_cursor })))
+    }
+
+    /// Clear a number's opt-out, as its texting START would
+    ///
+    /// For an opt-out made by mistake, once the number's owner has said so:
+    /// the number is served, and can be texted, again. Twilio keeps its own
+    /// block on a number that texted STOP until it texts START.
+    #[oai(path = "/opt-outs/:phone_number", method = "delete", operation_id = "clear_opt_out")]
+    async fn clear_opt_out(
+        &self,
+        _auth: AdminAuth,
+        /// The number, E.164 (`+` written `%2B`) or any common format.
+        phone_number: Path<String>,
+        admin: Data<&Admin<AP>>,
+        region: Data<&Region>,
+    ) -> Result<OptOutCleared, OptOutMissing> {
+        let number = parse_number("phone_number", &phone_number, **region)?;
+        admin.clear_opt_out(&number).await?;
+        Ok(OptOutCleared::Cleared)
     }
 }

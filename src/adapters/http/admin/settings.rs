@@ -56,6 +56,10 @@ pub struct ConfigDto {
     /// When the stored value was last written; null for a default.
     #[oai(nullable)]
     pub updated_at: Option<String>,
+    /// The value that applies when none is stored.
+    pub default_value: String,
+    /// What a value must be, in the words a refusal uses.
+    pub rule: String,
 }
 
 impl From<SettingView> for ConfigDto {
@@ -66,6 +70,8 @@ impl From<SettingView> for ConfigDto {
             description: s.description,
             is_default: s.is_default,
             updated_at: s.updated_at,
+            default_value: s.key.default_value().to_owned(),
+            rule: s.key.rule().to_owned(),
         }
     }
 }

@@ -229,6 +229,8 @@ impl<AP: AdminStore> UsersApi<AP> {
         _auth: AdminAuth,
         /// Users whose primary or extra number this is (any common format).
         phone_number: Query<Option<String>>,
+        /// Users whose name holds this, A–Z in any case (1 to 200 characters).
+        name: Query<Option<String>>,
         email: Query<Option<String>>,
         is_active: Query<Option<bool>>,
         /// 1 to 500, default 50.
@@ -244,6 +246,11 @@ impl<AP: AdminStore> UsersApi<AP> {
                 .0
                 .as_deref()
                 .map(|n| parse_number("phone_number", n, **region))
+                .transpose()?,
+            name: name
+                .0
+                .as_deref()
+                .map(|n| FullName::parse(n).map_err(|e| Invalid::new("name", e)))
                 .transpose()?,
             email: email.0.as_deref().map(parse_email).transpose()?,
             is_active: is_active.0,
