@@ -1,10 +1,8 @@
-// The usage dashboard: reads the admin API with the token typed once (kept in
-// sessionStorage, never in a URL) and draws with uPlot. Every value from the
-// API is put in the page as text, never as HTML.
+// The console's usage view: a month of the usage log, drawn with uPlot.
 "use strict";
 
-const API = "/sms-router/admin";
-const TOKEN_KEY = "sms-router-admin-token";
+import { $, Refused, all, api, text, view } from "./core.js";
+
 const DAYS = 30;
 const DAY = 86400;
 const COLORS = {
@@ -14,29 +12,6 @@ const COLORS = {
   verified: "#26a69a",
 };
 const charts = [];
-
-const $ = (id) => document.getElementById(id);
-
-class Refused extends Error {}
-
-async function api(path) {
-  const token = sessionStorage.getItem(TOKEN_KEY);
-  const response = await fetch(API + path, { headers: { Authorization: "Bearer " + token } });
-  if (response.status === 401) {
-    // The server says why: a wrong token, or none set on the server at all.
-    const body = await response.json().catch(() => ({}));
-    throw new Refused(body.message || "the admin token was refused");
-  }
-  if (!response.ok) throw new Error(path + " answered " + response.status);
-  return response.json();
-}
-
-function text(parent, tag, value) {
-  const element = document.createElement(tag);
-  element.textContent = value === null || value === undefined ? "" : String(value);
-  parent.appendChild(element);
-  return element;
-}
 
 function percent(fraction) {
   return fraction === null || fraction === undefined ? "–" : (fraction * 100).toFixed(1) + " %";
@@ -123,14 +98,7 @@ function drawErrors(days, byDay) {
 }
 
 async function countOptOuts() {
-  let count = 0;
-  let after = "";
-  for (;;) {
-    const page = await api("/opt-outs?limit=500" + (after ? "&after=" + encodeURIComponent(after) : ""));
-    count += page.items.length;
-    if (!page.next_cursor) return count;
-    after = page.next_cursor;
-  }
+  return (await all("/opt-outs")).length;
 }
 
 async function fillBusiest(since) {
@@ -180,9 +148,6 @@ async function show() {
   for (let day = first; day <= dayStart(now); day += DAY) days.push(day);
   const byDay = new Map(summary.groups.map((g) => [Date.parse(g.key + "T00:00:00Z") / 1000, g]));
 
-  $("login").hidden = true;
-  $("board").hidden = false;
-  $("forget").hidden = false;
   $("period").textContent = "last " + DAYS + " days, from " + since.slice(0, 10);
   $("total-inbound").textContent = summary.totals.inbound;
   $("total-outbound").textContent = summary.totals.outbound;
@@ -199,42 +164,8 @@ async function show() {
   document.body.dataset.drawn = "yes";
 }
 
-function ask(message) {
-  $("board").hidden = true;
-  $("forget").hidden = true;
-  $("login").hidden = false;
-  $("login-error").textContent = message || "";
-  $("token").focus();
-}
+view("usage", show);
 
-async function start() {
-  if (!sessionStorage.getItem(TOKEN_KEY)) return ask();
-  try {
-    await show();
-  } catch (e) {
-    if (e instanceof Refused) {
-      sessionStorage.removeItem(TOKEN_KEY);
-      return ask(e.message);
-    }
-    $("error").hidden = false;
-    $("error").textContent = "Cannot draw the dashboard: " + e.message;
-  }
-}
-
-document.addEventListener("DOMContentLoaded", () => {
-  $("login").addEventListener("submit", (event) => {
-    event.preventDefault();
-    sessionStorage.setItem(TOKEN_KEY, $("token").value.trim());
-    $("token").value = "";
-    start();
-  });
-  $("forget").addEventListener("click", () => {
-    sessionStorage.removeItem(TOKEN_KEY);
-    for (const [plot] of charts.splice(0)) plot.destroy();
-    ask();
-  });
-  window.addEventListener("resize", () => {
-    for (const [plot, element] of charts) plot.setSize({ width: Math.max(element.clientWidth, 280), height: 220 });
-  });
-  start();
+window.addEventListener("resize", () => {
+  for (const [plot, element] of charts) plot.setSize({ width: Math.max(element.clientWidth, 280), height: 220 });
 });

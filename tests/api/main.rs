@@ -12,6 +12,7 @@ mod caching;
 mod chaos;
 mod cli;
 mod concurrency;
+mod console;
 mod dashboard;
 mod deaths;
 mod deploy;

@@ -1,6 +1,7 @@
-//! `GET /sms-router/dashboard`: the usage dashboard, one page and its assets
+//! `GET /sms-router/dashboard`: the console (usage, users and their numbers,
+//! a number's last messages, opt-outs, settings), one page and its assets
 //! embedded in the binary (nothing from another host: the box may be
-//! offline). The page asks for the admin token and reads the admin API from
+//! offline). The page asks for the admin token and calls the admin API from
 //! the browser; the server only hands out files. A strict
 //! Content-Security-Policy allows nothing but this server's own scripts,
 //! styles and API.
@@ -43,6 +44,22 @@ fn script() -> Response {
 }
 
 #[handler]
+fn core_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/dashboard/core.js"),
+    )
+}
+
+#[handler]
+fn console_script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../../assets/dashboard/console.js"),
+    )
+}
+
+#[handler]
 fn style() -> Response {
     asset(
         "text/css; charset=utf-8",
@@ -70,7 +87,9 @@ fn uplot_style() -> Response {
 pub fn routes() -> Route {
     Route::new()
         .at("/", get(page))
+        .at("/core.js", get(core_script))
         .at("/dashboard.js", get(script))
+        .at("/console.js", get(console_script))
         .at("/dashboard.css", get(style))
         .at("/uplot.js", get(uplot_script))
         .at("/uplot.css", get(uplot_style))

@@ -17,6 +17,7 @@ use sms_router::startup::{Application, Tuning};
 
 use crate::faulty_store::Faults;
 
+pub mod browser;
 mod fake_agent;
 mod fake_twilio;
 mod processes;
