@@ -17,6 +17,8 @@ const ADA: &str = "+12015550123";
 const EXTRA: &str = "+12015550177";
 /// A name that would make an element if it were put in the page as HTML.
 const NAME: &str = "Ada <b id=bold>Lovelace</b>";
+/// The Enter key, as WebDriver types it.
+const ENTER: &str = "\u{E007}";
 
 /// What every page must be: no sideways scrolling on a phone, a label on
 /// every control, and nothing made from the name as HTML.
@@ -87,10 +89,10 @@ async fn a_self_hoster_manages_users_numbers_opt_outs_and_settings_from_a_phone(
         .await;
     check_page(&driver, "users").await;
 
-    // A user added: the console goes to their page.
+    // A user added, with the keyboard alone (Enter submits): the console
+    // goes to their page.
     driver.type_into("#new-name", NAME).await;
-    driver.type_into("#new-number", ADA).await;
-    driver.click("#user-new button[type=submit]").await;
+    driver.type_into("#new-number", &format!("{ADA}{ENTER}")).await;
     driver
         .until(
             "the user's page",
@@ -182,7 +184,10 @@ async fn a_self_hoster_manages_users_numbers_opt_outs_and_settings_from_a_phone(
         )
         .await;
     assert!(question.as_str().unwrap().contains(ADA), "{question}");
-    driver.click("#opt-outs .confirm button.danger").await;
+    // The question's answer has the focus: Enter gives it.
+    let focused = driver.run("return document.activeElement.textContent").await;
+    assert_eq!(focused, "Clear it");
+    driver.type_into("#opt-outs .confirm button.danger", ENTER).await;
     driver
         .until(
             "the opt-out gone",
