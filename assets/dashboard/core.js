@@ -92,15 +92,17 @@ export function when(stamp) {
 
 /// Runs `action`; a refusal is shown next to the field it names inside
 /// `place` (an element with `data-error-for` that field), or in the place's
-/// own `.error`; a refused token asks for the token again. What the user
-/// typed stays as it was.
+/// own `.error` (a child of it), or else at the top of the page; a refused
+/// token asks for the token again. What the user typed stays as it was.
 export async function attempt(action, place) {
   for (const shown of place ? place.querySelectorAll("[data-error-for], .error") : []) shown.textContent = "";
   try {
     await action();
   } catch (e) {
     if (e instanceof Refused) return ask(e.message);
-    const spot = (e.field && place?.querySelector(`[data-error-for="${e.field}"]`)) || place?.querySelector(".error");
+    const spot =
+      (e.field && place?.querySelector(`[data-error-for="${e.field}"]`)) ||
+      place?.querySelector(":scope > .error:not([data-error-for])");
     if (spot) {
       spot.textContent = e.message;
     } else {
@@ -145,7 +147,7 @@ export async function route() {
   await attempt(async () => {
     await views.get(show)(decodeURIComponent(rest.join("/")));
     document.body.dataset.shown = show;
-  }, $("view-" + show));
+  }, null);
 }
 
 document.addEventListener("DOMContentLoaded", () => {

@@ -89,9 +89,23 @@ async fn a_self_hoster_manages_users_numbers_opt_outs_and_settings_from_a_phone(
         .await;
     check_page(&driver, "users").await;
 
-    // A user added, with the keyboard alone (Enter submits): the console
-    // goes to their page.
+    // A user added, with the keyboard alone (Enter submits): an impossible
+    // number is refused next to its field, what was typed stays; once
+    // corrected, the console goes to their page.
     driver.type_into("#new-name", NAME).await;
+    driver.type_into("#new-number", &format!("12{ENTER}")).await;
+    let refusal = driver
+        .until(
+            "the number refused",
+            "return document.querySelector('#user-new [data-error-for=phone_number]').textContent",
+        )
+        .await;
+    assert!(refusal.as_str().unwrap().contains("phone_number"), "{refusal}");
+    let kept = driver.run("return document.getElementById('new-name').value").await;
+    assert_eq!(kept, NAME);
+    driver
+        .run("document.getElementById('new-number').value = ''; return null")
+        .await;
     driver.type_into("#new-number", &format!("{ADA}{ENTER}")).await;
     driver
         .until(
