@@ -135,6 +135,7 @@ export async function route() {
   const [name, ...rest] = (location.hash.slice(1) || "usage").split("/");
   const show = views.get(name) ? name : "usage";
   $("login").hidden = true;
+  $("login-error").textContent = "";
   $("error").hidden = true;
   $("nav").hidden = false;
   $("forget").hidden = false;

@@ -51,12 +51,14 @@ async fn visit(driver: &Driver, app: &TestApp, hash: &str) {
             &format!("the {view} view"),
             &format!(
                 "return document.body.dataset.shown === '{view}' || document.getElementById('error').textContent \
-                 || document.getElementById('login-error').textContent"
+                 || (!document.getElementById('login').hidden && 'asked for the token again')"
             ),
         )
         .await;
     let error = driver.run("return document.getElementById('error').textContent").await;
     assert_eq!(error, "", "{hash}");
+    let shown = driver.run("return document.body.dataset.shown").await;
+    assert_eq!(shown, view, "{hash}: the token was asked for again");
 }
 
 /// The code the fake Twilio was last asked to text.
