@@ -69,6 +69,8 @@ pub enum Command {
         #[arg(long)]
         from: std::path::PathBuf,
     },
+    /// Exit 0 when the server on SMS_ROUTER_BIND answers /healthz, 1 when not (a container's health check: no shell or curl needed)
+    Healthcheck,
     /// Send a Twilio-shaped webhook to a running server and print the reply
     Simulate {
         /// The sender's number
@@ -203,6 +205,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Backup { file } => backup(&config, &file),
         Command::Doctor { dev } => doctor(&config, dev).await,
         Command::Restore { file } => restore(&config, &file),
+        Command::Healthcheck => simulate::healthcheck(&config).await,
         Command::Simulate { from, to, url, text } => simulate(&config, &from, to, url, &text.join(" ")).await,
     }
 }

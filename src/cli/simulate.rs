@@ -1,5 +1,6 @@
-//! `sms-router simulate`: a signed webhook, as Twilio would send it, to a
-//! running server, and its answer printed.
+//! Commands that call a running server: `simulate` sends it a signed
+//! webhook, as Twilio would, and prints its answer; `healthcheck` asks it
+//! `/healthz`.
 
 use std::time::Duration;
 
@@ -77,6 +78,35 @@ pub(super) async fn simulate(
     }
     for message in messages {
         println!("{message}");
+    }
+    Ok(())
+}
+
+/// Asks the server on `config.bind` (on loopback when it listens on every
+/// address) for `/healthz`.
+pub(super) async fn healthcheck(config: &Config) -> Result<(), Failure> {
+    let mut address = config.bind;
+    if address.ip().is_unspecified() {
+        address.set_ip(match address {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    let url = format!("http://{address}/healthz");
+    let client = crate::adapters::http_client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .context("failed to build an HTTP client")?;
+    let response = client
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("{url} cannot be reached"))?;
+    if !response.status().is_success() {
+        return Err(Failure::Runtime(anyhow::anyhow!(
+            "{url} answered {}",
+            response.status()
+        )));
     }
     Ok(())
 }

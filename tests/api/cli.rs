@@ -290,3 +290,33 @@ async fn info_logs_keep_numbers_texts_tokens_and_signatures_private() {
         assert!(!logs.contains(secret), "`{secret}` reached the logs:\n{logs}");
     }
 }
+
+/// A container's health check needs no shell or curl: `healthcheck` asks
+/// the server on SMS_ROUTER_BIND (on loopback when it listens everywhere).
+#[tokio::test(flavor = "multi_thread")]
+async fn healthcheck_exits_0_while_the_server_answers_and_1_when_none_does() {
+    let app = crate::helpers::spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let check = |bind: String| {
+        let db = db.clone();
+        tokio::task::spawn_blocking(move || {
+            sms_router(&db)
+                .env("SMS_ROUTER_BIND", bind)
+                .arg("healthcheck")
+                .output()
+                .unwrap()
+        })
+    };
+
+    let up = check(format!("0.0.0.0:{}", app.address.port())).await.unwrap();
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let down = check(free.to_string()).await.unwrap();
+
+    assert_eq!(up.status.code(), Some(0), "{}", String::from_utf8_lossy(&up.stderr));
+    assert_eq!(down.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&down.stderr).contains("/healthz cannot be reached"));
+}
