@@ -9,7 +9,7 @@ use sms_router::adapters::twiml::TwimlWriter;
 use sms_router::domain::keyword::Keyword;
 use sms_router::domain::message::RequestId;
 use sms_router::domain::phone::{PhoneNumber, Region};
-use sms_router::domain::reply::Reply;
+use sms_router::domain::reply::{Reply, ReplyBudget};
 use sms_router::domain::segments::count_segments;
 use sms_router::domain::usage::TextShape;
 use sms_router::ports::ReplyWriter;
@@ -78,10 +78,10 @@ fn per_message(c: &mut Criterion) {
     });
 
     c.bench_function("twiml: compose and write a short reply", |b| {
-        b.iter(|| TwimlWriter.render(&Reply::compose(black_box(short), 3)))
+        b.iter(|| TwimlWriter.render(&Reply::compose(black_box(short), ReplyBudget::messages(3))))
     });
     c.bench_function("twiml: compose and write a reply split in 3", |b| {
-        b.iter(|| TwimlWriter.render(&Reply::compose(black_box(&long), 3)))
+        b.iter(|| TwimlWriter.render(&Reply::compose(black_box(&long), ReplyBudget::messages(3))))
     });
 }
 

@@ -4,12 +4,12 @@
 
 use libfuzzer_sys::fuzz_target;
 use sms_router::adapters::twiml::TwimlWriter;
-use sms_router::domain::reply::{MAX_MESSAGE_UNITS, Reply};
+use sms_router::domain::reply::{MAX_MESSAGE_UNITS, Reply, ReplyBudget};
 use sms_router::ports::ReplyWriter;
 
 fuzz_target!(|input: (u8, &str)| {
     let (max_messages, text) = input;
-    let reply = Reply::compose(text, usize::from(max_messages % 12));
+    let reply = Reply::compose(text, ReplyBudget::messages(usize::from(max_messages % 12)));
     let xml = TwimlWriter.render(&reply);
 
     let doc = match roxmltree::Document::parse(&xml) {

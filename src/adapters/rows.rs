@@ -100,11 +100,12 @@ pub fn kept_reply(messages: &str, media: Option<&str>) -> Option<Reply> {
 mod tests {
     use super::*;
     use crate::domain::message::MediaLink;
+    use crate::domain::reply::ReplyBudget;
 
     #[test]
     fn a_kept_reply_reads_back_as_it_was_written() {
         let media = vec![MediaLink::parse("https://example.com/a.png").unwrap()];
-        let reply = Reply::with_media("one \"two\"\nthree", &media, 1);
+        let reply = Reply::with_media("one \"two\"\nthree", &media, ReplyBudget::messages(1));
         let (messages, files) = kept_reply_columns(&reply);
         assert_eq!(kept_reply(&messages, files.as_deref()), Some(reply));
         assert_eq!(kept_reply("not json", None), None);

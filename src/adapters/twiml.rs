@@ -59,6 +59,7 @@ fn escape_into(out: &mut String, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::reply::ReplyBudget;
     use proptest::prelude::*;
 
     fn texts_of(xml: &str) -> Vec<String> {
@@ -84,7 +85,7 @@ mod tests {
             crate::domain::message::MediaLink::parse("https://example.com/a.png?x=1&y=2").unwrap(),
             crate::domain::message::MediaLink::parse("https://example.com/b.jpg").unwrap(),
         ];
-        let xml = TwimlWriter.render(&Reply::with_media("here <they> are", &media, 1));
+        let xml = TwimlWriter.render(&Reply::with_media("here <they> are", &media, ReplyBudget::messages(1)));
         let doc = roxmltree::Document::parse(&xml).unwrap();
         let message = doc.root_element().first_element_child().unwrap();
         let parts: Vec<(&str, &str)> = message
@@ -100,7 +101,7 @@ mod tests {
                 ("Media", "https://example.com/b.jpg"),
             ]
         );
-        let alone = TwimlWriter.render(&Reply::with_media("", &media[..1], 1));
+        let alone = TwimlWriter.render(&Reply::with_media("", &media[..1], ReplyBudget::messages(1)));
         assert!(
             alone.contains("<Message><Media>https://example.com/a.png?x=1&amp;y=2</Media></Message>"),
             "{alone}"
@@ -109,7 +110,7 @@ mod tests {
 
     #[test]
     fn markup_is_escaped() {
-        let xml = TwimlWriter.render(&Reply::compose("a < b && c ]]> d 'e' \"f\"", 1));
+        let xml = TwimlWriter.render(&Reply::compose("a < b && c ]]> d 'e' \"f\"", ReplyBudget::messages(1)));
         assert!(
             xml.contains("a &lt; b &amp;&amp; c ]]&gt; d &apos;e&apos; &quot;f&quot;"),
             "{xml}"
@@ -119,7 +120,7 @@ mod tests {
     proptest! {
         #[test]
         fn any_text_survives_an_xml_parser(text in "(\\PC|\\s|[<>&'\"\\]]){1,300}") {
-            let reply = Reply::compose(&text, 1);
+            let reply = Reply::compose(&text, ReplyBudget::messages(1));
             let xml = TwimlWriter.render(&reply);
             prop_assert_eq!(texts_of(&xml), reply.messages().to_vec());
         }

@@ -193,7 +193,7 @@ pub fn answer_again(answered: &Answered, settings: &Settings) -> Reply {
     match answered.outcome {
         Outcome::Routed => answered.kept.clone().unwrap_or_default(),
         Outcome::Interrupted => Reply::empty(),
-        outcome => Reply::compose(own_text(outcome, settings), settings.max_reply_messages),
+        outcome => Reply::compose(own_text(outcome, settings), settings.reply_budget()),
     }
 }
 

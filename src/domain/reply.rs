@@ -1,12 +1,33 @@
 //! What the service answers a message with: zero or more SMS, each within
 //! Twilio's 1600-character limit.
 
+use std::num::NonZeroU32;
+
 use super::message::MediaLink;
+use super::segments::count_segments;
 
 /// Twilio's limit for one message, in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 1600;
 /// Marks a reply that was cut short.
 const ELLIPSIS: char = '…';
+
+/// What one answer may cost: how many messages, and how many SMS segments
+/// in all (`None`: no bound but the messages').
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplyBudget {
+    pub max_messages: usize,
+    pub max_segments: Option<NonZeroU32>,
+}
+
+impl ReplyBudget {
+    /// At most `max_messages` messages, however many segments they take.
+    pub fn messages(max_messages: usize) -> Self {
+        ReplyBudget {
+            max_messages,
+            max_segments: None,
+        }
+    }
+}
 
 /// The messages of one answer, in order, and the files sent with the
 /// first. Empty: answer nothing.
@@ -23,8 +44,8 @@ impl Reply {
 
     /// `compose`, with `media` sent with the first message: a reply of files
     /// alone is one message without text.
-    pub fn with_media(text: &str, media: &[MediaLink], max_messages: usize) -> Self {
-        let mut reply = Self::compose(text, max_messages);
+    pub fn with_media(text: &str, media: &[MediaLink], budget: ReplyBudget) -> Self {
+        let mut reply = Self::compose(text, budget);
         if !media.is_empty() {
             if reply.messages.is_empty() {
                 reply.messages.push(String::new());
@@ -54,12 +75,21 @@ impl Reply {
         })
     }
 
-    /// Splits `text` into at most `max_messages` messages of at most
-    /// [`MAX_MESSAGE_UNITS`] UTF-16 units each. Characters a message cannot
-    /// carry are removed first. A split falls after the last white space in
-    /// the final fifth of a chunk where there is one, else between two code
+    /// Splits `text` into at most the budget's messages of at most
+    /// [`MAX_MESSAGE_UNITS`] UTF-16 units each, and, when the budget bounds
+    /// them, at most its segments in all. Characters a message cannot carry
+    /// are removed first. A split falls after the last white space in the
+    /// final fifth of a chunk where there is one, else between two code
     /// points; what does not fit is cut and the last message ends with `…`.
-    pub fn compose(text: &str, max_messages: usize) -> Self {
+    pub fn compose(text: &str, budget: ReplyBudget) -> Self {
+        let mut reply = Self::split(text, budget.max_messages);
+        if let Some(max) = budget.max_segments {
+            reply.messages = within_segments(reply.messages, max.get());
+        }
+        reply
+    }
+
+    fn split(text: &str, max_messages: usize) -> Self {
         let clean: String = text.chars().filter(|&c| is_sendable(c)).collect();
         let mut rest = clean.as_str();
         let mut messages = Vec::new();
@@ -100,6 +130,66 @@ pub fn is_sendable(c: char) -> bool {
     matches!(c, '\t' | '\n' | '\r' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..)
 }
 
+/// The messages, cut so that they cost at most `max` segments in all: the
+/// last one kept ends with `…` when anything was left out.
+fn within_segments(messages: Vec<String>, max: u32) -> Vec<String> {
+    let mut left = max;
+    let mut kept = Vec::new();
+    let count = messages.len();
+    for (n, message) in messages.into_iter().enumerate() {
+        let (_, segments) = count_segments(&message);
+        let more_follow = n + 1 < count;
+        if segments < left || (segments == left && !more_follow) {
+            left -= segments;
+            kept.push(message);
+            continue;
+        }
+        // What is kept always leaves at least one segment: this message is
+        // cut to what is left, and says that more was meant.
+        kept.push(cut_to_segments(&message, left));
+        break;
+    }
+    kept
+}
+
+/// The longest beginning of `text` that, with `…` after it, costs at most
+/// `segments` segments; cut after a white space in its final fifth where
+/// there is one.
+fn cut_to_segments(text: &str, segments: u32) -> String {
+    let with_ellipsis = |prefix: &str| {
+        let mut cut = prefix.trim_end().to_owned();
+        cut.push(ELLIPSIS);
+        cut
+    };
+    let ends: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain([text.len()])
+        .collect();
+    let fits = |chars: usize| chars == 0 || count_segments(&with_ellipsis(&text[..ends[chars - 1]])).1 <= segments;
+    // The most characters that fit: fitting only grows shorter with length.
+    let (mut low, mut high) = (0, ends.len());
+    while low < high {
+        let mid = (low + high).div_ceil(2);
+        if fits(mid) {
+            low = mid;
+        } else {
+            high = mid - 1;
+        }
+    }
+    let end = if low == 0 { 0 } else { ends[low - 1] };
+    let prefix = &text[..end];
+    let floor = prefix.len() - prefix.len() / 5;
+    let at = prefix
+        .char_indices()
+        .rev()
+        .take_while(|&(i, _)| i >= floor)
+        .find(|&(_, c)| c.is_whitespace())
+        .map_or(end, |(i, _)| i);
+    with_ellipsis(&text[..at])
+}
+
 fn units(text: &str) -> usize {
     text.encode_utf16().count()
 }
@@ -123,86 +213,4 @@ fn split_point(text: &str, limit: usize) -> usize {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn every_file_goes_with_the_first_message_only() {
-        let media = vec![crate::domain::message::MediaLink::parse("https://example.com/a.png").unwrap()];
-        let reply = Reply::stored(vec!["one".into(), "two".into()], media.clone());
-        let parts: Vec<_> = reply.parts().collect();
-        assert_eq!(parts, [("one", media.as_slice()), ("two", &[][..])]);
-    }
-
-    #[test]
-    fn short_text_is_one_message() {
-        assert_eq!(Reply::compose("hi", 1).messages(), ["hi"]);
-        assert!(Reply::compose("", 3).is_empty());
-        assert!(Reply::compose("\u{1}\u{2}", 3).is_empty());
-    }
-
-    #[test]
-    fn control_characters_are_removed() {
-        assert_eq!(Reply::compose("a\u{0}b\u{1b}c\tD\u{FFFE}", 1).messages(), ["abc\tD"]);
-    }
-
-    #[test]
-    fn long_text_splits_at_white_space_in_the_final_fifth() {
-        let text = format!("{} {}", "a".repeat(1500), "b".repeat(500));
-        let reply = Reply::compose(&text, 3);
-        assert_eq!(reply.messages().len(), 2);
-        assert_eq!(reply.messages()[0], format!("{} ", "a".repeat(1500)));
-        assert_eq!(reply.messages()[1], "b".repeat(500));
-    }
-
-    #[test]
-    fn white_space_before_the_final_fifth_is_not_used() {
-        let text = format!("{} {}", "a".repeat(100), "b".repeat(3000));
-        let reply = Reply::compose(&text, 3);
-        assert_eq!(units(&reply.messages()[0]), 1600);
-    }
-
-    #[test]
-    fn text_beyond_the_last_message_is_cut_with_an_ellipsis() {
-        let reply = Reply::compose(&"x".repeat(5000), 1);
-        assert_eq!(reply.messages().len(), 1);
-        assert_eq!(units(&reply.messages()[0]), 1600);
-        assert!(reply.messages()[0].ends_with('…'));
-
-        let reply = Reply::compose(&"x".repeat(5000), 10);
-        assert_eq!(reply.messages().len(), 4);
-        assert_eq!(reply.messages().concat(), "x".repeat(5000));
-    }
-
-    #[test]
-    fn emoji_are_never_split() {
-        let reply = Reply::compose(&"😀".repeat(1000), 2);
-        for m in reply.messages() {
-            assert!(units(m) <= 1600);
-        }
-        assert_eq!(units(&reply.messages()[0]), 1600);
-    }
-
-    proptest! {
-        #[test]
-        fn every_message_fits_and_nothing_is_lost_unless_cut(
-            text in "(\\PC|\\s){0,4000}",
-            max in 1usize..6,
-        ) {
-            let clean: String = text.chars().filter(|&c| is_sendable(c)).collect();
-            let reply = Reply::compose(&text, max);
-            prop_assert!(reply.messages().len() <= max);
-            for m in reply.messages() {
-                prop_assert!(units(m) <= MAX_MESSAGE_UNITS);
-                prop_assert!(!m.is_empty());
-            }
-            let joined = reply.messages().concat();
-            if joined != clean {
-                let last = reply.messages().last().unwrap();
-                prop_assert!(last.ends_with('…'));
-                prop_assert_eq!(reply.messages().len(), max);
-            }
-        }
-    }
-}
+mod tests;

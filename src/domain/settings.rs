@@ -3,6 +3,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
+use super::reply::ReplyBudget;
+
 /// A known setting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SettingKey {
@@ -11,6 +13,7 @@ pub enum SettingKey {
     InactiveUserReply,
     ErrorReply,
     MaxReplyMessages,
+    MaxReplySegments,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -24,12 +27,13 @@ pub enum SettingError {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 7] = [
+    pub const ALL: [SettingKey; 8] = [
         SettingKey::HelpReply,
         SettingKey::UnknownUserReply,
         SettingKey::InactiveUserReply,
         SettingKey::ErrorReply,
         SettingKey::MaxReplyMessages,
+        SettingKey::MaxReplySegments,
         SettingKey::RequireVerifiedNumbers,
         SettingKey::UsageLogRetentionDays,
     ];
@@ -41,6 +45,7 @@ impl SettingKey {
             SettingKey::InactiveUserReply => "inactive_user_reply",
             SettingKey::ErrorReply => "error_reply",
             SettingKey::MaxReplyMessages => "max_reply_messages",
+            SettingKey::MaxReplySegments => "max_reply_segments",
             SettingKey::RequireVerifiedNumbers => "require_verified_numbers",
             SettingKey::UsageLogRetentionDays => "usage_log_retention_days",
         }
@@ -61,6 +66,7 @@ impl SettingKey {
             SettingKey::HelpReply => HELP_REPLY_RULE,
             SettingKey::UnknownUserReply | SettingKey::InactiveUserReply | SettingKey::ErrorReply => REPLY_RULE,
             SettingKey::MaxReplyMessages => MAX_REPLY_MESSAGES_RULE,
+            SettingKey::MaxReplySegments => MAX_REPLY_SEGMENTS_RULE,
             SettingKey::RequireVerifiedNumbers => REQUIRE_VERIFIED_RULE,
             SettingKey::UsageLogRetentionDays => RETENTION_RULE,
         }
@@ -73,6 +79,7 @@ impl SettingKey {
             SettingKey::InactiveUserReply => "Your account is not active. Please contact your administrator.",
             SettingKey::ErrorReply => "Sorry, something went wrong. Please try again in a moment.",
             SettingKey::MaxReplyMessages => "1",
+            SettingKey::MaxReplySegments => "0",
             SettingKey::RequireVerifiedNumbers => "false",
             SettingKey::UsageLogRetentionDays => "400",
         }
@@ -83,6 +90,7 @@ const TOO_LONG: &str = "may hold at most 16000 characters";
 const REPLY_RULE: &str = "may hold at most 16000 characters; empty answers nothing";
 const HELP_REPLY_RULE: &str = "may not be empty: carriers require an answer to HELP (at most 16000 characters)";
 const MAX_REPLY_MESSAGES_RULE: &str = "must be an integer from 1 to 10";
+const MAX_REPLY_SEGMENTS_RULE: &str = "must be an integer from 0 (no bound but max_reply_messages) to 50";
 const REQUIRE_VERIFIED_RULE: &str = "must be true or false";
 const RETENTION_RULE: &str = "must be a number of days from 0 (keep every row) to 36500";
 
@@ -100,6 +108,9 @@ pub struct Settings {
     pub inactive_user_reply: String,
     pub error_reply: String,
     pub max_reply_messages: usize,
+    /// The most SMS segments a reply may cost in all; `None` (the value 0):
+    /// no bound but `max_reply_messages`.
+    pub max_reply_segments: Option<NonZeroU32>,
     /// Extra numbers route only once verified; unverified ones are unknown.
     pub require_verified_numbers: bool,
     /// Usage-log rows older than this many days are purged daily; `None`
@@ -121,6 +132,7 @@ impl Default for Settings {
             inactive_user_reply: String::new(),
             error_reply: String::new(),
             max_reply_messages: 1,
+            max_reply_segments: None,
             require_verified_numbers: false,
             usage_log_retention_days: None,
         };
@@ -133,6 +145,14 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// What a reply may cost, as these settings bound it.
+    pub fn reply_budget(&self) -> ReplyBudget {
+        ReplyBudget {
+            max_messages: self.max_reply_messages,
+            max_segments: self.max_reply_segments,
+        }
+    }
+
     /// The defaults with the `stored` values over them; a stored value that
     /// breaks its rule (written by hand) is skipped and answered with why.
     pub fn from_stored<'a>(stored: impl IntoIterator<Item = (SettingKey, &'a str)>) -> (Self, Vec<SettingError>) {
@@ -168,6 +188,15 @@ impl Settings {
                     .ok()
                     .filter(|n| (1..=10).contains(n))
                     .ok_or_else(|| invalid(MAX_REPLY_MESSAGES_RULE))?;
+            }
+            SettingKey::MaxReplySegments => {
+                let segments = value
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n <= 50)
+                    .ok_or_else(|| invalid(MAX_REPLY_SEGMENTS_RULE))?;
+                self.max_reply_segments = NonZeroU32::new(segments);
             }
             SettingKey::UsageLogRetentionDays => {
                 let days = value

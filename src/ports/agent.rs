@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::domain::message::{Media, MediaLink, MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
+use crate::domain::reply::ReplyBudget;
 use crate::domain::user::{AgentEndpoint, UserId};
 
 /// What the agent is told of a message.
@@ -19,6 +20,8 @@ pub struct AgentRequest {
     pub endpoint: Option<AgentEndpoint>,
     pub message_sid: MessageSid,
     pub request_id: RequestId,
+    /// What the reply may cost: longer is cut.
+    pub budget: ReplyBudget,
 }
 
 /// What the agent answered: a text (possibly empty) and files to send

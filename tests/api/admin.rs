@@ -395,6 +395,7 @@ async fn settings_are_listed_validated_and_applied_to_the_next_message() {
             "inactive_user_reply",
             "error_reply",
             "max_reply_messages",
+            "max_reply_segments",
             "require_verified_numbers",
             "usage_log_retention_days"
         ]

@@ -64,3 +64,34 @@ async fn a_long_reply_is_split_into_the_allowed_number_of_messages() {
     assert_eq!(messages.concat(), text);
     assert_eq!(app.count_rows("outbound").await, 4);
 }
+
+/// `max_reply_segments` bounds what a reply costs, and the agent is told:
+/// a 4-segment reply is cut to 3 at a segment boundary; unset, the reply
+/// goes out whole, as before.
+#[tokio::test]
+async fn a_reply_over_max_reply_segments_is_cut_and_the_agent_knows_the_budget() {
+    let app = spawn_app().await;
+    app.add_user("Ada", ADA, true).await;
+    // 600 GSM-7 characters: four segments of 153.
+    let text = "word ".repeat(120);
+    app.agent.replies(&text);
+
+    let whole = app.send(ADA, "hi").await.messages();
+    app.set_config("max_reply_segments", "3").await;
+    let cut = app.send(ADA, "hi again").await.messages();
+
+    assert_eq!(whole, [text.as_str()]);
+    assert_eq!(cut.len(), 1);
+    assert!(cut[0].ends_with("word…"), "{cut:?}");
+    // The ellipsis makes it UCS-2: three segments of 67 UTF-16 units.
+    let units = cut[0].encode_utf16().count();
+    assert!((2 * 67 + 1..=3 * 67).contains(&units), "{units}");
+    let outbound = app.log_rows(DirectionDto::Outbound).await;
+    assert_eq!(outbound[0].segments, 3, "the cut reply's row");
+    let asked = app.agent.received();
+    assert_eq!(
+        asked[0].0["reply"],
+        serde_json::json!({"max_messages": 1, "max_segments": null, "encoding_hint": "gsm7"})
+    );
+    assert_eq!(asked[1].0["reply"]["max_segments"], 3);
+}

@@ -2,7 +2,7 @@
 //! message sid, settled once; and, on PostgreSQL, across instances.
 
 use sms_router::domain::message::{MessageSid, RequestId, Sender};
-use sms_router::domain::reply::Reply;
+use sms_router::domain::reply::{Reply, ReplyBudget};
 use sms_router::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
 use sms_router::ports::{Claim, ClaimId, KeptReply};
 
@@ -48,7 +48,7 @@ fn new_id(claim: Claim) -> ClaimId {
 /// A reply kept for retries until `until`.
 fn kept(text: &str, until: chrono::DateTime<chrono::Utc>) -> KeptReply {
     KeptReply {
-        reply: Reply::compose(text, 1),
+        reply: Reply::compose(text, ReplyBudget::messages(1)),
         until,
     }
 }
@@ -77,7 +77,7 @@ async fn a_message_sid_is_claimed_once_and_a_retry_finds_its_answer(store: impl 
         Claim::Answered(Answered {
             outcome: Outcome::Routed,
             deferred: false,
-            kept: Some(Reply::compose("hi Ada", 1)),
+            kept: Some(Reply::compose("hi Ada", ReplyBudget::messages(1))),
         })
     );
 }

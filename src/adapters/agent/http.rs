@@ -33,6 +33,19 @@ struct Question<'a> {
     media: Vec<MediaDto<'a>>,
     message_sid: &'a str,
     request_id: &'a str,
+    /// What the reply may cost.
+    reply: ReplyLimits,
+}
+
+/// What a reply may cost: longer is cut at the last whole segment with `…`.
+#[derive(Serialize)]
+struct ReplyLimits {
+    max_messages: usize,
+    /// Null: no bound but `max_messages` (each at most 1600 characters).
+    max_segments: Option<u32>,
+    /// Write GSM-7 characters where you can: one character outside it makes
+    /// the whole reply UCS-2, 67 characters a segment instead of 153.
+    encoding_hint: &'static str,
 }
 
 #[derive(Serialize)]
@@ -110,6 +123,11 @@ impl HttpAgent {
                 .collect(),
             message_sid: request.message_sid.as_ref(),
             request_id: &request.request_id.0,
+            reply: ReplyLimits {
+                max_messages: request.budget.max_messages,
+                max_segments: request.budget.max_segments.map(std::num::NonZeroU32::get),
+                encoding_hint: "gsm7",
+            },
         };
         let mut call = self.client.post(self.url.clone()).timeout(deadline).json(&question);
         if let Some(token) = &self.token {

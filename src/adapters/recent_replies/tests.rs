@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::domain::policy::Answer;
+use crate::domain::reply::ReplyBudget;
 use crate::domain::usage::Outcome;
 use crate::ports::ClaimId;
 use crate::testing::ManualClock;
@@ -29,7 +30,7 @@ async fn followers_get_the_leaders_reply_for_ten_minutes() {
     let Flight::Follow(wait) = memo.join(&sid("SM1")) else {
         panic!("second join led")
     };
-    let reply = Reply::compose("hello", 1);
+    let reply = Reply::compose("hello", ReplyBudget::messages(1));
     memo.settle(&sid("SM1"), Settled::Replied(reply.clone()));
     assert_eq!(wait.await, Waited::Replied(reply.clone()));
     clock.advance(KEEP_FOR - Duration::from_secs(1));
@@ -44,7 +45,7 @@ async fn followers_get_the_leaders_reply_for_ten_minutes() {
 #[test]
 fn replies_hold_at_most_max_reply_bytes_the_oldest_forgotten_first() {
     let (memo, _) = memo();
-    let long = Reply::compose(&"x".repeat(16_000), 10);
+    let long = Reply::compose(&"x".repeat(16_000), ReplyBudget::messages(10));
     let count = MAX_REPLY_BYTES / 16_000 + 100;
     for n in 0..count {
         let sid = sid(&format!("SM{n}"));

@@ -6,6 +6,7 @@ use crate::domain::keyword::Keyword;
 use crate::domain::message::InboundMessage;
 use crate::domain::phone::PhoneNumber;
 use crate::domain::policy::{self, Answer, Facts, FirstLook, Verdict};
+use crate::domain::reply::ReplyBudget;
 use crate::domain::settings::Settings;
 use crate::domain::user::{AgentEndpoint, NumberSource, PhoneId, UserId};
 use crate::domain::verification::VerificationCode;
@@ -61,7 +62,8 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             }
             (Verdict::Route(user_id), Some(number)) => {
                 let endpoint = facts.recipient.and_then(|r| r.agent);
-                return Ok((settings, Step::Ask(agent_request(message, user_id, number, endpoint))));
+                let request = agent_request(message, user_id, number, endpoint, settings.reply_budget());
+                return Ok((settings, Step::Ask(request)));
             }
             // A sender that is not a number has no opt-out to record and
             // no owner: nothing routes it.
@@ -98,6 +100,7 @@ fn agent_request(
     user_id: UserId,
     number: &PhoneNumber,
     endpoint: Option<AgentEndpoint>,
+    budget: ReplyBudget,
 ) -> AgentRequest {
     AgentRequest {
         user_id,
@@ -107,5 +110,6 @@ fn agent_request(
         endpoint,
         message_sid: message.sid.clone(),
         request_id: message.request_id.clone(),
+        budget,
     }
 }

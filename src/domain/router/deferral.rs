@@ -80,7 +80,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         settings: &Settings,
         started: Instant,
     ) {
-        let reply = Reply::with_media(&answer.text, &answer.media, settings.max_reply_messages);
+        let reply = Reply::with_media(&answer.text, &answer.media, settings.reply_budget());
         let items: Vec<NewOutboxItem> = match message.from.number() {
             Some(number) => reply
                 .parts()

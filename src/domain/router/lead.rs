@@ -90,7 +90,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         settings: &Settings,
         started: Instant,
     ) -> WebhookAnswer {
-        let reply = Reply::with_media(&answer.text, &answer.media, settings.max_reply_messages);
+        let reply = Reply::with_media(&answer.text, &answer.media, settings.reply_budget());
         let record = self.record(message, &answer, started, false);
         let replies = outbound_records(&reply, answer.user_id, message);
         // The agent's reply is kept for a retry whose answer is lost; the
@@ -168,7 +168,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         claim: ClaimId,
         settings: &Settings,
     ) -> WebhookAnswer {
-        let notice = Reply::compose(&settings.error_reply, settings.max_reply_messages);
+        let notice = Reply::compose(&settings.error_reply, settings.reply_budget());
         let told = self
             .store
             .tell_interrupted(claim, outbound_records(&notice, None, message))

@@ -158,7 +158,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         let notice = match self.timing.deferral {
             Some(_) => {
                 let settings = self.store.current().await?;
-                Reply::compose(&settings.error_reply, settings.max_reply_messages)
+                Reply::compose(&settings.error_reply, settings.reply_budget())
                     .messages()
                     .to_vec()
             }

@@ -24,6 +24,7 @@ pub enum SettingKeyDto {
     InactiveUserReply,
     ErrorReply,
     MaxReplyMessages,
+    MaxReplySegments,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -36,6 +37,7 @@ impl From<SettingKey> for SettingKeyDto {
             SettingKey::InactiveUserReply => SettingKeyDto::InactiveUserReply,
             SettingKey::ErrorReply => SettingKeyDto::ErrorReply,
             SettingKey::MaxReplyMessages => SettingKeyDto::MaxReplyMessages,
+            SettingKey::MaxReplySegments => SettingKeyDto::MaxReplySegments,
             SettingKey::RequireVerifiedNumbers => SettingKeyDto::RequireVerifiedNumbers,
             SettingKey::UsageLogRetentionDays => SettingKeyDto::UsageLogRetentionDays,
         }
