@@ -284,7 +284,7 @@ view("number", async (number) => {
       row.segments,
       row.processing_time_ms === null || row.processing_time_ms === undefined ? "" : row.processing_time_ms + " ms",
       row.delivery_status ?? "",
-      row.error_message ?? "",
+      [row.error_message, row.error_code ? "Twilio error " + row.error_code : null].filter(Boolean).join(" · "),
     ];
     for (const value of cells) text(tr, "td", value);
   }

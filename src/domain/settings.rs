@@ -87,6 +87,14 @@ impl SettingKey {
 }
 
 const TOO_LONG: &str = "may hold at most 16000 characters";
+/// Why a text an administrator writes may not hold control characters:
+/// no store need keep a NUL, and no handset shows the others.
+pub const CONTROL_CHARACTERS: &str = "may not hold control characters (new lines and tabs are fine)";
+
+/// Whether `text` holds a control character other than a new line or a tab.
+pub fn has_control_characters(text: &str) -> bool {
+    text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+}
 const REPLY_RULE: &str = "may hold at most 16000 characters; empty answers nothing";
 const HELP_REPLY_RULE: &str = "may not be empty: carriers require an answer to HELP (at most 16000 characters)";
 const MAX_REPLY_MESSAGES_RULE: &str = "must be an integer from 1 to 10";
@@ -172,6 +180,9 @@ impl Settings {
         let invalid = |why| SettingError::InvalidValue { key, why };
         if value.chars().count() > MAX_REPLY_SETTING_CHARS {
             return Err(invalid(TOO_LONG));
+        }
+        if has_control_characters(value) {
+            return Err(invalid(CONTROL_CHARACTERS));
         }
         match key {
             SettingKey::HelpReply if value.trim().is_empty() => {

@@ -271,3 +271,42 @@ async fn a_sender_with_control_characters_is_answered_as_on_sqlite() {
         .await);
     assert_eq!(logs.items[0].phone_number.as_deref(), Some("Acme"), "{logs:?}");
 }
+
+/// PostgreSQL's text holds no NUL byte: a setting's value or description,
+/// or a message's body, with a control character in it is refused by name
+/// (422) on either store, never a 503 (found by schemathesis).
+#[tokio::test(flavor = "multi_thread")]
+async fn control_characters_in_settings_and_messages_are_refused_by_name_not_a_503() {
+    let Some((app, _twilio)) = app_on_postgres().await else {
+        return;
+    };
+    let ada = app.add_user("Ada", ADA, true).await;
+    let api = app.api();
+
+    let value = PutConfigRequest::builder().value("hello\u{0}there");
+    let (value_status, value_error) = refused(api.put_config().key("help_reply").body(value).send().await);
+    let description = PutConfigRequest::builder()
+        .value("3")
+        .description(Some("three\u{0}".to_owned()));
+    let (description_status, description_error) = refused(
+        api.put_config()
+            .key("max_reply_messages")
+            .body(description)
+            .send()
+            .await,
+    );
+    let body = SendMessageRequest {
+        body: "hi\u{1}".to_owned(),
+    };
+    let (body_status, body_error) = refused(api.send_user_message().id(ada).body(body).send().await);
+    let fine = PutConfigRequest::builder().value("line one\nline two\ttabbed");
+
+    assert_eq!((value_status, description_status, body_status), (422, 422, 422));
+    assert!(value_error.message.starts_with("`value`"), "{value_error:?}");
+    assert!(
+        description_error.message.starts_with("`description`"),
+        "{description_error:?}"
+    );
+    assert!(body_error.message.starts_with("`body`"), "{body_error:?}");
+    ok(api.put_config().key("help_reply").body(fine).send().await);
+}

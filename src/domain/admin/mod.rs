@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::phone::PhoneNumber;
 use super::policy::{self, Facts, FirstLook};
 use super::report::{SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary};
-use super::settings::{SettingError, SettingKey, Settings};
+use super::settings::{CONTROL_CHARACTERS, SettingError, SettingKey, Settings, has_control_characters};
 use super::usage::Outcome;
 use super::user::{
     AgentToken, AgentUrl, NewPhone, NewUser, NumberSource, Phone, PhoneId, PhonePatch, User, UserFilter, UserId,
@@ -207,6 +207,12 @@ impl<S: AdminStore> Admin<S> {
             return Err(PutSettingError::Invalid(Invalid::new(
                 "description",
                 "may hold at most 500 characters",
+            )));
+        }
+        if description.is_some_and(has_control_characters) {
+            return Err(PutSettingError::Invalid(Invalid::new(
+                "description",
+                CONTROL_CHARACTERS,
             )));
         }
         let stored = self.store.put(key, value, description).await?;

@@ -4,6 +4,7 @@
 
 use super::{Admin, ConfirmError, Invalid, NotConfigured, Refusal, SendMessageError, StartVerificationError};
 use crate::domain::reply::MAX_MESSAGE_UNITS;
+use crate::domain::settings::{CONTROL_CHARACTERS, has_control_characters};
 use crate::domain::usage::Outcome;
 use crate::domain::user::{Phone, PhoneId, UserId};
 use crate::domain::verification::{CODE_LIFETIME, PendingVerification, VerificationCode};
@@ -68,6 +69,9 @@ impl<S: AdminStore> Admin<S> {
         self.require_outbound().map_err(SendMessageError::NotConfigured)?;
         if body.trim().is_empty() {
             return Err(SendMessageError::Invalid(Invalid::new("body", "may not be empty")));
+        }
+        if has_control_characters(body) {
+            return Err(SendMessageError::Invalid(Invalid::new("body", CONTROL_CHARACTERS)));
         }
         if body.encode_utf16().count() > MAX_MESSAGE_UNITS {
             return Err(SendMessageError::Invalid(Invalid::new(
