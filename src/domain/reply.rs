@@ -168,7 +168,7 @@ fn cut_to_segments(text: &str, segments: u32) -> String {
         .chain([text.len()])
         .collect();
     let fits = |chars: usize| chars == 0 || count_segments(&with_ellipsis(&text[..ends[chars - 1]])).1 <= segments;
-    // The most characters that fit: fitting only grows shorter with length.
+    // The most characters that fit: a longer beginning never costs less.
     let (mut low, mut high) = (0, ends.len());
     while low < high {
         let mid = (low + high).div_ceil(2);
