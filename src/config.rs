@@ -65,6 +65,9 @@ pub struct Config {
     pub shutdown_grace: Duration,
     pub rate_limit_per_minute: NonZeroU32,
     pub cache_ttl: Duration,
+    /// How long the oldest pending outbox message may wait before
+    /// `/readyz` says the outbox is stalled.
+    pub outbox_stall: Duration,
     /// How long a client may take to send its request line and headers.
     pub header_timeout: Duration,
     /// How long a keep-alive connection may sit idle.
@@ -100,13 +103,14 @@ fn invalid(variable: &str, why: impl Into<String>) -> ConfigError {
 
 /// Every numeric variable: its default and the range it must be in. The
 /// README and DESIGN list the same.
-pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 10] = [
+pub const NUMBERS: [(&str, Option<u64>, RangeInclusive<u64>); 11] = [
     ("SMS_ROUTER_AGENT_TIMEOUT_MS", Some(10_000), 1..=600_000),
     ("SMS_ROUTER_SYNC_REPLY_BUDGET_MS", Some(8_000), 1..=14_000),
     ("SMS_ROUTER_ASYNC_AGENT_TIMEOUT_MS", Some(120_000), 1..=3_600_000),
     ("SMS_ROUTER_SHUTDOWN_GRACE_MS", Some(30_000), 1..=3_600_000),
     ("SMS_ROUTER_RATE_LIMIT_PER_MINUTE", Some(60), 1..=1_000_000),
     ("SMS_ROUTER_CACHE_TTL_SECS", Some(3_600), 1..=86_400),
+    ("SMS_ROUTER_OUTBOX_STALL_SECS", Some(300), 1..=86_400),
     ("SMS_ROUTER_HEADER_TIMEOUT_MS", Some(10_000), 1..=600_000),
     ("SMS_ROUTER_IDLE_TIMEOUT_MS", Some(60_000), 1..=3_600_000),
     ("SMS_ROUTER_MAX_CONNECTIONS", None, 1..=1_000_000),
@@ -251,6 +255,7 @@ impl Config {
             .and_then(NonZeroU32::new)
             .unwrap_or(NonZeroU32::MIN);
         let cache_ttl = Duration::from_secs(number("SMS_ROUTER_CACHE_TTL_SECS")?.unwrap_or_default());
+        let outbox_stall = Duration::from_secs(number("SMS_ROUTER_OUTBOX_STALL_SECS")?.unwrap_or_default());
         let max_connections = number("SMS_ROUTER_MAX_CONNECTIONS")?
             .and_then(|n| u32::try_from(n).ok())
             .and_then(NonZeroU32::new);
@@ -313,6 +318,7 @@ impl Config {
             shutdown_grace: millis("SMS_ROUTER_SHUTDOWN_GRACE_MS")?,
             rate_limit_per_minute,
             cache_ttl,
+            outbox_stall,
             header_timeout: millis("SMS_ROUTER_HEADER_TIMEOUT_MS")?,
             idle_timeout: millis("SMS_ROUTER_IDLE_TIMEOUT_MS")?,
             max_connections,

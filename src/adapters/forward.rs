@@ -104,6 +104,7 @@ macro_rules! forward_store_ports {
             give_up(item: &$crate::ports::OutboxItem, status: $crate::ports::OutboxStatus, error: &str, code: Option<i64>)
                 -> (), $crate::ports::StoreError;
             recover_interrupted() -> usize, $crate::ports::StoreError;
+            backlog() -> $crate::ports::Backlog, $crate::ports::StoreError;
         });
     };
     (@port UsageReports, $ty:ty, $inner:ident, $hook:ident) => {

@@ -45,6 +45,13 @@ struct Inner {
     errors: Family<KindLabel, Counter>,
     pool_connections: Family<StateLabel, Gauge>,
     pool_waiting: Gauge,
+    outbox_items: Family<StatusLabel, Gauge>,
+    outbox_oldest: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,6 +93,18 @@ impl Default for PrometheusMetrics {
         registry.register("log_rows", "Usage log rows committed", log_rows.clone());
         let errors = Family::<KindLabel, Counter>::default();
         registry.register("errors", "Failures by kind", errors.clone());
+        let outbox_items = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "outbox_items",
+            "Outbox items waiting, by status (pending, sending), as last read by /readyz or /metrics",
+            outbox_items.clone(),
+        );
+        let outbox_oldest = Gauge::default();
+        registry.register(
+            "outbox_oldest_pending_seconds",
+            "How long the oldest pending outbox item has waited (0: none pending)",
+            outbox_oldest.clone(),
+        );
         let pool_connections = Family::<StateLabel, Gauge>::default();
         let pool_waiting = Gauge::default();
         PrometheusMetrics(Arc::new(Inner {
@@ -99,6 +118,8 @@ impl Default for PrometheusMetrics {
             errors,
             pool_connections,
             pool_waiting,
+            outbox_items,
+            outbox_oldest,
         }))
     }
 }
@@ -176,6 +197,14 @@ impl Metrics for PrometheusMetrics {
 
     fn error(&self, kind: &'static str) {
         self.0.errors.get_or_create(&KindLabel { kind }).inc();
+    }
+
+    fn outbox(&self, pending: u64, sending: u64, oldest_pending_age: Option<Duration>) {
+        let gauge = |status| self.0.outbox_items.get_or_create(&StatusLabel { status }).clone();
+        gauge("pending").set(i64::try_from(pending).unwrap_or(i64::MAX));
+        gauge("sending").set(i64::try_from(sending).unwrap_or(i64::MAX));
+        let oldest = oldest_pending_age.map_or(0, |age| age.as_secs());
+        self.0.outbox_oldest.set(i64::try_from(oldest).unwrap_or(i64::MAX));
     }
 
     fn exposition(&self) -> String {

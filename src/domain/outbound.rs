@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::usage::Outcome;
 use crate::ports::{
-    Clock, Due, Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError,
+    Backlog, Clock, Due, Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError,
 };
 
 /// How often and how long to retry a send that may succeed later.
@@ -210,6 +210,14 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
     }
 }
 
+/// How long the oldest pending message has waited, when that is longer than
+/// `after`: the outbox is stalled (Twilio refusing, the worker stuck),
+/// though the service still answers.
+pub fn stalled(backlog: &Backlog, now: chrono::DateTime<chrono::Utc>, after: Duration) -> Option<Duration> {
+    let waited = (now - backlog.oldest_pending_since?).to_std().ok()?;
+    (waited > after).then_some(waited)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +251,21 @@ mod tests {
         assert_eq!(secs(4, 3), Some(8), "shorter than the backoff: the backoff");
         assert_eq!(secs(1, 3600), Some(60), "capped");
         assert_eq!(secs(5, 3), None, "no attempt left");
+    }
+
+    #[test]
+    fn an_outbox_is_stalled_once_its_oldest_pending_message_waited_past_the_threshold() {
+        let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+        let since = |secs| Backlog {
+            pending: 1,
+            sending: 0,
+            oldest_pending_since: Some(now - chrono::Duration::seconds(secs)),
+        };
+        let five_minutes = Duration::from_secs(300);
+        assert_eq!(stalled(&Backlog::default(), now, five_minutes), None);
+        assert_eq!(stalled(&since(300), now, five_minutes), None);
+        assert_eq!(stalled(&since(301), now, five_minutes), Some(Duration::from_secs(301)));
+        // A clock behind the store's: not stalled.
+        assert_eq!(stalled(&since(-60), now, five_minutes), None);
     }
 }

@@ -24,6 +24,10 @@ pub trait Metrics: Send + Sync + 'static {
     /// A failure worth counting, by kind: `store`, `agent_timeout`, `agent_status`, …
     fn error(&self, kind: &'static str);
 
+    /// What waits in the outbox now: items by status (`pending`,
+    /// `sending`), and how long the oldest pending one has waited.
+    fn outbox(&self, pending: u64, sending: u64, oldest_pending_age: Option<Duration>);
+
     /// Everything counted, in the Prometheus text exposition format.
     fn exposition(&self) -> String;
 }

@@ -29,7 +29,7 @@ pub use message_log::{Claim, ClaimId, Interrupted, KeptReply, MessageLog};
 pub use messenger::{Messenger, SendError};
 pub use metrics::Metrics;
 pub use opt_outs::{OptOut, OptOutRegistry};
-pub use outbox::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
+pub use outbox::{Backlog, Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus};
 pub use page::{Page, PageRequest};
 pub use random::Random;
 pub use rate_limiter::RateLimiter;

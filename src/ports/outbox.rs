@@ -121,6 +121,15 @@ impl OutboxStatus {
     }
 }
 
+/// What waits in the outbox now: the items pending and being sent, and
+/// since when the oldest pending one has waited (`None`: none pending).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    pub pending: u64,
+    pub sending: u64,
+    pub oldest_pending_since: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// An outbox item as reported to an administrator: never its text.
 #[derive(Debug, Clone)]
 pub struct OutboxEntry {
@@ -190,4 +199,12 @@ pub trait Outbox: Clone + Send + Sync + 'static {
     /// # Errors
     /// `StoreError`.
     fn recover_interrupted(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// What waits: items pending and being sent, and the oldest pending
+    /// one's time (read through the partial indexes on those two statuses,
+    /// so it stays cheap however many items were sent).
+    ///
+    /// # Errors
+    /// `StoreError`.
+    fn backlog(&self) -> impl Future<Output = Result<Backlog, StoreError>> + Send;
 }

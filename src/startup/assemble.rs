@@ -154,7 +154,7 @@ impl Application {
         let admin = Admin {
             store: store.clone(),
             limiter,
-            clock,
+            clock: clock.clone(),
             random: Arc::new(SystemRandom),
             outbound_enabled,
         };
@@ -183,6 +183,10 @@ impl Application {
             webhook,
             tasks: tasks.clone(),
             body_timeout: config.header_timeout,
+            stall: http::Stall {
+                after: config.outbox_stall,
+                clock: clock.clone(),
+            },
         };
         let endpoint = Arc::new(http::app(state).map_to_response().boxed());
 

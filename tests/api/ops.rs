@@ -16,6 +16,50 @@ async fn healthz_and_readyz_answer() {
     assert!(health.headers().contains_key("x-request-id"));
 }
 
+/// A message that has waited in the outbox past SMS_ROUTER_OUTBOX_STALL_SECS
+/// turns /readyz degraded (still 200: the service answers), and /metrics
+/// shows what waits and for how long.
+#[tokio::test]
+async fn a_stalled_outbox_turns_readyz_degraded_and_shows_in_the_metrics() {
+    let app = crate::helpers::spawn_app_with(&[("SMS_ROUTER_OUTBOX_STALL_SECS", "60")]).await;
+    let readyz = async || {
+        let answer = app.client.get(app.url("/readyz")).send().await.unwrap();
+        (answer.status().as_u16(), answer.text().await.unwrap())
+    };
+    let fresh = readyz().await;
+    let calm = app.get_text("/metrics").await;
+
+    // Queued ten minutes ago, as a stuck sender would leave it (no sender
+    // runs here: the app has no Twilio settings).
+    app.db()
+        .execute(
+            "INSERT INTO sms_outbox (to_number, body, outcome, created_at)
+             VALUES ('+12015550123', 'waiting', 'proactive', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-600 seconds'))",
+            [],
+        )
+        .unwrap();
+    let (status, said) = readyz().await;
+    let stalled = app.get_text("/metrics").await;
+
+    assert_eq!(fresh, (200, "ready".to_owned()));
+    assert!(calm.contains("sms_router_outbox_items{status=\"pending\"} 0"), "{calm}");
+    assert_eq!(status, 200);
+    assert!(
+        said.starts_with("degraded: the oldest message waiting to be sent has waited"),
+        "{said}"
+    );
+    assert!(
+        stalled.contains("sms_router_outbox_items{status=\"pending\"} 1"),
+        "{stalled}"
+    );
+    let oldest: u64 = stalled
+        .lines()
+        .find_map(|line| line.strip_prefix("sms_router_outbox_oldest_pending_seconds "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no oldest pending gauge: {stalled}"));
+    assert!(oldest >= 600, "{oldest}");
+}
+
 #[tokio::test]
 async fn readyz_fails_when_the_store_cannot_be_written() {
     let app = spawn_app().await;

@@ -8,7 +8,7 @@ use sms_router::domain::delivery::{DeliveryReport, DeliveryStatus, Recorded};
 use sms_router::domain::message::MessageSid;
 use sms_router::domain::report::{Direction, UsageFilter};
 use sms_router::domain::usage::Outcome;
-use sms_router::ports::{NewOutboxItem, OutboxStatus, PageRequest};
+use sms_router::ports::{Backlog, NewOutboxItem, OutboxStatus, PageRequest};
 
 use crate::{Store, for_each_store, number};
 
@@ -197,7 +197,24 @@ async fn delivery_statuses_only_move_forward(store: impl Store) {
     assert_eq!(rows[0].delivery_status, Some(DeliveryStatus::Delivered));
 }
 
+async fn the_backlog_counts_what_waits_and_knows_the_oldest_pending(store: impl Store) {
+    assert_eq!(store.backlog().await.unwrap(), Backlog::default());
+    store.enqueue(vec![item("+12015550101", "one")]).await.unwrap();
+    store.enqueue(vec![item("+12015550102", "two")]).await.unwrap();
+
+    let waiting = store.backlog().await.unwrap();
+    store.take_next().await.unwrap().unwrap();
+    let one_taken = store.backlog().await.unwrap();
+
+    assert_eq!((waiting.pending, waiting.sending), (2, 0));
+    let since = waiting.oldest_pending_since.expect("the oldest pending item's time");
+    assert!((chrono::Utc::now() - since).num_seconds().abs() < 3600, "{since}");
+    assert_eq!((one_taken.pending, one_taken.sending), (1, 1));
+    assert!(one_taken.oldest_pending_since >= waiting.oldest_pending_since);
+}
+
 for_each_store!(
+    the_backlog_counts_what_waits_and_knows_the_oldest_pending,
     messages_are_taken_in_order_and_each_once,
     a_result_is_written_once,
     a_message_put_back_is_taken_again_when_due,

@@ -27,6 +27,7 @@ use crate::domain::router::Router;
 use crate::ports::{Agent, Metrics, ReplyWriter, Store};
 pub use admin::AdminToken;
 pub use form::SenderNumbers;
+pub use ops::Stall;
 pub use webhook::WebhookSettings;
 
 #[derive(Tags)]
@@ -112,6 +113,8 @@ pub struct AppState<S, A> {
     pub tasks: TaskTracker,
     /// How long a request body may take to arrive once its route reads it.
     pub body_timeout: std::time::Duration,
+    /// When `/readyz` says the outbox is stalled.
+    pub stall: Stall,
 }
 
 /// Every route, with the state the handlers read.
@@ -148,6 +151,7 @@ pub fn app<S: Store, A: Agent>(state: AppState<S, A>) -> impl Endpoint {
         .data(state.deliveries)
         .data(state.webhook)
         .data(state.tasks)
+        .data(state.stall)
         .with(errors::JsonErrors { admin_token_set })
         .with(request_id::RequestTracing)
 }

@@ -9,7 +9,16 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::errors::ErrorBody;
-use crate::ports::{Metrics, Readiness};
+use crate::domain::outbound::stalled;
+use crate::ports::{Clock, Metrics, Outbox, Readiness};
+
+/// When `/readyz` says the outbox is stalled: its oldest pending message
+/// has waited longer than `after` (`SMS_ROUTER_OUTBOX_STALL_SECS`).
+#[derive(Clone)]
+pub struct Stall {
+    pub after: std::time::Duration,
+    pub clock: Arc<dyn Clock>,
+}
 
 pub struct OpsApi<R>(PhantomData<fn() -> R>);
 
@@ -21,7 +30,10 @@ impl<R> Default for OpsApi<R> {
 
 #[derive(ApiResponse)]
 pub enum ReadyzResponse {
-    /// The store can be read and written.
+    /// The store can be read and written: `ready`, or `degraded: …` when
+    /// the outbox's oldest pending message has waited longer than
+    /// `SMS_ROUTER_OUTBOX_STALL_SECS` (the service still answers; every
+    /// instance shares the outbox, so this is not a reason to take one out).
     #[oai(status = 200)]
     Ready(PlainText<String>),
     /// The store cannot be read or written.
@@ -37,18 +49,30 @@ pub enum MetricsResponse {
 }
 
 #[OpenApi]
-impl<R: Readiness> OpsApi<R> {
+impl<R: Readiness + Outbox> OpsApi<R> {
     /// Liveness: the process answers
     #[oai(path = "/healthz", method = "get", operation_id = "healthz", tag = "ApiTags::Ops")]
     async fn healthz(&self) -> PlainText<&'static str> {
         PlainText("ok")
     }
 
-    /// Readiness: the store can be read and written
+    /// Readiness: the store can be read and written, and the outbox moves
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "ApiTags::Ops")]
-    async fn readyz(&self, store: Data<&R>) -> ReadyzResponse {
-        match store.check().await {
-            Ok(()) => ReadyzResponse::Ready(PlainText("ready".to_owned())),
+    async fn readyz(&self, store: Data<&R>, stall: Data<&Stall>, metrics: Data<&Arc<dyn Metrics>>) -> ReadyzResponse {
+        let checked = match store.check().await {
+            Ok(()) => store.backlog().await,
+            Err(e) => Err(e),
+        };
+        match checked {
+            Ok(backlog) => match outbox_seen(&backlog, &stall, metrics.as_ref()) {
+                Some(waited) => ReadyzResponse::Ready(PlainText(format!(
+                    "degraded: the oldest message waiting to be sent has waited {} s, more than \
+                     SMS_ROUTER_OUTBOX_STALL_SECS ({} s)",
+                    waited.as_secs(),
+                    stall.after.as_secs()
+                ))),
+                None => ReadyzResponse::Ready(PlainText("ready".to_owned())),
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "not ready");
                 ReadyzResponse::Unavailable(ErrorBody::json("service_unavailable", "the store is unavailable"))
@@ -58,7 +82,23 @@ impl<R: Readiness> OpsApi<R> {
 
     /// Metrics for Prometheus
     #[oai(path = "/metrics", method = "get", operation_id = "metrics", tag = "ApiTags::Ops")]
-    async fn metrics(&self, metrics: Data<&Arc<dyn Metrics>>) -> MetricsResponse {
+    async fn metrics(&self, store: Data<&R>, stall: Data<&Stall>, metrics: Data<&Arc<dyn Metrics>>) -> MetricsResponse {
+        // The outbox's gauges as of now; a store that cannot be read leaves
+        // them as last seen.
+        if let Ok(backlog) = store.backlog().await {
+            outbox_seen(&backlog, &stall, metrics.as_ref());
+        }
         MetricsResponse::Text(PlainText(metrics.exposition()))
     }
+}
+
+/// Shows `backlog` in the metrics; answers how long the oldest pending
+/// message has waited when the outbox is stalled.
+fn outbox_seen(backlog: &crate::ports::Backlog, stall: &Stall, metrics: &dyn Metrics) -> Option<std::time::Duration> {
+    let now = stall.clock.now();
+    let age = backlog
+        .oldest_pending_since
+        .and_then(|since| (now - since).to_std().ok());
+    metrics.outbox(backlog.pending, backlog.sending, age);
+    stalled(backlog, now, stall.after)
 }

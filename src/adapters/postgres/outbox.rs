@@ -21,7 +21,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::outbox::media_of;
-use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+use crate::ports::{Backlog, Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 fn number(text: &str) -> Result<PhoneNumber, StoreError> {
     PhoneNumber::from_stored(text).map_err(|_| StoreError::new("a stored outbox number is not in E.164"))
@@ -243,5 +243,26 @@ impl Outbox for PgStore {
             .await
             .map_err(failed("failed to commit interrupted sends"))?;
         Ok(items.len())
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_one(
+                &format!(
+                    "SELECT (SELECT count(*) FROM sms_outbox WHERE status = '{PENDING}'),
+                            (SELECT min(created_at) FROM sms_outbox WHERE status = '{PENDING}'),
+                            (SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}')"
+                ),
+                &[],
+            )
+            .await
+            .map_err(failed("failed to read what waits in the outbox"))?;
+        let (pending, sending): (i64, i64) = (row.get(0), row.get(2));
+        Ok(Backlog {
+            pending: u64::try_from(pending).unwrap_or_default(),
+            sending: u64::try_from(sending).unwrap_or_default(),
+            oldest_pending_since: row.get(1),
+        })
     }
 }

@@ -15,7 +15,7 @@ use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::outbox::{media_of, media_text};
-use crate::ports::{Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
+use crate::ports::{Backlog, Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 /// The columns `item_from_row` reads.
 const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id";
@@ -229,6 +229,27 @@ impl Outbox for SqliteStore {
             }
             tx.commit()?;
             Ok(items.len())
+        })
+        .await
+    }
+
+    async fn backlog(&self) -> Result<Backlog, StoreError> {
+        self.run(|conn| {
+            let (pending, oldest): (i64, Option<String>) = conn
+                .prepare_cached(&format!(
+                    "SELECT count(*), min(created_at) FROM sms_outbox WHERE status = '{PENDING}'"
+                ))?
+                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+            let sending: i64 = conn
+                .prepare_cached(&format!("SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}'"))?
+                .query_row([], |row| row.get(0))?;
+            Ok(Backlog {
+                pending: u64::try_from(pending).unwrap_or_default(),
+                sending: u64::try_from(sending).unwrap_or_default(),
+                oldest_pending_since: oldest
+                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+                    .map(|at| at.with_timezone(&chrono::Utc)),
+            })
         })
         .await
     }
