@@ -1,6 +1,9 @@
 //! What unit tests share: a clock that moves only when told, a random
 //! source that always draws the same code, an agent that answers as the
-//! test scripts it, and the real SQLite store on a file in memory.
+//! test scripts it, the real SQLite store on a file in memory, and the
+//! real in-process limiter, metrics and reply memory. The domain's tests
+//! take their adapters from here, as `main` wires the service's: they name
+//! no adapter themselves.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,9 +12,34 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
+use crate::adapters::metrics::PrometheusMetrics;
+use crate::adapters::rate_limit::SenderRateLimiter;
+use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::SqliteStore;
 use crate::domain::verification::VerificationCode;
-use crate::ports::{Agent, AgentError, AgentReply, AgentRequest, Clock, Random, Sleep};
+use crate::ports::{
+    Agent, AgentError, AgentReply, AgentRequest, Clock, Metrics, Random, RateLimiter, RecentReplies, Sleep,
+};
+
+/// The store unit tests run on.
+pub type TestStore = SqliteStore;
+
+/// The in-process rate limiter, at 100 messages a minute a sender.
+pub fn limiter() -> Arc<dyn RateLimiter> {
+    Arc::new(SenderRateLimiter::per_minute(
+        std::num::NonZeroU32::new(100).expect("not zero"),
+    ))
+}
+
+/// The Prometheus metrics, unread.
+pub fn metrics() -> Arc<dyn Metrics> {
+    Arc::new(PrometheusMetrics::default())
+}
+
+/// The in-process memory of recent replies, on `clock`.
+pub fn recent_replies(wait_limit: Duration, clock: &ManualClock) -> Arc<dyn RecentReplies> {
+    Arc::new(InProcessReplies::new(wait_limit, Arc::new(clock.clone())))
+}
 
 /// A clock that moves only when `advance` is called; a sleep ends when the
 /// clock has been moved past it.
@@ -162,7 +190,7 @@ where
 
 /// The real SQLite store on a fresh file in memory (`/dev/shm`, where the
 /// system has it; else the temp dir). The dir lives as long as the store.
-pub fn in_memory_store() -> (SqliteStore, tempfile::TempDir) {
+pub fn in_memory_store() -> (TestStore, tempfile::TempDir) {
     let shm = Path::new("/dev/shm");
     let dir = if shm.is_dir() {
         tempfile::tempdir_in(shm)

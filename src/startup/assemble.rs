@@ -183,10 +183,7 @@ impl Application {
             webhook,
             tasks: tasks.clone(),
             body_timeout: config.header_timeout,
-            stall: http::Stall {
-                after: config.outbox_stall,
-                clock: clock.clone(),
-            },
+            stall: http::Stall::new(config.outbox_stall, clock.clone()),
         };
         let endpoint = Arc::new(http::app(state).map_to_response().boxed());
 

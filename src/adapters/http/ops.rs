@@ -10,14 +10,43 @@ use poem_openapi::{ApiResponse, OpenApi};
 use super::ApiTags;
 use super::errors::ErrorBody;
 use crate::domain::outbound::stalled;
-use crate::ports::{Clock, Metrics, Outbox, Readiness};
+use crate::ports::{Backlog, Clock, Metrics, Outbox, Readiness};
 
 /// When `/readyz` says the outbox is stalled: its oldest pending message
 /// has waited longer than `after` (`SMS_ROUTER_OUTBOX_STALL_SECS`).
 #[derive(Clone)]
 pub struct Stall {
-    pub after: std::time::Duration,
-    pub clock: Arc<dyn Clock>,
+    after: std::time::Duration,
+    clock: Arc<dyn Clock>,
+    /// The last backlog read, and when: a flood of `/readyz` reads the
+    /// outbox once a second at most, as it probes the store.
+    last: Arc<tokio::sync::Mutex<Option<(std::time::Instant, Backlog)>>>,
+}
+
+/// How long a backlog read stands for every caller.
+const BACKLOG_STANDS: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Stall {
+    pub fn new(after: std::time::Duration, clock: Arc<dyn Clock>) -> Self {
+        Stall {
+            after,
+            clock,
+            last: Arc::default(),
+        }
+    }
+
+    /// What waits in the outbox, read at most once a second.
+    async fn backlog(&self, store: &impl Outbox) -> Result<Backlog, crate::ports::StoreError> {
+        let mut last = self.last.lock().await;
+        match *last {
+            Some((at, backlog)) if self.clock.instant().saturating_duration_since(at) < BACKLOG_STANDS => Ok(backlog),
+            _ => {
+                let backlog = store.backlog().await?;
+                *last = Some((self.clock.instant(), backlog));
+                Ok(backlog)
+            }
+        }
+    }
 }
 
 pub struct OpsApi<R>(PhantomData<fn() -> R>);
@@ -60,7 +89,7 @@ impl<R: Readiness + Outbox> OpsApi<R> {
     #[oai(path = "/readyz", method = "get", operation_id = "readyz", tag = "ApiTags::Ops")]
     async fn readyz(&self, store: Data<&R>, stall: Data<&Stall>, metrics: Data<&Arc<dyn Metrics>>) -> ReadyzResponse {
         let checked = match store.check().await {
-            Ok(()) => store.backlog().await,
+            Ok(()) => stall.backlog(*store).await,
             Err(e) => Err(e),
         };
         match checked {
@@ -85,7 +114,7 @@ impl<R: Readiness + Outbox> OpsApi<R> {
     async fn metrics(&self, store: Data<&R>, stall: Data<&Stall>, metrics: Data<&Arc<dyn Metrics>>) -> MetricsResponse {
         // The outbox's gauges as of now; a store that cannot be read leaves
         // them as last seen.
-        if let Ok(backlog) = store.backlog().await {
+        if let Ok(backlog) = stall.backlog(*store).await {
             outbox_seen(&backlog, &stall, metrics.as_ref());
         }
         MetricsResponse::Text(PlainText(metrics.exposition()))
@@ -94,7 +123,7 @@ impl<R: Readiness + Outbox> OpsApi<R> {
 
 /// Shows `backlog` in the metrics; answers how long the oldest pending
 /// message has waited when the outbox is stalled.
-fn outbox_seen(backlog: &crate::ports::Backlog, stall: &Stall, metrics: &dyn Metrics) -> Option<std::time::Duration> {
+fn outbox_seen(backlog: &Backlog, stall: &Stall, metrics: &dyn Metrics) -> Option<std::time::Duration> {
     let now = stall.clock.now();
     let age = backlog
         .oldest_pending_since

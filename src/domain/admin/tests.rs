@@ -1,16 +1,13 @@
 //! The administration use cases on the real store in memory, with a
 //! clock moved by hand and a random source that draws one code.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::adapters::rate_limit::SenderRateLimiter;
-use crate::adapters::sqlite::SqliteStore;
 use crate::domain::phone::Region;
 use crate::domain::user::FullName;
 use crate::ports::{OptOutRegistry, Outbox};
-use crate::testing::{FixedRandom, ManualClock, in_memory_store};
+use crate::testing::{FixedRandom, ManualClock, TestStore, in_memory_store, limiter};
 
 use super::*;
 
@@ -60,7 +57,7 @@ const ADA: &str = "+15550100001";
 const ADAS_OTHER: &str = "+15550100002";
 
 struct World {
-    admin: Admin<SqliteStore>,
+    admin: Admin<TestStore>,
     clock: ManualClock,
     _dir: tempfile::TempDir,
 }
@@ -70,7 +67,7 @@ fn world(outbound_enabled: bool) -> World {
     let clock = ManualClock::new();
     let admin = Admin {
         store,
-        limiter: Arc::new(SenderRateLimiter::per_minute(NonZeroU32::new(100).unwrap())),
+        limiter: limiter(),
         clock: Arc::new(clock.clone()),
         random: Arc::new(FixedRandom::code("123456")),
         outbound_enabled,

@@ -2,31 +2,26 @@
 //! moves only when told and an agent the test scripts: what is asked,
 //! answered, logged and queued, without a server or a network.
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::oneshot;
 
 use super::*;
-use crate::adapters::metrics::PrometheusMetrics;
-use crate::adapters::rate_limit::SenderRateLimiter;
-use crate::adapters::recent_replies::InProcessReplies;
-use crate::adapters::sqlite::SqliteStore;
 use crate::domain::message::{MessageSid, RequestId, Sender};
 use crate::domain::phone::{PhoneNumber, Region};
 use crate::domain::report::{Direction, UsageFilter, UsageLogEntry};
 use crate::domain::usage::Outcome;
 use crate::domain::user::{FullName, NewUser, User};
 use crate::ports::{AgentError, OptOutRegistry, Outbox, PageRequest, UsageReports, UserRegistry};
-use crate::testing::{ManualClock, ScriptedAgent, in_memory_store, until};
+use crate::testing::{ManualClock, ScriptedAgent, TestStore, in_memory_store, limiter, metrics, recent_replies, until};
 
 const ADA: &str = "+15550100001";
 const STRANGER: &str = "+15550100999";
 const BUDGET: Duration = Duration::from_secs(2);
 
 struct World {
-    router: Router<SqliteStore, ScriptedAgent>,
+    router: Router<TestStore, ScriptedAgent>,
     agent: ScriptedAgent,
     clock: ManualClock,
     _dir: tempfile::TempDir,
@@ -59,9 +54,9 @@ impl World {
         let router = Router {
             store,
             agent: agent.clone(),
-            limiter: Arc::new(SenderRateLimiter::per_minute(NonZeroU32::new(100).unwrap())),
-            recent: Arc::new(InProcessReplies::new(timing.duplicate_wait(), Arc::new(clock.clone()))),
-            metrics: Arc::new(PrometheusMetrics::default()),
+            limiter: limiter(),
+            recent: recent_replies(timing.duplicate_wait(), &clock),
+            metrics: metrics(),
             clock: Arc::new(clock.clone()),
             timing,
         };
