@@ -32,7 +32,7 @@ pub const INTERRUPTED_SEND: &str = "the process stopped while sending: not sent 
 /// The columns of a send's usage-log row, in `SendRow`'s order after
 /// `direction` (always `outbound`).
 pub const SEND_ROW_COLUMNS: &str = "user_id, phone_number, direction, outcome, message_sid, message_length, segments, \
-                                    success, error_message, error_code, metadata";
+                                    success, error_message, error_code, metadata, encoding, ucs2_code_point";
 
 /// The usage-log row of an outbox item's send, however it ended: sent,
 /// given up, or interrupted. Built here for both stores, which write it in
@@ -46,6 +46,10 @@ pub struct SendRow<'a> {
     pub message_sid: Option<&'a str>,
     pub length: u32,
     pub segments: u32,
+    /// `gsm7` or `ucs2`.
+    pub encoding: &'static str,
+    /// The code point that made the text UCS-2.
+    pub ucs2_code_point: Option<u32>,
     pub success: bool,
     pub error: Option<&'a str>,
     pub code: Option<i64>,
@@ -64,6 +68,8 @@ impl<'a> SendRow<'a> {
             message_sid,
             length: shape.length,
             segments: shape.segments,
+            encoding: shape.encoding.name(),
+            ucs2_code_point: shape.forced_by_code_point(),
             success: error.is_none(),
             error,
             code,
@@ -132,6 +138,7 @@ mod tests {
         let failed = SendRow::of(&item, None, Some("refused"), Some(21610));
 
         assert_eq!((sent.length, sent.segments, sent.success), (7, 1, true));
+        assert_eq!((sent.encoding, sent.ucs2_code_point), ("gsm7", None));
         assert_eq!((sent.outcome, sent.phone_number), ("routed", "+12015550123"));
         let metadata: serde_json::Value = serde_json::from_str(&sent.metadata).unwrap();
         assert_eq!(

@@ -4,19 +4,21 @@
 use std::num::NonZeroU32;
 
 use super::message::MediaLink;
-use super::segments::count_segments;
+use super::segments::{count_segments, smart_encoded};
 
 /// Twilio's limit for one message, in UTF-16 code units.
 pub const MAX_MESSAGE_UNITS: usize = 1600;
 /// Marks a reply that was cut short.
 const ELLIPSIS: char = '…';
 
-/// What one answer may cost: how many messages, and how many SMS segments
-/// in all (`None`: no bound but the messages').
+/// What one answer may cost: how many messages, how many SMS segments in
+/// all (`None`: no bound but the messages'), and whether GSM-7 look-alikes
+/// may stand in for the characters that would make it UCS-2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReplyBudget {
     pub max_messages: usize,
     pub max_segments: Option<NonZeroU32>,
+    pub smart_encoding: bool,
 }
 
 impl ReplyBudget {
@@ -25,6 +27,7 @@ impl ReplyBudget {
         ReplyBudget {
             max_messages,
             max_segments: None,
+            smart_encoding: false,
         }
     }
 }
@@ -78,11 +81,19 @@ impl Reply {
     /// Splits `text` into at most the budget's messages of at most
     /// [`MAX_MESSAGE_UNITS`] UTF-16 units each, and, when the budget bounds
     /// them, at most its segments in all. Characters a message cannot carry
-    /// are removed first. A split falls after the last white space in the
+    /// are removed first; then, with smart encoding, look-alikes replace the
+    /// characters that would make the text UCS-2 when that makes all of it
+    /// GSM-7 (`segments::smart_encoded`). A split falls after the last white space in the
     /// final fifth of a chunk where there is one, else between two code
     /// points; what does not fit is cut and the last message ends with `…`.
     pub fn compose(text: &str, budget: ReplyBudget) -> Self {
-        let mut reply = Self::split(text, budget.max_messages);
+        let clean: String = text.chars().filter(|&c| is_sendable(c)).collect();
+        let text = if budget.smart_encoding {
+            smart_encoded(&clean).unwrap_or(clean)
+        } else {
+            clean
+        };
+        let mut reply = Self::split(&text, budget.max_messages);
         if let Some(max) = budget.max_segments {
             reply.messages = within_segments(reply.messages, max.get());
         }
@@ -90,8 +101,7 @@ impl Reply {
     }
 
     fn split(text: &str, max_messages: usize) -> Self {
-        let clean: String = text.chars().filter(|&c| is_sendable(c)).collect();
-        let mut rest = clean.as_str();
+        let mut rest = text;
         let mut messages = Vec::new();
         while !rest.is_empty() && messages.len() < max_messages.max(1) {
             if units(rest) <= MAX_MESSAGE_UNITS {

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::delivery::DeliveryStatus;
 use super::phone::PhoneNumber;
+use super::segments::Encoding;
 use super::usage::Outcome;
 use super::user::UserId;
 
@@ -62,6 +63,13 @@ pub struct UsageLogEntry {
     pub created_at: String,
     pub delivery_status: Option<DeliveryStatus>,
     pub error_code: Option<i64>,
+    /// `None` on rows written before encodings were logged.
+    pub encoding: Option<Encoding>,
+    /// The code point of the first character that made the text UCS-2.
+    pub ucs2_code_point: Option<i64>,
+    /// Inbound rows: the router's own time, and the agent's.
+    pub router_time_ms: Option<i64>,
+    pub agent_time_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ pub enum SettingKey {
     ErrorReply,
     MaxReplyMessages,
     MaxReplySegments,
+    SmartEncoding,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -27,13 +28,14 @@ pub enum SettingError {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 8] = [
+    pub const ALL: [SettingKey; 9] = [
         SettingKey::HelpReply,
         SettingKey::UnknownUserReply,
         SettingKey::InactiveUserReply,
         SettingKey::ErrorReply,
         SettingKey::MaxReplyMessages,
         SettingKey::MaxReplySegments,
+        SettingKey::SmartEncoding,
         SettingKey::RequireVerifiedNumbers,
         SettingKey::UsageLogRetentionDays,
     ];
@@ -46,6 +48,7 @@ impl SettingKey {
             SettingKey::ErrorReply => "error_reply",
             SettingKey::MaxReplyMessages => "max_reply_messages",
             SettingKey::MaxReplySegments => "max_reply_segments",
+            SettingKey::SmartEncoding => "smart_encoding",
             SettingKey::RequireVerifiedNumbers => "require_verified_numbers",
             SettingKey::UsageLogRetentionDays => "usage_log_retention_days",
         }
@@ -67,7 +70,7 @@ impl SettingKey {
             SettingKey::UnknownUserReply | SettingKey::InactiveUserReply | SettingKey::ErrorReply => REPLY_RULE,
             SettingKey::MaxReplyMessages => MAX_REPLY_MESSAGES_RULE,
             SettingKey::MaxReplySegments => MAX_REPLY_SEGMENTS_RULE,
-            SettingKey::RequireVerifiedNumbers => REQUIRE_VERIFIED_RULE,
+            SettingKey::SmartEncoding | SettingKey::RequireVerifiedNumbers => TRUE_OR_FALSE,
             SettingKey::UsageLogRetentionDays => RETENTION_RULE,
         }
     }
@@ -80,6 +83,7 @@ impl SettingKey {
             SettingKey::ErrorReply => "Sorry, something went wrong. Please try again in a moment.",
             SettingKey::MaxReplyMessages => "1",
             SettingKey::MaxReplySegments => "0",
+            SettingKey::SmartEncoding => "true",
             SettingKey::RequireVerifiedNumbers => "false",
             SettingKey::UsageLogRetentionDays => "400",
         }
@@ -91,6 +95,15 @@ const TOO_LONG: &str = "may hold at most 16000 characters";
 /// no store need keep a NUL, and no handset shows the others.
 pub const CONTROL_CHARACTERS: &str = "may not hold control characters (new lines and tabs are fine)";
 
+/// `true` or `false`, as a setting writes them.
+fn flag(value: &str) -> Option<bool> {
+    match value.trim() {
+        "true" => Some(true),
+        "false" => Some(false),
+        _ => None,
+    }
+}
+
 /// Whether `text` holds a control character other than a new line or a tab.
 pub fn has_control_characters(text: &str) -> bool {
     text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
@@ -99,7 +112,7 @@ const REPLY_RULE: &str = "may hold at most 16000 characters; empty answers nothi
 const HELP_REPLY_RULE: &str = "may not be empty: carriers require an answer to HELP (at most 16000 characters)";
 const MAX_REPLY_MESSAGES_RULE: &str = "must be an integer from 1 to 10";
 const MAX_REPLY_SEGMENTS_RULE: &str = "must be an integer from 0 (no bound but max_reply_messages) to 50";
-const REQUIRE_VERIFIED_RULE: &str = "must be true or false";
+const TRUE_OR_FALSE: &str = "must be true or false";
 const RETENTION_RULE: &str = "must be a number of days from 0 (keep every row) to 36500";
 
 impl fmt::Display for SettingKey {
@@ -119,6 +132,9 @@ pub struct Settings {
     /// The most SMS segments a reply may cost in all; `None` (the value 0):
     /// no bound but `max_reply_messages`.
     pub max_reply_segments: Option<NonZeroU32>,
+    /// GSM-7 look-alikes stand in for the characters that would make a
+    /// reply UCS-2, when that makes all of it GSM-7.
+    pub smart_encoding: bool,
     /// Extra numbers route only once verified; unverified ones are unknown.
     pub require_verified_numbers: bool,
     /// Usage-log rows older than this many days are purged daily; `None`
@@ -141,6 +157,7 @@ impl Default for Settings {
             error_reply: String::new(),
             max_reply_messages: 1,
             max_reply_segments: None,
+            smart_encoding: true,
             require_verified_numbers: false,
             usage_log_retention_days: None,
         };
@@ -158,6 +175,7 @@ impl Settings {
         ReplyBudget {
             max_messages: self.max_reply_messages,
             max_segments: self.max_reply_segments,
+            smart_encoding: self.smart_encoding,
         }
     }
 
@@ -218,12 +236,9 @@ impl Settings {
                     .ok_or_else(|| invalid(RETENTION_RULE))?;
                 self.usage_log_retention_days = NonZeroU32::new(days);
             }
+            SettingKey::SmartEncoding => self.smart_encoding = flag(value).ok_or_else(|| invalid(TRUE_OR_FALSE))?,
             SettingKey::RequireVerifiedNumbers => {
-                self.require_verified_numbers = match value.trim() {
-                    "true" => true,
-                    "false" => false,
-                    _ => return Err(invalid(REQUIRE_VERIFIED_RULE)),
-                };
+                self.require_verified_numbers = flag(value).ok_or_else(|| invalid(TRUE_OR_FALSE))?;
             }
         }
         Ok(())

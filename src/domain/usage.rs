@@ -3,7 +3,7 @@
 
 use super::message::{InboundMessage, MessageSid, RequestId, Sender};
 use super::reply::Reply;
-use super::segments::count_segments;
+use super::segments::{Encoding, measure};
 use super::user::UserId;
 
 /// What became of an inbound message.
@@ -80,14 +80,26 @@ pub struct TextShape {
     /// In characters (Unicode scalar values).
     pub length: u32,
     pub segments: u32,
+    pub encoding: Encoding,
+    /// The first character outside GSM-7, which made the text UCS-2: its
+    /// code point is logged, never the text.
+    pub forced_by: Option<char>,
 }
 
 impl TextShape {
     pub fn of(text: &str) -> Self {
+        let measure = measure(text);
         TextShape {
             length: u32::try_from(text.chars().count()).unwrap_or(u32::MAX),
-            segments: count_segments(text).1,
+            segments: measure.segments,
+            encoding: measure.encoding,
+            forced_by: measure.forced_by,
         }
+    }
+
+    /// The code point that made the text UCS-2, as a log row keeps it.
+    pub fn forced_by_code_point(&self) -> Option<u32> {
+        self.forced_by.map(u32::from)
     }
 }
 
@@ -115,7 +127,12 @@ pub struct InboundRecord {
     pub outcome: Outcome,
     pub user_id: Option<UserId>,
     pub error: Option<String>,
+    /// From the webhook's arrival to the answer's record.
     pub processing_ms: u64,
+    /// Of `processing_ms`, the router's own time: all but the agent's.
+    pub router_ms: u64,
+    /// Of `processing_ms`, the time waiting for the agent; `None`: not asked.
+    pub agent_ms: Option<u64>,
     pub to: Option<String>,
     pub num_media: u32,
     pub request_id: RequestId,

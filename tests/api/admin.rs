@@ -396,6 +396,7 @@ async fn settings_are_listed_validated_and_applied_to_the_next_message() {
             "error_reply",
             "max_reply_messages",
             "max_reply_segments",
+            "smart_encoding",
             "require_verified_numbers",
             "usage_log_retention_days"
         ]

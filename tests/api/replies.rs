@@ -95,3 +95,31 @@ async fn a_reply_over_max_reply_segments_is_cut_and_the_agent_knows_the_budget()
     );
     assert_eq!(asked[1].0["reply"]["max_segments"], 3);
 }
+
+/// With smart encoding (the default) a reply whose only characters outside
+/// GSM-7 have look-alikes goes out as GSM-7 and is logged so; turned off,
+/// it goes as written, logged UCS-2 with the code point that forced it.
+#[tokio::test]
+async fn a_reply_with_curly_quotes_goes_out_as_gsm7_and_is_logged_so() {
+    use crate::helpers::spec::types::EncodingDto;
+
+    let app = spawn_app().await;
+    app.add_user("Ada", ADA, true).await;
+    app.agent
+        .replies("\u{201C}See you at 5\u{201D} \u{2014} it\u{2019}s booked\u{2026}");
+
+    let smart = app.send(ADA, "hi").await.messages();
+    app.set_config("smart_encoding", "false").await;
+    let plain = app.send(ADA, "hi again").await.messages();
+
+    assert_eq!(smart, ["\"See you at 5\" - it's booked..."]);
+    assert_eq!(
+        plain,
+        ["\u{201C}See you at 5\u{201D} \u{2014} it\u{2019}s booked\u{2026}"]
+    );
+    let outbound = app.log_rows(DirectionDto::Outbound).await;
+    let cost = |n: usize| (outbound[n].encoding, outbound[n].ucs2_code_point);
+    // Newest first.
+    assert_eq!(cost(1), (Some(EncodingDto::Gsm7), None));
+    assert_eq!(cost(0), (Some(EncodingDto::Ucs2), Some(0x201C)));
+}

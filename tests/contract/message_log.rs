@@ -12,7 +12,7 @@ pub fn claim_of(sid: &str) -> InboundClaim {
     InboundClaim {
         sid: MessageSid::parse(sid).unwrap(),
         from: Sender::Number(number("+12015550101")),
-        shape: TextShape { length: 5, segments: 1 },
+        shape: TextShape::of("hello"),
     }
 }
 
@@ -22,6 +22,8 @@ pub fn record(outcome: Outcome) -> InboundRecord {
         user_id: None,
         error: None,
         processing_ms: 12,
+        router_ms: 5,
+        agent_ms: Some(7),
         to: Some("+15005550006".into()),
         num_media: 0,
         request_id: RequestId("req-1".into()),
@@ -33,7 +35,7 @@ pub fn reply() -> OutboundRecord {
     OutboundRecord {
         user_id: None,
         to: Sender::Number(number("+12015550101")),
-        shape: TextShape { length: 3, segments: 1 },
+        shape: TextShape::of("hi!"),
         media: 0,
     }
 }

@@ -98,7 +98,46 @@ async fn a_summary_counts_inbound_and_outbound_and_groups(store: impl Store) {
     assert!(ungrouped.groups.is_empty());
 }
 
+/// Each row keeps what its text cost on the air, and an inbound row where
+/// its time went.
+async fn rows_keep_their_encoding_and_where_the_time_went(store: impl Store) {
+    use sms_router::domain::segments::Encoding;
+    use sms_router::domain::usage::TextShape;
+
+    let Claim::New(id) = store.claim(&claim_of("SMe1")).await.unwrap() else {
+        panic!("claimed before");
+    };
+    let mut curly = reply();
+    curly.shape = TextShape::of("it\u{2019}s");
+    store
+        .settle(id, record(Outcome::Routed), vec![curly, reply()], None)
+        .await
+        .unwrap();
+
+    let rows = store
+        .list_usage_logs(UsageFilter::default(), PageRequest { after: None, limit: 10 })
+        .await
+        .unwrap()
+        .items;
+    let cost = |row: &sms_router::domain::report::UsageLogEntry| (row.direction, row.encoding, row.ucs2_code_point);
+    assert_eq!(cost(&rows[0]), (Direction::Outbound, Some(Encoding::Gsm7), None));
+    assert_eq!(
+        cost(&rows[1]),
+        (Direction::Outbound, Some(Encoding::Ucs2), Some(0x2019))
+    );
+    assert_eq!(cost(&rows[2]), (Direction::Inbound, Some(Encoding::Gsm7), None));
+    assert_eq!(
+        (
+            rows[2].processing_time_ms,
+            rows[2].router_time_ms,
+            rows[2].agent_time_ms
+        ),
+        (Some(12), Some(5), Some(7))
+    );
+}
+
 for_each_store!(
     rows_are_listed_newest_first_and_filtered,
+    rows_keep_their_encoding_and_where_the_time_went,
     a_summary_counts_inbound_and_outbound_and_groups,
 );

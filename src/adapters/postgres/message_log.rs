@@ -19,7 +19,7 @@ use super::{PgStore, failed};
 use crate::adapters::rows::INTERRUPTED_MESSAGE;
 use crate::adapters::rows::{kept_reply, kept_reply_columns};
 use crate::domain::phone::PhoneNumber;
-use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome};
+use crate::domain::usage::{Answered, InboundClaim, InboundRecord, OutboundRecord, Outcome, TextShape};
 use crate::domain::user::UserId;
 use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutboxItem, StoreError};
 
@@ -36,18 +36,28 @@ pub(super) async fn claim_row(
     let statement = tx
         .prepare_cached(
             "INSERT INTO sms_usage_logs
-               (phone_number, direction, outcome, message_sid, message_length, segments, claimed_by)
-             VALUES ($1, 'inbound', 'processing', $2, $3, $4, $5)
+               (phone_number, direction, outcome, message_sid, message_length, segments, claimed_by,
+                encoding, ucs2_code_point)
+             VALUES ($1, 'inbound', 'processing', $2, $3, $4, $5, $6, $7)
              ON CONFLICT DO NOTHING
              RETURNING id",
         )
         .await?;
     let length = i32::try_from(claim.shape.length).unwrap_or(i32::MAX);
     let segments = i32::try_from(claim.shape.segments).unwrap_or(i32::MAX);
+    let code_point = code_point(&claim.shape);
     let inserted = tx
         .query_opt(
             &statement,
-            &[&claim.from.as_str(), &claim.sid.as_ref(), &length, &segments, &instance],
+            &[
+                &claim.from.as_str(),
+                &claim.sid.as_ref(),
+                &length,
+                &segments,
+                &instance,
+                &claim.shape.encoding.name(),
+                &code_point,
+            ],
         )
         .await
         .context("failed to claim a message")?;
@@ -129,7 +139,9 @@ pub(super) async fn settle_row(
 ) -> anyhow::Result<bool> {
     let metadata = crate::adapters::log_metadata::inbound(record);
     let processing_ms = i64::try_from(record.processing_ms).unwrap_or(i64::MAX);
-    let params: [&(dyn ToSql + Sync); 8] = [
+    let router_ms = i64::try_from(record.router_ms).unwrap_or(i64::MAX);
+    let agent_ms = record.agent_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX));
+    let params: [&(dyn ToSql + Sync); 10] = [
         &id.0,
         &record.outcome.name(),
         &record.user_id.map(|u| u.0),
@@ -138,12 +150,14 @@ pub(super) async fn settle_row(
         &processing_ms,
         &metadata.to_string(),
         &record.deferred,
+        &router_ms,
+        &agent_ms,
     ];
     let statement = tx
         .prepare_cached(&format!(
             "UPDATE sms_usage_logs
              SET outcome = $2, user_id = $3, success = $4, error_message = $5, processing_time_ms = $6,
-                 metadata = $7, deferred = deferred OR $8, claimed_by = NULL
+                 metadata = $7, deferred = deferred OR $8, claimed_by = NULL, router_time_ms = $9, agent_time_ms = $10
              WHERE id = $1 AND ({open})"
         ))
         .await?;
@@ -185,6 +199,11 @@ pub(super) async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptRep
     Ok(())
 }
 
+/// The code point that made a text UCS-2, as an `INTEGER` column holds it.
+fn code_point(shape: &TextShape) -> Option<i32> {
+    shape.forced_by_code_point().and_then(|c| i32::try_from(c).ok())
+}
+
 /// The outbound rows of the replies sent in the webhook's answer.
 pub(super) async fn log_replies(
     tx: &Transaction<'_>,
@@ -195,14 +214,16 @@ pub(super) async fn log_replies(
     let insert = tx
         .prepare_cached(
             "INSERT INTO sms_usage_logs
-               (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
-             VALUES ($1, $2, 'outbound', $3, $4, $5, TRUE, $6)",
+               (user_id, phone_number, direction, outcome, message_length, segments, success, metadata,
+                encoding, ucs2_code_point)
+             VALUES ($1, $2, 'outbound', $3, $4, $5, TRUE, $6, $7, $8)",
         )
         .await?;
     for reply in replies {
         let metadata = crate::adapters::log_metadata::outbound(request_id, reply.media);
         let length = i32::try_from(reply.shape.length).unwrap_or(i32::MAX);
         let segments = i32::try_from(reply.shape.segments).unwrap_or(i32::MAX);
+        let code_point = code_point(&reply.shape);
         tx.execute(
             &insert,
             &[
@@ -212,6 +233,8 @@ pub(super) async fn log_replies(
                 &length,
                 &segments,
                 &metadata,
+                &reply.shape.encoding.name(),
+                &code_point,
             ],
         )
         .await

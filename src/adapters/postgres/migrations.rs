@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_user_agents.sql"),
     include_str!("migrations/0004_lives_and_kept_replies.sql"),
     include_str!("migrations/0005_outbox_request_id.sql"),
+    include_str!("migrations/0006_text_cost_and_time.sql"),
 ];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another

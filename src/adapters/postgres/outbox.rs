@@ -67,9 +67,10 @@ async fn log_outbound(
     let row = SendRow::of(item, message_sid, error, code);
     let length = i32::try_from(row.length).unwrap_or(i32::MAX);
     let segments = i32::try_from(row.segments).unwrap_or(i32::MAX);
+    let code_point = row.ucs2_code_point.and_then(|c| i32::try_from(c).ok());
     tx.execute(
         &format!(
-            "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
         ),
         &[
             &row.user_id,
@@ -82,6 +83,8 @@ async fn log_outbound(
             &row.error,
             &row.code,
             &row.metadata,
+            &row.encoding,
+            &code_point,
         ],
     )
     .await

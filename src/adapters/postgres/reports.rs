@@ -11,6 +11,7 @@ use tokio_postgres::types::ToSql;
 use super::{PgStore, failed, stamp};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::report::{Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageSummary, UsageTally};
+use crate::domain::segments::Encoding;
 use crate::domain::usage::Outcome;
 use crate::ports::{Page, PageRequest, StoreError, UsageReports};
 
@@ -53,7 +54,8 @@ impl Conditions {
 }
 
 const LOG_COLUMNS: &str = "id, user_id, phone_number, direction, outcome, message_sid, message_length, segments,
-    processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code";
+    processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code,
+    encoding, ucs2_code_point, router_time_ms, agent_time_ms";
 
 fn unknown(name: &str) -> StoreError {
     StoreError::new(format!("a stored name is unknown to this sms-router: `{name}`"))
@@ -63,6 +65,7 @@ fn entry_from_row(row: &Row) -> Result<UsageLogEntry, StoreError> {
     let direction: &str = row.get(3);
     let outcome: &str = row.get(4);
     let delivery: Option<&str> = row.get(13);
+    let encoding: Option<&str> = row.get(15);
     Ok(UsageLogEntry {
         id: row.get(0),
         user_id: row.get(1),
@@ -81,6 +84,12 @@ fn entry_from_row(row: &Row) -> Result<UsageLogEntry, StoreError> {
             .map(|name| DeliveryStatus::parse(name).ok_or_else(|| unknown(name)))
             .transpose()?,
         error_code: row.get(14),
+        encoding: encoding
+            .map(|name| Encoding::parse(name).ok_or_else(|| unknown(name)))
+            .transpose()?,
+        ucs2_code_point: row.get::<_, Option<i32>>(16).map(i64::from),
+        router_time_ms: row.get(17),
+        agent_time_ms: row.get(18),
     })
 }
 

@@ -23,8 +23,9 @@ use crate::ports::{Claim, ClaimId, Interrupted, KeptReply, MessageLog, NewOutbox
 fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
     let id: Option<i64> = conn
         .prepare_cached(
-            "INSERT INTO sms_usage_logs (phone_number, direction, outcome, message_sid, message_length, segments)
-             VALUES (?1, 'inbound', 'processing', ?2, ?3, ?4)
+            "INSERT INTO sms_usage_logs
+               (phone_number, direction, outcome, message_sid, message_length, segments, encoding, ucs2_code_point)
+             VALUES (?1, 'inbound', 'processing', ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT DO NOTHING
              RETURNING id",
         )?
@@ -33,7 +34,9 @@ fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
                 claim.from.as_str(),
                 claim.sid.as_ref(),
                 claim.shape.length,
-                claim.shape.segments
+                claim.shape.segments,
+                claim.shape.encoding.name(),
+                claim.shape.forced_by_code_point(),
             ],
             |row| row.get(0),
         )
@@ -114,7 +117,7 @@ fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str
         .prepare_cached(&format!(
             "UPDATE sms_usage_logs
              SET outcome = ?2, user_id = ?3, success = ?4, error_message = ?5, processing_time_ms = ?6, metadata = ?7,
-                 deferred = deferred OR ?8
+                 deferred = deferred OR ?8, router_time_ms = ?9, agent_time_ms = ?10
              WHERE id = ?1 AND ({open})"
         ))?
         .execute(params![
@@ -126,6 +129,8 @@ fn settle_row(conn: &Connection, id: ClaimId, record: &InboundRecord, open: &str
             i64::try_from(record.processing_ms).unwrap_or(i64::MAX),
             metadata.to_string(),
             record.deferred,
+            i64::try_from(record.router_ms).unwrap_or(i64::MAX),
+            record.agent_ms.map(|ms| i64::try_from(ms).unwrap_or(i64::MAX)),
         ])?;
     Ok(changed == 1)
 }
@@ -171,8 +176,9 @@ fn log_replies(
 ) -> rusqlite::Result<()> {
     let mut insert = conn.prepare_cached(
         "INSERT INTO sms_usage_logs
-           (user_id, phone_number, direction, outcome, message_length, segments, success, metadata)
-         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6)",
+           (user_id, phone_number, direction, outcome, message_length, segments, success, metadata,
+            encoding, ucs2_code_point)
+         VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, 1, ?6, ?7, ?8)",
     )?;
     for reply in replies {
         let metadata = crate::adapters::log_metadata::outbound(request_id, reply.media);
@@ -183,6 +189,8 @@ fn log_replies(
             reply.shape.length,
             reply.shape.segments,
             metadata,
+            reply.shape.encoding.name(),
+            reply.shape.forced_by_code_point(),
         ])?;
     }
     Ok(())

@@ -50,7 +50,7 @@ fn log_outbound(
 ) -> rusqlite::Result<()> {
     let row = SendRow::of(item, message_sid, error, code);
     tx.prepare_cached(&format!(
-        "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
     ))?
     .execute(params![
         row.user_id,
@@ -63,6 +63,8 @@ fn log_outbound(
         row.error,
         row.code,
         row.metadata,
+        row.encoding,
+        row.ucs2_code_point,
     ])?;
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::domain::delivery::DeliveryStatus;
 use crate::domain::report::{
     Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats, UsageSummary, UsageTally,
 };
+use crate::domain::segments::Encoding;
 use crate::domain::usage::Outcome;
 use crate::ports::{Page, PageRequest, StoreError, UsageReports};
 
@@ -51,7 +52,8 @@ impl Conditions {
 }
 
 const LOG_COLUMNS: &str = "id, user_id, phone_number, direction, outcome, message_sid, message_length, segments,
-    processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code";
+    processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code,
+    encoding, ucs2_code_point, router_time_ms, agent_time_ms";
 
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageLogEntry> {
     Ok(UsageLogEntry {
@@ -73,6 +75,13 @@ fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageLogEntry> {
             .map(|name| DeliveryStatus::parse(&name).ok_or_else(|| unknown_name(13, &name)))
             .transpose()?,
         error_code: row.get(14)?,
+        encoding: row
+            .get::<_, Option<String>>(15)?
+            .map(|name| Encoding::parse(&name).ok_or_else(|| unknown_name(15, &name)))
+            .transpose()?,
+        ucs2_code_point: row.get(16)?,
+        router_time_ms: row.get(17)?,
+        agent_time_ms: row.get(18)?,
     })
 }
 

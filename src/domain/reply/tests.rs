@@ -89,7 +89,25 @@ fn budget(max_messages: usize, max_segments: u32) -> ReplyBudget {
     ReplyBudget {
         max_messages,
         max_segments: NonZeroU32::new(max_segments),
+        smart_encoding: false,
     }
+}
+
+fn smart(max_messages: usize) -> ReplyBudget {
+    ReplyBudget {
+        smart_encoding: true,
+        ..ReplyBudget::messages(max_messages)
+    }
+}
+
+#[test]
+fn smart_encoding_sends_curly_quotes_as_straight_ones() {
+    let text = "\u{201C}Sure\u{201D} \u{2014} it\u{2019}s at 5";
+    assert_eq!(Reply::compose(text, smart(1)).messages(), ["\"Sure\" - it's at 5"]);
+    assert_eq!(Reply::compose(text, ReplyBudget::messages(1)).messages(), [text]);
+    // An emoji keeps it UCS-2 anyway: sent exactly as written.
+    let emoji = "it\u{2019}s \u{1F600}";
+    assert_eq!(Reply::compose(emoji, smart(1)).messages(), [emoji]);
 }
 
 fn segments(reply: &Reply) -> u32 {
@@ -145,5 +163,18 @@ proptest! {
             prop_assert!(whole.messages().concat().starts_with(kept.trim_end()));
             prop_assert!(cut.messages().last().is_some_and(|m| m.ends_with('…')));
         }
+    }
+}
+
+proptest! {
+    /// Smart encoding never makes a reply cost more, however it is split.
+    #[test]
+    fn smart_encoding_never_costs_more_segments(
+        text in "[a-z \u{2019}\u{201C}\u{201D}\u{2014}\u{2026}\u{00A0}\u{1F600}]{0,4000}",
+        max_messages in 1usize..4,
+    ) {
+        let plain = Reply::compose(&text, ReplyBudget::messages(max_messages));
+        let smart = Reply::compose(&text, smart(max_messages));
+        prop_assert!(segments(&smart) <= segments(&plain), "{} > {}", segments(&smart), segments(&plain));
     }
 }

@@ -2,12 +2,12 @@
 //! slower than the webhook may wait.
 
 use std::pin::pin;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::future::{Either, select};
 
 use super::lead::Lead;
-use super::{LATE_REPLY_ATTEMPTS, Respond, Router, since};
+use super::{LATE_REPLY_ATTEMPTS, Respond, Router, Spent, since};
 use crate::domain::message::InboundMessage;
 use crate::domain::policy::Answer;
 use crate::domain::reply::Reply;
@@ -16,10 +16,10 @@ use crate::ports::{Agent, AgentError, AgentReply, AgentRequest, ClaimId, NewOutb
 
 /// When the agent's answer came.
 pub(super) enum Asked {
-    /// In time for the webhook's answer.
-    InTime(Answer),
+    /// In time for the webhook's answer, after waiting this long.
+    InTime(Answer, Duration),
     /// After the webhook was answered empty: it goes through the outbox.
-    Late(Answer),
+    Late(Answer, Duration),
 }
 
 impl<S: RouterStore, A: Agent> Router<S, A> {
@@ -34,13 +34,15 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         respond: &mut Respond,
     ) -> Asked {
         let user = request.user_id;
+        let asked = self.clock.instant();
+        let waited = || since(asked, self.clock.instant());
         let Some(deferral) = self.timing.deferral else {
             let answer = self.timed_ask(request, self.timing.agent_timeout).await;
-            return Asked::InTime(Answer::of_agent(answer, user, settings));
+            return Asked::InTime(Answer::of_agent(answer, user, settings), waited());
         };
         let mut asking = pin!(self.timed_ask(request, deferral.agent_timeout));
         if let Either::Left((answer, _)) = select(asking.as_mut(), self.clock.sleep(deferral.budget)).await {
-            return Asked::InTime(Answer::of_agent(answer, user, settings));
+            return Asked::InTime(Answer::of_agent(answer, user, settings), waited());
         }
         // Noted before the empty answer, so that a crash from here on tells
         // the sender through the outbox.
@@ -50,7 +52,8 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         lead.settle(Settled::Replied(Reply::empty()));
         respond.give(Ok(Reply::empty()));
         tracing::info!("the agent is slow: answered empty, its reply will be sent later");
-        Asked::Late(Answer::of_agent(asking.await, user, settings))
+        let answer = asking.await;
+        Asked::Late(Answer::of_agent(answer, user, settings), waited())
     }
 
     pub(super) async fn timed_ask(&self, request: AgentRequest, deadline: Duration) -> Result<AgentReply, AgentError> {
@@ -78,7 +81,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         message: &InboundMessage,
         answer: Answer,
         settings: &Settings,
-        started: Instant,
+        spent: Spent,
     ) {
         let reply = Reply::with_media(&answer.text, &answer.media, settings.reply_budget());
         let items: Vec<NewOutboxItem> = match message.from.number() {
@@ -95,7 +98,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 .collect(),
             None => Vec::new(),
         };
-        let record = self.record(message, &answer, started, true);
+        let record = self.record(message, &answer, spent, true);
         let mut pause = Duration::from_millis(500);
         for attempt in 1..=LATE_REPLY_ATTEMPTS {
             match self.store.settle_deferred(claim, record.clone(), items.clone()).await {

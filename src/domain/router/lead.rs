@@ -1,9 +1,7 @@
 //! Leading a message: claiming it, answering it as a duplicate, and
 //! settling it exactly once, whatever fails.
 
-use std::time::Instant;
-
-use super::{ASK_AGAIN_EVERY, KEEP_REPLY_FOR, MAX_TAKEOVERS, NotNow, Router, WebhookAnswer};
+use super::{ASK_AGAIN_EVERY, KEEP_REPLY_FOR, MAX_TAKEOVERS, NotNow, Router, Spent, WebhookAnswer};
 use crate::domain::message::{InboundMessage, MessageSid};
 use crate::domain::policy::{self, Answer};
 use crate::domain::reply::Reply;
@@ -88,10 +86,10 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         claim: ClaimId,
         answer: Answer,
         settings: &Settings,
-        started: Instant,
+        spent: Spent,
     ) -> WebhookAnswer {
         let reply = Reply::with_media(&answer.text, &answer.media, settings.reply_budget());
-        let record = self.record(message, &answer, started, false);
+        let record = self.record(message, &answer, spent, false);
         let replies = outbound_records(&reply, answer.user_id, message);
         // The agent's reply is kept for a retry whose answer is lost; the
         // service's own texts follow from the outcome.
@@ -133,7 +131,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
         message: &InboundMessage,
         claim: ClaimId,
         answer: Answer,
-        started: Instant,
+        spent: Spent,
     ) -> WebhookAnswer {
         tracing::info!("a retry finishes what its first delivery could not record");
         let settings = match self.store.current().await {
@@ -143,7 +141,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                 return Err(e.into());
             }
         };
-        self.settle(lead, message, claim, answer, &settings, started).await
+        self.settle(lead, message, claim, answer, &settings, spent).await
     }
 
     /// Gives the claim up after a failure before the agent was asked; when

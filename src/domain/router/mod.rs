@@ -120,6 +120,14 @@ impl Timing {
     }
 }
 
+/// Where a message's time went: since its webhook arrived, and of that,
+/// how long the agent was waited for (`None`: it was not asked).
+#[derive(Debug, Clone, Copy)]
+struct Spent {
+    started: Instant,
+    agent: Option<Duration>,
+}
+
 /// What is to be done once the facts are known.
 enum Step {
     Answered(Answer),
@@ -168,7 +176,10 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
     }
 
     async fn answer(&self, message: &InboundMessage, respond: &mut Respond) -> WebhookAnswer {
-        let started = self.clock.instant();
+        let mut spent = Spent {
+            started: self.clock.instant(),
+            agent: None,
+        };
         let mut lead = match self.join(&message.sid).await {
             Joined::Lead(lead) => lead,
             Joined::Duplicate(reply) => return Ok(self.duplicate(reply)),
@@ -179,7 +190,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             Some(Unfinished {
                 claim,
                 answer: Some(answer),
-            }) => return self.finish(lead, message, claim, answer, started).await,
+            }) => return self.finish(lead, message, claim, answer, spent).await,
             Some(Unfinished { claim, answer: None }) => (claim, false),
             None => match self.claim(message).await? {
                 Claimed::Lead(claim, interrupted) => (claim, interrupted),
@@ -202,23 +213,31 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             // The agent may have acted on it already.
             Step::Ask(_) if interrupted => return self.tell_interrupted(lead, message, claim, &settings).await,
             Step::Ask(request) => match self.ask_agent(claim, request, &settings, &mut lead, respond).await {
-                Asked::InTime(answer) => answer,
-                Asked::Late(answer) => {
-                    self.send_later(claim, message, answer, &settings, started).await;
+                Asked::InTime(answer, waited) => {
+                    spent.agent = Some(waited);
+                    answer
+                }
+                Asked::Late(answer, waited) => {
+                    spent.agent = Some(waited);
+                    self.send_later(claim, message, answer, &settings, spent).await;
                     return Ok(Reply::empty());
                 }
             },
         };
-        self.settle(lead, message, claim, answer, &settings, started).await
+        self.settle(lead, message, claim, answer, &settings, spent).await
     }
 
     /// The inbound log row of an answered message.
-    fn record(&self, message: &InboundMessage, answer: &Answer, started: Instant, deferred: bool) -> InboundRecord {
+    fn record(&self, message: &InboundMessage, answer: &Answer, spent: Spent, deferred: bool) -> InboundRecord {
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let processing = since(spent.started, self.clock.instant());
         InboundRecord {
             outcome: answer.outcome,
             user_id: answer.user_id,
             error: answer.error.clone(),
-            processing_ms: u64::try_from(since(started, self.clock.instant()).as_millis()).unwrap_or(u64::MAX),
+            processing_ms: millis(processing),
+            agent_ms: spent.agent.map(millis),
+            router_ms: millis(processing.saturating_sub(spent.agent.unwrap_or_default())),
             to: message.to.clone(),
             num_media: message.num_media,
             request_id: message.request_id.clone(),

@@ -21,6 +21,7 @@ use crate::domain::admin::Admin;
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::phone::Region;
 use crate::domain::report::{Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats};
+use crate::domain::segments::Encoding;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
 use crate::ports::AdminStore;
@@ -185,6 +186,38 @@ pub struct UsageLogDto {
     /// Outbound rows: Twilio's error code.
     #[oai(nullable)]
     pub error_code: Option<i64>,
+    /// How the text went on the air; null on rows written before it was
+    /// logged.
+    pub encoding: OrNull<EncodingDto>,
+    /// When `ucs2`: the code point of the first character that forced it
+    /// (the character itself is never logged).
+    #[oai(nullable)]
+    pub ucs2_code_point: Option<i64>,
+    /// Inbound rows: of `processing_time_ms`, the router's own time.
+    #[oai(nullable)]
+    pub router_time_ms: Option<i64>,
+    /// Inbound rows: of `processing_time_ms`, the time waiting for the
+    /// agent; null when it was not asked.
+    #[oai(nullable)]
+    pub agent_time_ms: Option<i64>,
+}
+
+/// A text's encoding: GSM-7 (153 characters a segment when split) or UCS-2
+/// (67).
+#[derive(Enum, Clone, Copy)]
+#[oai(rename_all = "lowercase")]
+pub enum EncodingDto {
+    Gsm7,
+    Ucs2,
+}
+
+impl From<Encoding> for EncodingDto {
+    fn from(e: Encoding) -> Self {
+        match e {
+            Encoding::Gsm7 => EncodingDto::Gsm7,
+            Encoding::Ucs2 => EncodingDto::Ucs2,
+        }
+    }
 }
 
 impl From<UsageLogEntry> for UsageLogDto {
@@ -205,6 +238,10 @@ impl From<UsageLogEntry> for UsageLogDto {
             created_at: e.created_at,
             delivery_status: OrNull(e.delivery_status.map(Into::into)),
             error_code: e.error_code,
+            encoding: OrNull(e.encoding.map(Into::into)),
+            ucs2_code_point: e.ucs2_code_point,
+            router_time_ms: e.router_time_ms,
+            agent_time_ms: e.agent_time_ms,
         }
     }
 }

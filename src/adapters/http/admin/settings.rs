@@ -25,6 +25,7 @@ pub enum SettingKeyDto {
     ErrorReply,
     MaxReplyMessages,
     MaxReplySegments,
+    SmartEncoding,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -38,6 +39,7 @@ impl From<SettingKey> for SettingKeyDto {
             SettingKey::ErrorReply => SettingKeyDto::ErrorReply,
             SettingKey::MaxReplyMessages => SettingKeyDto::MaxReplyMessages,
             SettingKey::MaxReplySegments => SettingKeyDto::MaxReplySegments,
+            SettingKey::SmartEncoding => SettingKeyDto::SmartEncoding,
             SettingKey::RequireVerifiedNumbers => SettingKeyDto::RequireVerifiedNumbers,
             SettingKey::UsageLogRetentionDays => SettingKeyDto::UsageLogRetentionDays,
         }
