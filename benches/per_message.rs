@@ -49,7 +49,7 @@ fn per_message(c: &mut Criterion) {
     c.bench_function("webhook: read the form into a message", |b| {
         b.iter(|| {
             let form = TwilioForm::parse(black_box(body.as_bytes())).ok()?;
-            form.message(&senders, RequestId("bench".to_owned())).ok()
+            form.message(&senders, RequestId("bench".to_owned()), false).ok()
         })
     });
     let form = TwilioForm::parse(body.as_bytes()).map(|f| f.0).unwrap_or_default();

@@ -183,7 +183,11 @@ pub struct InboundMessage {
     pub num_media: u32,
     /// Twilio's own reading of an opt-out keyword (`OptOutType`), if any.
     pub opt_out_type: Option<Keyword>,
+    /// Also the id of the trace the message belongs to (W3C Trace Context):
+    /// the webhook caller's, or a new one.
     pub request_id: RequestId,
+    /// The trace's `sampled` flag: the caller records it.
+    pub sampled: bool,
 }
 
 #[cfg(test)]

@@ -19,7 +19,10 @@ pub struct AgentRequest {
     /// The user's own agent; `None`: the service's.
     pub endpoint: Option<AgentEndpoint>,
     pub message_sid: MessageSid,
+    /// Also the trace id of the agent request's `traceparent`.
     pub request_id: RequestId,
+    /// The trace's `sampled` flag, passed on.
+    pub sampled: bool,
     /// What the reply may cost: longer is cut.
     pub budget: ReplyBudget,
 }

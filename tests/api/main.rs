@@ -51,6 +51,7 @@ mod signature;
 mod spec_client;
 mod statuses;
 mod store_faults;
+mod traces;
 mod verification;
 #[allow(dead_code)]
 #[path = "../common/wait.rs"]

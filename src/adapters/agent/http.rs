@@ -78,6 +78,19 @@ impl HttpAgent {
     }
 }
 
+/// The W3C `traceparent` of a call to the agent: the message's trace (its
+/// request id, a UUID, is the trace id), a new span of ours, and the
+/// caller's `sampled` flag. A request id that is not a UUID (made by hand)
+/// starts a trace of its own.
+fn traceparent(request_id: &str, sampled: bool) -> String {
+    let trace = uuid::Uuid::parse_str(request_id)
+        .ok()
+        .filter(|t| !t.is_nil())
+        .unwrap_or_else(uuid::Uuid::new_v4);
+    let span = uuid::Uuid::new_v4().as_u64_pair().0.max(1);
+    format!("00-{}-{span:016x}-{:02x}", trace.simple(), u8::from(sampled))
+}
+
 fn transport_error(e: &reqwest::Error) -> AgentError {
     if e.is_timeout() {
         AgentError::Timeout
@@ -129,7 +142,12 @@ impl HttpAgent {
                 encoding_hint: "gsm7",
             },
         };
-        let mut call = self.client.post(self.url.clone()).timeout(deadline).json(&question);
+        let mut call = self
+            .client
+            .post(self.url.clone())
+            .timeout(deadline)
+            .header("traceparent", traceparent(&request.request_id.0, request.sampled))
+            .json(&question);
         if let Some(token) = &self.token {
             call = call.bearer_auth(token);
         }

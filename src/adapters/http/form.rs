@@ -105,7 +105,12 @@ impl TwilioForm {
     ///
     /// # Errors
     /// When `From` is missing or empty, or `MessageSid` is not a message id.
-    pub fn message(&self, senders: &SenderNumbers, request_id: RequestId) -> Result<InboundMessage, BadField> {
+    pub fn message(
+        &self,
+        senders: &SenderNumbers,
+        request_id: RequestId,
+        sampled: bool,
+    ) -> Result<InboundMessage, BadField> {
         // `str::is_empty` by name: poem-openapi's `Type::is_empty`, in scope
         // here, takes `f.is_empty()` on a `&&str` and says false.
         let from = self.get("From").map(str::trim).filter(|f| !str::is_empty(f));
@@ -127,6 +132,7 @@ impl TwilioForm {
             num_media,
             opt_out_type: self.get("OptOutType").and_then(Keyword::of_opt_out_type),
             request_id,
+            sampled,
         })
     }
 
@@ -242,7 +248,10 @@ mod tests {
     }
 
     fn sender(senders: &SenderNumbers, from: &str) -> Sender {
-        form(from).message(senders, RequestId("t".to_owned())).unwrap().from
+        form(from)
+            .message(senders, RequestId("t".to_owned()), false)
+            .unwrap()
+            .from
     }
 
     #[test]
@@ -285,7 +294,7 @@ mod tests {
     fn an_empty_or_blank_from_is_refused_naming_it() {
         let senders = SenderNumbers::new(Region::default());
         for from in ["", " ", " \t "] {
-            let refused = form(from).message(&senders, RequestId("t".to_owned()));
+            let refused = form(from).message(&senders, RequestId("t".to_owned()), false);
             assert_eq!(refused.map(|_| ()).map_err(|bad| bad.field), Err("From"), "{from:?}");
         }
     }

@@ -14,6 +14,7 @@ use tracing::Instrument;
 use super::ApiTags;
 use super::errors::ErrorBody;
 use super::form::{SenderNumbers, TwilioForm};
+use super::request_id::TraceContext;
 use super::signature;
 use crate::domain::message::RequestId;
 use crate::domain::phone::Region;
@@ -98,13 +99,14 @@ impl<S: RouterStore, A: Agent> WebhookApi<S, A> {
         writer: Data<&Arc<dyn ReplyWriter>>,
         settings: Data<&WebhookSettings>,
         request_id: Data<&RequestId>,
+        trace: Data<&TraceContext>,
         tasks: Data<&TaskTracker>,
     ) -> Result<ReceiveSmsOk, WebhookError> {
         if !twilio_signed(req, &form, signature.0.as_deref(), &settings) {
             return Err(WebhookError::Forbidden(forbidden()));
         }
         let message = form
-            .message(&settings.senders, request_id.0.clone())
+            .message(&settings.senders, request_id.0.clone(), trace.sampled)
             .map_err(|bad| WebhookError::bad_field(bad.field, bad.why))?;
         let router = router.0.clone();
         let (answer, answered) = tokio::sync::oneshot::channel();

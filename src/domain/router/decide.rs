@@ -110,6 +110,7 @@ fn agent_request(
         endpoint,
         message_sid: message.sid.clone(),
         request_id: message.request_id.clone(),
+        sampled: message.sampled,
         budget,
     }
 }

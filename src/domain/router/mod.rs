@@ -230,14 +230,16 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
     /// The inbound log row of an answered message.
     fn record(&self, message: &InboundMessage, answer: &Answer, spent: Spent, deferred: bool) -> InboundRecord {
         let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let processing = since(spent.started, self.clock.instant());
+        let processing_ms = millis(since(spent.started, self.clock.instant()));
+        let agent_ms = spent.agent.map(millis);
         InboundRecord {
             outcome: answer.outcome,
             user_id: answer.user_id,
             error: answer.error.clone(),
-            processing_ms: millis(processing),
-            agent_ms: spent.agent.map(millis),
-            router_ms: millis(processing.saturating_sub(spent.agent.unwrap_or_default())),
+            processing_ms,
+            agent_ms,
+            // In whole milliseconds, so that the two add up to the total.
+            router_ms: processing_ms.saturating_sub(agent_ms.unwrap_or(0)),
             to: message.to.clone(),
             num_media: message.num_media,
             request_id: message.request_id.clone(),

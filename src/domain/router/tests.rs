@@ -96,6 +96,7 @@ impl World {
             num_media: 0,
             opt_out_type: None,
             request_id: RequestId(format!("req-{sid}")),
+            sampled: false,
         };
         let (tx, rx) = oneshot::channel();
         let router = self.router.clone();

@@ -37,6 +37,8 @@ pub struct FakeAgent {
     /// Behaviours for particular senders, by their number.
     per_sender: Arc<Mutex<HashMap<String, Behaviour>>>,
     received: Arc<Mutex<Vec<Question>>>,
+    /// Each question's `traceparent` header, in order.
+    traceparents: Arc<Mutex<Vec<Option<String>>>>,
     /// Opened by `release`: held questions are answered.
     released: Arc<tokio::sync::watch::Sender<bool>>,
 }
@@ -45,6 +47,8 @@ pub struct FakeAgent {
 async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Data<&FakeAgent>) -> Response {
     let auth = req.header("authorization").map(str::to_owned);
     agent.received.lock().unwrap().push((body.0.clone(), auth));
+    let traceparent = req.header("traceparent").map(str::to_owned);
+    agent.traceparents.lock().unwrap().push(traceparent);
     let sender = body.0["phone_number"].as_str().unwrap_or_default();
     let behaviour = match agent.per_sender.lock().unwrap().get(sender) {
         Some(behaviour) => behaviour.clone(),
@@ -103,6 +107,7 @@ impl FakeAgent {
             behaviour: Arc::new(Mutex::new(Behaviour::Reply("hi from the agent".into(), Duration::ZERO))),
             per_sender: Arc::default(),
             received: Arc::default(),
+            traceparents: Arc::default(),
             released: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let app = Route::new()
@@ -134,6 +139,11 @@ impl FakeAgent {
     /// The JSON bodies and `Authorization` headers received, in order.
     pub fn received(&self) -> Vec<Question> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The `traceparent` header of each question, in order.
+    pub fn traceparents(&self) -> Vec<Option<String>> {
+        self.traceparents.lock().unwrap().clone()
     }
 
     pub fn calls(&self) -> usize {

@@ -403,6 +403,8 @@ impl TestApp {
             segments: row.segments,
             metadata: row.metadata.map(|m| serde_json::to_string(&m).expect("JSON")),
             processing_time_ms: row.processing_time_ms,
+            router_time_ms: row.router_time_ms,
+            agent_time_ms: row.agent_time_ms,
         }
     }
 
@@ -448,6 +450,8 @@ pub struct LogRow {
     pub segments: i64,
     pub metadata: Option<String>,
     pub processing_time_ms: Option<i64>,
+    pub router_time_ms: Option<i64>,
+    pub agent_time_ms: Option<i64>,
 }
 
 pub fn sid_of(params: &[(String, String)]) -> String {
