@@ -99,6 +99,21 @@ pub async fn schema(config: &Config) -> anyhow::Result<Schema> {
     }
 }
 
+/// What waits in the outbox of the store `config` names, read without
+/// migrating or writing anything (once `schema` says it is migrated).
+///
+/// # Errors
+/// When the store cannot be reached or read.
+pub async fn backlog(config: &Config) -> anyhow::Result<crate::ports::Backlog> {
+    match &config.database_url {
+        Some(url) => PgStore::read_backlog(url.expose(), config.database_ca_file.as_deref()).await,
+        None => {
+            let conn = migrations::open_read_only(&config.database_path)?;
+            Ok(crate::adapters::sqlite::backlog_of(&conn)?)
+        }
+    }
+}
+
 /// Runs `$body` with `$store` bound to whichever store `$database` holds:
 /// how a command generic over the ports serves both.
 macro_rules! with_store {

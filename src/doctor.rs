@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::adapters::twilio_rest::{Credentials, TwilioMessenger};
 use crate::config::Config;
 use crate::database::{self, Schema};
+use crate::domain::outbound::{stall_notice, stalled};
 
 /// One thing checked.
 #[derive(Debug)]
@@ -38,6 +39,7 @@ pub async fn examine(config: &Config, dev: bool) -> Vec<Finding> {
     vec![
         settings(config, dev),
         store(config).await,
+        outbox(config).await,
         agent(config, dev).await,
         twilio(config, dev).await,
         public_url(config, dev),
@@ -95,6 +97,33 @@ async fn store(config: &Config) -> Finding {
             format!("cannot use SMS_ROUTER_DATABASE_URL: {e:#} (is PostgreSQL running, and the URL right?)"),
         ),
         Err(e) => wrong(WHAT, format!("{e:#}")),
+    }
+}
+
+/// Whether the outbox moves: degraded when its oldest pending message has
+/// waited past `SMS_ROUTER_OUTBOX_STALL_SECS`, as `/readyz` says.
+async fn outbox(config: &Config) -> Finding {
+    const WHAT: &str = "outbox";
+    match database::schema(config).await {
+        Ok(Schema::At { found, known }) if usize::try_from(found).ok() == Some(known) => {}
+        _ => return ok(WHAT, "not read: the database is not ready (above)"),
+    }
+    match database::backlog(config).await {
+        Ok(backlog) => match stalled(&backlog, chrono::Utc::now(), config.outbox_stall) {
+            Some(waited) => wrong(
+                WHAT,
+                format!(
+                    "{}: {} waiting; is Twilio refusing them, or is no server running?",
+                    stall_notice(waited, config.outbox_stall),
+                    backlog.pending
+                ),
+            ),
+            None => ok(
+                WHAT,
+                format!("{} waiting to be sent, {} being sent", backlog.pending, backlog.sending),
+            ),
+        },
+        Err(e) => wrong(WHAT, format!("cannot read the outbox: {e:#}")),
     }
 }
 

@@ -218,6 +218,15 @@ pub fn stalled(backlog: &Backlog, now: chrono::DateTime<chrono::Utc>, after: Dur
     (waited > after).then_some(waited)
 }
 
+/// What `/readyz` and `doctor` say of a stalled outbox.
+pub fn stall_notice(waited: Duration, after: Duration) -> String {
+    format!(
+        "degraded: the oldest message waiting to be sent has waited {} s, more than SMS_ROUTER_OUTBOX_STALL_SECS ({} s)",
+        waited.as_secs(),
+        after.as_secs()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,17 @@ async fn a_good_configuration_passes_and_each_bad_one_is_named() {
         .unwrap()
         .pragma_update(None, "user_version", 3)
         .unwrap();
+    // A message queued ten minutes ago and never sent.
+    let stalled_db = setup.db.with_file_name("stalled.db");
+    std::fs::copy(&setup.db, &stalled_db).unwrap();
+    rusqlite::Connection::open(&stalled_db)
+        .unwrap()
+        .execute(
+            "INSERT INTO sms_outbox (to_number, body, outcome, created_at)
+             VALUES ('+12015550123', 'waiting', 'proactive', strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '-600 seconds'))",
+            [],
+        )
+        .unwrap();
 
     let (code, all_well) = tokio::task::block_in_place(|| doctor(&setup, &[]));
     assert_eq!(code, Some(0), "{all_well}");
@@ -77,6 +88,11 @@ async fn a_good_configuration_passes_and_each_bad_one_is_named() {
             "a database not migrated",
             vec![("SMS_ROUTER_DATABASE_PATH", Some(old_db.to_str().unwrap()))],
             "run `sms-router migrate`",
+        ),
+        (
+            "a stalled outbox",
+            vec![("SMS_ROUTER_DATABASE_PATH", Some(stalled_db.to_str().unwrap()))],
+            "degraded: the oldest message waiting to be sent has waited",
         ),
         (
             "PostgreSQL unreachable",

@@ -9,7 +9,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 
 use super::ApiTags;
 use super::errors::ErrorBody;
-use crate::domain::outbound::stalled;
+use crate::domain::outbound::{stall_notice, stalled};
 use crate::ports::{Backlog, Clock, Metrics, Outbox, Readiness};
 
 /// When `/readyz` says the outbox is stalled: its oldest pending message
@@ -94,12 +94,7 @@ impl<R: Readiness + Outbox> OpsApi<R> {
         };
         match checked {
             Ok(backlog) => match outbox_seen(&backlog, &stall, metrics.as_ref()) {
-                Some(waited) => ReadyzResponse::Ready(PlainText(format!(
-                    "degraded: the oldest message waiting to be sent has waited {} s, more than \
-                     SMS_ROUTER_OUTBOX_STALL_SECS ({} s)",
-                    waited.as_secs(),
-                    stall.after.as_secs()
-                ))),
+                Some(waited) => ReadyzResponse::Ready(PlainText(stall_notice(waited, stall.after))),
                 None => ReadyzResponse::Ready(PlainText("ready".to_owned())),
             },
             Err(e) => {

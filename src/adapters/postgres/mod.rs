@@ -185,6 +185,23 @@ impl PgStore {
     /// # Errors
     /// When the URL cannot be read or the database reached.
     pub async fn schema_version(url: &str, ca_file: Option<&Path>) -> anyhow::Result<(i64, usize)> {
+        let client = Self::connect_once(url, ca_file).await?;
+        Ok((migrations::version_of(&client).await?, migrations::known()))
+    }
+
+    /// What waits in the outbox, read on one connection of its own (for
+    /// the doctor, which opens no pool and migrates nothing).
+    ///
+    /// # Errors
+    /// When the database cannot be reached or read.
+    pub async fn read_backlog(url: &str, ca_file: Option<&Path>) -> anyhow::Result<crate::ports::Backlog> {
+        let client = Self::connect_once(url, ca_file).await?;
+        outbox::backlog_of(&client)
+            .await
+            .context("cannot read what waits in the outbox")
+    }
+
+    async fn connect_once(url: &str, ca_file: Option<&Path>) -> anyhow::Result<tokio_postgres::Client> {
         let config = parse_url(url)?;
         let client = match config.get_ssl_mode() {
             SslMode::Disable => {
@@ -201,7 +218,7 @@ impl PgStore {
                 client
             }
         };
-        Ok((migrations::version_of(&client).await?, migrations::known()))
+        Ok(client)
     }
 
     /// This instance's id.

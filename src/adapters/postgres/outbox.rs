@@ -250,22 +250,29 @@ impl Outbox for PgStore {
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
         let client = self.client().await?;
-        let row = client
-            .query_one(
-                &format!(
-                    "SELECT (SELECT count(*) FROM sms_outbox WHERE status = '{PENDING}'),
-                            (SELECT min(created_at) FROM sms_outbox WHERE status = '{PENDING}'),
-                            (SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}')"
-                ),
-                &[],
-            )
+        backlog_of(&client)
             .await
-            .map_err(failed("failed to read what waits in the outbox"))?;
-        let (pending, sending): (i64, i64) = (row.get(0), row.get(2));
-        Ok(Backlog {
-            pending: u64::try_from(pending).unwrap_or_default(),
-            sending: u64::try_from(sending).unwrap_or_default(),
-            oldest_pending_since: row.get(1),
-        })
+            .map_err(failed("failed to read what waits in the outbox"))
     }
+}
+
+/// What waits in the outbox of the database `client` reads (the store's,
+/// or the doctor's connection).
+pub async fn backlog_of(client: &tokio_postgres::Client) -> Result<Backlog, tokio_postgres::Error> {
+    let row = client
+        .query_one(
+            &format!(
+                "SELECT (SELECT count(*) FROM sms_outbox WHERE status = '{PENDING}'),
+                        (SELECT min(created_at) FROM sms_outbox WHERE status = '{PENDING}'),
+                        (SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}')"
+            ),
+            &[],
+        )
+        .await?;
+    let (pending, sending): (i64, i64) = (row.get(0), row.get(2));
+    Ok(Backlog {
+        pending: u64::try_from(pending).unwrap_or_default(),
+        sending: u64::try_from(sending).unwrap_or_default(),
+        oldest_pending_since: row.get(1),
+    })
 }

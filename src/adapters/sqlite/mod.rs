@@ -10,6 +10,7 @@ mod message_log;
 pub mod migrations;
 mod opt_outs;
 mod outbox;
+pub use outbox::backlog_of;
 mod registry;
 mod reports;
 mod settings;

@@ -236,23 +236,26 @@ impl Outbox for SqliteStore {
     }
 
     async fn backlog(&self) -> Result<Backlog, StoreError> {
-        self.run(|conn| {
-            let (pending, oldest): (i64, Option<String>) = conn
-                .prepare_cached(&format!(
-                    "SELECT count(*), min(created_at) FROM sms_outbox WHERE status = '{PENDING}'"
-                ))?
-                .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-            let sending: i64 = conn
-                .prepare_cached(&format!("SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}'"))?
-                .query_row([], |row| row.get(0))?;
-            Ok(Backlog {
-                pending: u64::try_from(pending).unwrap_or_default(),
-                sending: u64::try_from(sending).unwrap_or_default(),
-                oldest_pending_since: oldest
-                    .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
-                    .map(|at| at.with_timezone(&chrono::Utc)),
-            })
-        })
-        .await
+        self.run(|conn| Ok(backlog_of(conn)?)).await
     }
+}
+
+/// What waits in the outbox of the database `conn` reads (the store's, or
+/// the doctor's read-only connection).
+pub fn backlog_of(conn: &Connection) -> rusqlite::Result<Backlog> {
+    let (pending, oldest): (i64, Option<String>) = conn
+        .prepare_cached(&format!(
+            "SELECT count(*), min(created_at) FROM sms_outbox WHERE status = '{PENDING}'"
+        ))?
+        .query_row([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+    let sending: i64 = conn
+        .prepare_cached(&format!("SELECT count(*) FROM sms_outbox WHERE status = '{SENDING}'"))?
+        .query_row([], |row| row.get(0))?;
+    Ok(Backlog {
+        pending: u64::try_from(pending).unwrap_or_default(),
+        sending: u64::try_from(sending).unwrap_or_default(),
+        oldest_pending_since: oldest
+            .and_then(|at| chrono::DateTime::parse_from_rfc3339(&at).ok())
+            .map(|at| at.with_timezone(&chrono::Utc)),
+    })
 }
