@@ -16,9 +16,11 @@ use crate::adapters::metrics::PrometheusMetrics;
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
 use crate::adapters::sqlite::SqliteStore;
+use crate::domain::user::AgentEndpoint;
 use crate::domain::verification::VerificationCode;
 use crate::ports::{
-    Agent, AgentError, AgentReply, AgentRequest, Clock, Metrics, Random, RateLimiter, RecentReplies, Sleep,
+    Agent, AgentError, AgentReply, AgentRequest, Clock, EventNotifier, Metrics, NotifyError, QueuedEvent, Random,
+    RateLimiter, RecentReplies, Sleep,
 };
 
 /// The store unit tests run on.
@@ -171,6 +173,46 @@ impl Agent for ScriptedAgent {
             gate.acquire().await.expect("the gate is never closed").forget();
         }
         self.answer.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+/// An agent told (`None`: the service's), and what.
+pub type Told = (Option<AgentEndpoint>, QueuedEvent);
+
+/// A notifier that answers each event as the test scripted it (then `Ok`),
+/// and remembers which agent was told what.
+#[derive(Clone, Default)]
+pub struct ScriptedNotifier {
+    answers: Arc<Mutex<std::collections::VecDeque<Result<(), NotifyError>>>>,
+    told: Arc<Mutex<Vec<Told>>>,
+}
+
+impl ScriptedNotifier {
+    /// The next answers, in order.
+    pub fn answers(&self, answers: impl IntoIterator<Item = Result<(), NotifyError>>) {
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend(answers);
+    }
+
+    /// The agents told, and what, in order.
+    pub fn told(&self) -> Vec<Told> {
+        self.told.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
+
+impl EventNotifier for ScriptedNotifier {
+    async fn notify(&self, agent: Option<&AgentEndpoint>, event: &QueuedEvent) -> Result<(), NotifyError> {
+        self.told
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((agent.cloned(), event.clone()));
+        self.answers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop_front()
+            .unwrap_or(Ok(()))
     }
 }
 

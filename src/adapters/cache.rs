@@ -314,7 +314,7 @@ impl<D: UserDirectory + SettingsStore> SettingsStore for CachedStore<D> {
 }
 
 // What the cache holds nothing of passes through.
-crate::forward_store_ports!(CachedStore<S>, inner, pass, only [MessageLog, Outbox, UsageReports, DeliveryLog]);
+crate::forward_store_ports!(CachedStore<S>, inner, pass, only [MessageLog, Outbox, UsageReports, DeliveryLog, EventQueue]);
 
 /// Concurrent callers wait for one probe and share its finding, which
 /// stands for `PROBE_STANDS`: a flood of `/readyz` writes a few rows.

@@ -12,7 +12,8 @@
 macro_rules! forward_store_ports {
     ($ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!($ty, $inner, $hook, only [
-            UserDirectory, UserRegistry, OptOutRegistry, SettingsStore, Verifications, MessageLog, Outbox, UsageReports, DeliveryLog, Readiness, Retention
+            UserDirectory, UserRegistry, OptOutRegistry, SettingsStore, Verifications, MessageLog, Outbox, UsageReports, DeliveryLog, Readiness, Retention,
+            EventQueue
         ]);
     };
     ($ty:ty, $inner:ident, $hook:ident, only [$($port:ident),* $(,)?]) => {
@@ -116,8 +117,15 @@ macro_rules! forward_store_ports {
     };
     (@port DeliveryLog, $ty:ty, $inner:ident, $hook:ident) => {
         $crate::forward_store_ports!(@impl $ty, $inner, $hook, DeliveryLog {
-            record_delivery(report: &$crate::domain::delivery::DeliveryReport)
+            record_delivery(report: &$crate::domain::delivery::DeliveryReport, events: bool)
                 -> $crate::domain::delivery::Recorded, $crate::ports::StoreError;
+        });
+    };
+    (@port EventQueue, $ty:ty, $inner:ident, $hook:ident) => {
+        $crate::forward_store_ports!(@impl $ty, $inner, $hook, EventQueue {
+            queue_event(event: &$crate::domain::events::AgentEvent) -> (), $crate::ports::StoreError;
+            take_event(lease: std::time::Duration) -> Option<$crate::ports::QueuedEvent>, $crate::ports::StoreError;
+            end_event(id: $crate::ports::EventId, end: $crate::ports::EventEnd) -> (), $crate::ports::StoreError;
         });
     };
     (@port Readiness, $ty:ty, $inner:ident, $hook:ident) => {

@@ -1,7 +1,7 @@
 //! `sms-router import`: copies a SQLite database into an empty PostgreSQL
 //! one, in one transaction (all or nothing), keeping every id. Users,
-//! numbers, settings, opt-outs, verification codes, the usage log and the
-//! outbox go across, as they are. What the SQLite server left unfinished (a
+//! numbers, settings, opt-outs, verification codes, the usage log, the
+//! outbox and the agents' events go across, as they are. What the SQLite server left unfinished (a
 //! message still `processing`, a send in flight) goes across unowned, and
 //! the first PostgreSQL instance to start resolves it with the store's own
 //! recovery, as a restart would: `interrupted` (its sender told), `unknown`
@@ -27,7 +27,7 @@ use super::sqlite::SqliteStore;
 const CHUNK: usize = 1000;
 
 /// The tables copied, in an order that keeps foreign keys whole.
-const TABLES: [&str; 7] = [
+const TABLES: [&str; 8] = [
     "users",
     "user_phone_mappings",
     "sms_router_configs",
@@ -35,6 +35,7 @@ const TABLES: [&str; 7] = [
     "sms_phone_verifications",
     "sms_usage_logs",
     "sms_outbox",
+    "sms_agent_events",
 ];
 
 /// How many rows of each table went across.
@@ -147,7 +148,8 @@ const USAGE_LOGS: Table = Table {
     name: "sms_usage_logs",
     select: "SELECT id, user_id, phone_number, direction,
                     outcome, message_sid, message_length, segments, processing_time_ms, success, error_message,
-                    metadata, created_at, delivery_status, error_code, deferred, sender_told
+                    metadata, created_at, delivery_status, error_code, deferred, sender_told,
+                    encoding, ucs2_code_point, router_time_ms, agent_time_ms, in_reply_to
              FROM sms_usage_logs ORDER BY id",
     columns: &[
         ("id", Kind::Int),
@@ -167,13 +169,18 @@ const USAGE_LOGS: Table = Table {
         ("error_code", Kind::Int),
         ("deferred", Kind::Bool),
         ("sender_told", Kind::Bool),
+        ("encoding", Kind::Text),
+        ("ucs2_code_point", Kind::Int32),
+        ("router_time_ms", Kind::Int),
+        ("agent_time_ms", Kind::Int),
+        ("in_reply_to", Kind::Text),
     ],
 };
 
 const OUTBOX: Table = Table {
     name: "sms_outbox",
     select: "SELECT id, user_id, to_number, body, outcome, status, attempts, next_attempt_at, message_sid,
-                    error_message, error_code, created_at, updated_at, media, request_id
+                    error_message, error_code, created_at, updated_at, media, request_id, in_reply_to
              FROM sms_outbox ORDER BY id",
     columns: &[
         ("id", Kind::Int),
@@ -191,6 +198,31 @@ const OUTBOX: Table = Table {
         ("updated_at", Kind::Time),
         ("media", Kind::Text),
         ("request_id", Kind::Text),
+        ("in_reply_to", Kind::Text),
+    ],
+};
+
+const EVENTS: Table = Table {
+    name: "sms_agent_events",
+    select: "SELECT id, idempotency_key, kind, user_id, phone_number, message_sid, reply_sid, status, error_code,
+                    state, attempts, next_attempt_at, last_error, created_at, updated_at
+             FROM sms_agent_events ORDER BY id",
+    columns: &[
+        ("id", Kind::Int),
+        ("idempotency_key", Kind::Text),
+        ("kind", Kind::Text),
+        ("user_id", Kind::Int),
+        ("phone_number", Kind::Text),
+        ("message_sid", Kind::Text),
+        ("reply_sid", Kind::Text),
+        ("status", Kind::Text),
+        ("error_code", Kind::Int),
+        ("state", Kind::Text),
+        ("attempts", Kind::Int32),
+        ("next_attempt_at", Kind::Time),
+        ("last_error", Kind::Text),
+        ("created_at", Kind::Time),
+        ("updated_at", Kind::Time),
     ],
 };
 
@@ -243,7 +275,16 @@ pub async fn import(from: &Path, to: &PgStore) -> anyhow::Result<Imported> {
             bail!("the PostgreSQL database already holds data (in {table}): import only into an empty one");
         }
     }
-    let tables = [USERS, PHONES, CONFIGS, OPT_OUTS, VERIFICATIONS, USAGE_LOGS, OUTBOX];
+    let tables = [
+        USERS,
+        PHONES,
+        CONFIGS,
+        OPT_OUTS,
+        VERIFICATIONS,
+        USAGE_LOGS,
+        OUTBOX,
+        EVENTS,
+    ];
     let mut total = 0;
     for table in &tables {
         let count: i64 = sqlite.query_row(&format!("SELECT count(*) FROM {}", table.name), [], |r| r.get(0))?;
@@ -302,7 +343,13 @@ pub async fn import(from: &Path, to: &PgStore) -> anyhow::Result<Imported> {
         imported.tables.push((table.name, copied));
     }
     // New rows get ids after the copied ones.
-    for table in ["users", "user_phone_mappings", "sms_usage_logs", "sms_outbox"] {
+    for table in [
+        "users",
+        "user_phone_mappings",
+        "sms_usage_logs",
+        "sms_outbox",
+        "sms_agent_events",
+    ] {
         tx.execute(
             &format!(
                 "SELECT setval(pg_get_serial_sequence('{table}', 'id'), coalesce((SELECT max(id) FROM {table}), 0) + 1, false)"

@@ -5,6 +5,7 @@ pub mod agent;
 pub mod breaker;
 pub mod cache;
 pub mod deadline;
+pub mod events_worker;
 pub mod forward;
 pub mod http;
 pub mod http_client;

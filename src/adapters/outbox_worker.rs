@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::domain::outbound::Dispatcher;
-use crate::ports::{Messenger, OptOutRegistry, Outbox};
+use crate::ports::{EventQueue, Messenger, OptOutRegistry, Outbox, SettingsStore};
 
 /// How long the worker sleeps when the outbox had nothing due.
 const IDLE: Duration = Duration::from_millis(200);
@@ -17,7 +17,7 @@ const IDLE: Duration = Duration::from_millis(200);
 /// is due.
 pub fn spawn<S, M>(dispatcher: Dispatcher<S, M>, drain: CancellationToken) -> tokio::task::JoinHandle<()>
 where
-    S: Outbox + OptOutRegistry,
+    S: Outbox + OptOutRegistry + EventQueue + SettingsStore,
     M: Messenger,
 {
     tokio::spawn(async move {

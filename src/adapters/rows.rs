@@ -1,13 +1,20 @@
 //! How values are written into, and read back from, the columns both SQL
 //! stores share: one encoding, whichever store writes it.
 
+use std::time::Duration;
+
+use crate::domain::delivery::DeliveryStatus;
+use crate::domain::events::{AgentEvent, EventKind};
+use crate::domain::message::MessageSid;
+use crate::domain::phone::PhoneNumber;
 use crate::domain::reply::Reply;
 use crate::domain::settings::Settings;
 use crate::domain::usage::TextShape;
-use crate::ports::OutboxItem;
+use crate::domain::user::UserId;
 use crate::ports::StoredSetting;
 use crate::ports::outbox::OutboxStatus;
 use crate::ports::outbox::{media_of, media_text};
+use crate::ports::{EventEnd, OutboxItem};
 
 /// The outbox's status names as both stores' statements write them: a
 /// literal in the statement, not a parameter, where a partial index is
@@ -32,7 +39,7 @@ pub const INTERRUPTED_SEND: &str = "the process stopped while sending: not sent 
 /// The columns of a send's usage-log row, in `SendRow`'s order after
 /// `direction` (always `outbound`).
 pub const SEND_ROW_COLUMNS: &str = "user_id, phone_number, direction, outcome, message_sid, message_length, segments, \
-                                    success, error_message, error_code, metadata, encoding, ucs2_code_point";
+                                    success, error_message, error_code, metadata, encoding, ucs2_code_point, in_reply_to";
 
 /// The usage-log row of an outbox item's send, however it ended: sent,
 /// given up, or interrupted. Built here for both stores, which write it in
@@ -50,6 +57,8 @@ pub struct SendRow<'a> {
     pub encoding: &'static str,
     /// The code point that made the text UCS-2.
     pub ucs2_code_point: Option<u32>,
+    /// The message the send answers, which status callbacks read back.
+    pub in_reply_to: Option<&'a str>,
     pub success: bool,
     pub error: Option<&'a str>,
     pub code: Option<i64>,
@@ -70,11 +79,59 @@ impl<'a> SendRow<'a> {
             segments: shape.segments,
             encoding: shape.encoding.name(),
             ucs2_code_point: shape.forced_by_code_point(),
+            in_reply_to: item.in_reply_to.as_ref().map(AsRef::as_ref),
             success: error.is_none(),
             error,
             code,
             metadata: crate::adapters::log_metadata::outbox_send(item),
         }
+    }
+}
+
+/// The columns of a queued event, in the order `event_from_columns` and the
+/// stores' readers take them.
+pub const EVENT_COLUMNS: &str = "id, idempotency_key, kind, user_id, phone_number, message_sid, reply_sid, status, \
+                                 error_code, created_at, attempts";
+
+/// The state of an event given up, or set aside.
+pub const GIVEN_UP: &str = "given_up";
+
+/// Why an event row was set aside unsent.
+pub const UNREADABLE_EVENT: &str = "the row cannot be read by this sms-router";
+
+/// The event a queued row holds; `None` when it does not read (written by
+/// hand, or by a newer sms-router).
+#[allow(clippy::too_many_arguments)]
+pub fn event_from_columns(
+    key: String,
+    kind: &str,
+    user_id: i64,
+    phone_number: &str,
+    message_sid: Option<&str>,
+    reply_sid: Option<String>,
+    status: Option<&str>,
+    error_code: Option<i64>,
+) -> Option<AgentEvent> {
+    Some(AgentEvent {
+        key,
+        kind: EventKind::parse(kind)?,
+        user_id: UserId(user_id),
+        phone_number: PhoneNumber::from_stored(phone_number).ok()?,
+        message_sid: message_sid.and_then(|sid| MessageSid::parse(sid).ok()),
+        reply_sid,
+        status: status.and_then(DeliveryStatus::parse).map(DeliveryStatus::name),
+        error_code,
+    })
+}
+
+/// How an event's end is written: its state, its last error, and when it
+/// is due again (for a retry; otherwise never read).
+pub fn event_state(end: &EventEnd) -> (&'static str, Option<String>, Duration) {
+    match end {
+        EventEnd::Delivered => ("delivered", None, Duration::ZERO),
+        EventEnd::Declined(why) => ("declined", Some((*why).to_owned()), Duration::ZERO),
+        EventEnd::RetryAfter(after, why) => ("pending", Some(why.clone()), *after),
+        EventEnd::GivenUp(why) => (GIVEN_UP, Some(why.clone()), Duration::ZERO),
     }
 }
 
@@ -133,6 +190,7 @@ mod tests {
             attempts: 2,
             media: Vec::new(),
             request_id: Some(RequestId("req-1".to_owned())),
+            in_reply_to: None,
         };
         let sent = SendRow::of(&item, Some("SM1"), None, None);
         let failed = SendRow::of(&item, None, Some("refused"), Some(21610));

@@ -1,8 +1,9 @@
 //! What Twilio reports of a message it sends: statuses only move forward.
 
+use super::events::OPTED_OUT_CODE;
 use super::message::MessageSid;
 use super::phone::PhoneNumber;
-use crate::ports::{DeliveryLog, OptOutRegistry, StoreError};
+use crate::ports::{DeliveryLog, OptOutRegistry, SettingsStore, StoreError};
 
 /// Twilio's message statuses, in the order a message passes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,9 +96,6 @@ pub enum Recorded {
     UnknownMessage,
 }
 
-/// Twilio's error code for a recipient that opted out.
-const OPTED_OUT: i64 = 21610;
-
 /// The status-callback use case.
 #[derive(Clone)]
 pub struct Deliveries<L, O> {
@@ -105,19 +103,21 @@ pub struct Deliveries<L, O> {
     pub opt_outs: O,
 }
 
-impl<L: DeliveryLog, O: OptOutRegistry> Deliveries<L, O> {
+impl<L: DeliveryLog + SettingsStore, O: OptOutRegistry> Deliveries<L, O> {
     /// Records a status callback; a recipient Twilio found opted out is
-    /// recorded as such.
+    /// recorded as such. With `agent_events`, the final status of a reply
+    /// an agent wrote is queued for it with the status, in one write.
     ///
     /// # Errors
     /// `StoreError` when the store cannot be written.
     pub async fn record(&self, report: &DeliveryReport) -> Result<Recorded, StoreError> {
-        if report.error_code == Some(OPTED_OUT)
+        if report.error_code == Some(OPTED_OUT_CODE)
             && let Some(to) = &report.to
         {
             self.opt_outs.opt_out(to).await?;
         }
-        self.log.record_delivery(report).await
+        let events = self.log.current().await?.agent_events;
+        self.log.record_delivery(report, events).await
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod delivery;
+pub mod events;
 pub mod keyword;
 pub mod message;
 pub mod outbound;

@@ -4,9 +4,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::events::AgentEvent;
 use super::usage::Outcome;
 use crate::ports::{
-    Backlog, Clock, Due, Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError, StoreError,
+    Backlog, Clock, Due, EventQueue, Messenger, Metrics, OptOutRegistry, Outbox, OutboxItem, OutboxStatus, SendError,
+    SettingsStore, StoreError,
 };
 
 /// How often and how long to retry a send that may succeed later.
@@ -82,7 +84,7 @@ struct Closing {
     record_opt_out: bool,
 }
 
-impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
+impl<S: Outbox + OptOutRegistry + EventQueue + SettingsStore, M: Messenger> Dispatcher<S, M> {
     /// Sends the message due first, if one is, and records what came of
     /// it; answers whether there was one. Each message is marked in flight
     /// in its own write just before its own send, so a failure, a stop or
@@ -197,6 +199,15 @@ impl<S: Outbox + OptOutRegistry, M: Messenger> Dispatcher<S, M> {
             Fate::Closed(closing) => {
                 if closing.record_opt_out {
                     self.store.opt_out(&item.to).await?;
+                }
+                // Queued before the item is closed, so that a stop between
+                // the two loses no event (written again, it is queued once).
+                if closing.status == OutboxStatus::Failed
+                    && let Some(event) =
+                        AgentEvent::of_closed_send(item, closing.outcome == Outcome::OptedOut, closing.code)
+                    && self.store.current().await?.agent_events
+                {
+                    self.store.queue_event(&event).await?;
                 }
                 let item = OutboxItem {
                     outcome: closing.outcome,

@@ -15,6 +15,7 @@ pub enum SettingKey {
     MaxReplyMessages,
     MaxReplySegments,
     SmartEncoding,
+    AgentEvents,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -28,7 +29,7 @@ pub enum SettingError {
 }
 
 impl SettingKey {
-    pub const ALL: [SettingKey; 9] = [
+    pub const ALL: [SettingKey; 10] = [
         SettingKey::HelpReply,
         SettingKey::UnknownUserReply,
         SettingKey::InactiveUserReply,
@@ -36,6 +37,7 @@ impl SettingKey {
         SettingKey::MaxReplyMessages,
         SettingKey::MaxReplySegments,
         SettingKey::SmartEncoding,
+        SettingKey::AgentEvents,
         SettingKey::RequireVerifiedNumbers,
         SettingKey::UsageLogRetentionDays,
     ];
@@ -49,6 +51,7 @@ impl SettingKey {
             SettingKey::MaxReplyMessages => "max_reply_messages",
             SettingKey::MaxReplySegments => "max_reply_segments",
             SettingKey::SmartEncoding => "smart_encoding",
+            SettingKey::AgentEvents => "agent_events",
             SettingKey::RequireVerifiedNumbers => "require_verified_numbers",
             SettingKey::UsageLogRetentionDays => "usage_log_retention_days",
         }
@@ -70,7 +73,7 @@ impl SettingKey {
             SettingKey::UnknownUserReply | SettingKey::InactiveUserReply | SettingKey::ErrorReply => REPLY_RULE,
             SettingKey::MaxReplyMessages => MAX_REPLY_MESSAGES_RULE,
             SettingKey::MaxReplySegments => MAX_REPLY_SEGMENTS_RULE,
-            SettingKey::SmartEncoding | SettingKey::RequireVerifiedNumbers => TRUE_OR_FALSE,
+            SettingKey::SmartEncoding | SettingKey::AgentEvents | SettingKey::RequireVerifiedNumbers => TRUE_OR_FALSE,
             SettingKey::UsageLogRetentionDays => RETENTION_RULE,
         }
     }
@@ -84,6 +87,7 @@ impl SettingKey {
             SettingKey::MaxReplyMessages => "1",
             SettingKey::MaxReplySegments => "0",
             SettingKey::SmartEncoding => "true",
+            SettingKey::AgentEvents => "false",
             SettingKey::RequireVerifiedNumbers => "false",
             SettingKey::UsageLogRetentionDays => "400",
         }
@@ -135,6 +139,9 @@ pub struct Settings {
     /// GSM-7 look-alikes stand in for the characters that would make a
     /// reply UCS-2, when that makes all of it GSM-7.
     pub smart_encoding: bool,
+    /// Agents are told what became of their replies, and of their users'
+    /// opt-outs (`domain::events`).
+    pub agent_events: bool,
     /// Extra numbers route only once verified; unverified ones are unknown.
     pub require_verified_numbers: bool,
     /// Usage-log rows older than this many days are purged daily; `None`
@@ -158,6 +165,7 @@ impl Default for Settings {
             max_reply_messages: 1,
             max_reply_segments: None,
             smart_encoding: true,
+            agent_events: false,
             require_verified_numbers: false,
             usage_log_retention_days: None,
         };
@@ -237,6 +245,7 @@ impl Settings {
                 self.usage_log_retention_days = NonZeroU32::new(days);
             }
             SettingKey::SmartEncoding => self.smart_encoding = flag(value).ok_or_else(|| invalid(TRUE_OR_FALSE))?,
+            SettingKey::AgentEvents => self.agent_events = flag(value).ok_or_else(|| invalid(TRUE_OR_FALSE))?,
             SettingKey::RequireVerifiedNumbers => {
                 self.require_verified_numbers = flag(value).ok_or_else(|| invalid(TRUE_OR_FALSE))?;
             }

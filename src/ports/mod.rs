@@ -1,6 +1,7 @@
 //! The traits the domain needs from the outside world, in the domain's words.
 
 pub mod agent;
+pub mod agent_events;
 pub mod clock;
 pub mod delivery_log;
 pub mod message_log;
@@ -23,6 +24,7 @@ pub mod user_registry;
 pub mod verifications;
 
 pub use agent::{Agent, AgentError, AgentReply, AgentRequest};
+pub use agent_events::{EventEnd, EventId, EventNotifier, EventQueue, NotifyError, QueuedEvent};
 pub use clock::{Clock, Sleep};
 pub use delivery_log::DeliveryLog;
 pub use message_log::{Claim, ClaimId, Interrupted, KeptReply, MessageLog};
@@ -46,9 +48,15 @@ pub use verifications::{CodeAttempt, Verifications};
 
 /// What the message path reads and writes: one store behind many ports. Its
 /// late replies reach the outbox through `MessageLog::settle_deferred`.
-pub trait RouterStore: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications {}
+pub trait RouterStore:
+    MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + EventQueue
+{
+}
 
-impl<T> RouterStore for T where T: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications {}
+impl<T> RouterStore for T where
+    T: MessageLog + UserDirectory + OptOutRegistry + SettingsStore + Verifications + EventQueue
+{
+}
 
 /// What administration reads and writes.
 pub trait AdminStore:

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::StoreError;
 use crate::domain::message::MediaLink;
-use crate::domain::message::RequestId;
+use crate::domain::message::{MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
@@ -26,6 +26,9 @@ pub struct NewOutboxItem {
     /// The request that queued it (a late reply's webhook), which its
     /// outbound log row names.
     pub request_id: Option<RequestId>,
+    /// The message it answers (a late reply), whose agent hears what
+    /// became of it.
+    pub in_reply_to: Option<MessageSid>,
 }
 
 impl NewOutboxItem {
@@ -41,6 +44,7 @@ impl NewOutboxItem {
                 media: Vec::new(),
                 outcome: Outcome::Interrupted,
                 request_id: None,
+                in_reply_to: None,
             })
             .collect()
     }
@@ -70,6 +74,7 @@ pub struct OutboxItem {
     /// Attempts before this one.
     pub attempts: u32,
     pub request_id: Option<RequestId>,
+    pub in_reply_to: Option<MessageSid>,
 }
 
 /// A message taken for sending, with its recipient's opt-out as it stood

@@ -10,11 +10,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::{Application, Parts};
+use crate::adapters::agent::events::HttpNotifier;
 use crate::adapters::cache::CachedStore;
 use crate::adapters::deadline::Deadline;
 use crate::adapters::http::server::{self, Limits};
 use crate::adapters::http::{self, AdminToken, AppState, SenderNumbers, WebhookSettings};
-use crate::adapters::outbox_worker;
 use crate::adapters::postgres::{self, PgRateLimiter, PgStore};
 use crate::adapters::rate_limit::SenderRateLimiter;
 use crate::adapters::recent_replies::InProcessReplies;
@@ -22,8 +22,10 @@ use crate::adapters::retention;
 use crate::adapters::system::{self, SystemClock, SystemRandom};
 use crate::adapters::twilio_rest::TwilioMessenger;
 use crate::adapters::twiml::TwimlWriter;
+use crate::adapters::{events_worker, outbox_worker};
 use crate::domain::admin::Admin;
 use crate::domain::delivery::Deliveries;
+use crate::domain::events::EventSender;
 use crate::domain::outbound::Dispatcher;
 use crate::domain::router::{Deferral, Router, Timing};
 use crate::ports::{Clock, Metrics, Outbox, RateLimiter, Store};
@@ -151,6 +153,18 @@ impl Application {
             }
             None => None,
         };
+        // The agents' events, sent apart from the messages.
+        let notifier = HttpNotifier::new(
+            config
+                .agent_url
+                .clone()
+                .map(|url| (url, config.agent_token.as_ref().map(|t| t.expose().to_owned()))),
+        )?;
+        background.push(events_worker::spawn(EventSender::new(
+            store.clone(),
+            notifier,
+            tuning.event_retry,
+        )));
         let admin = Admin {
             store: store.clone(),
             limiter,

@@ -48,9 +48,21 @@ struct Parts<'a> {
 }
 
 /// Knobs that are not configuration: tests turn them to make time pass faster.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct Tuning {
+    /// The outbox's retries.
     pub retry: RetryPolicy,
+    /// The agents' events' retries.
+    pub event_retry: RetryPolicy,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            retry: RetryPolicy::default(),
+            event_retry: crate::domain::events::EVENT_RETRY,
+        }
+    }
 }
 
 /// The spec of this binary's HTTP surface.

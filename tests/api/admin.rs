@@ -397,6 +397,7 @@ async fn settings_are_listed_validated_and_applied_to_the_next_message() {
             "max_reply_messages",
             "max_reply_segments",
             "smart_encoding",
+            "agent_events",
             "require_verified_numbers",
             "usage_log_retention_days"
         ]

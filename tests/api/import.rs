@@ -90,6 +90,12 @@ async fn a_sqlite_database_is_copied_whole_into_an_empty_postgresql_one_and_only
         [ada["id"].as_i64().unwrap()],
     )
     .unwrap();
+    conn.execute(
+        "INSERT INTO sms_agent_events (idempotency_key, kind, user_id, phone_number, state)
+         VALUES ('opt_out:SMx', 'number.opted_out', ?1, '+12015550123', 'delivered')",
+        [ada["id"].as_i64().unwrap()],
+    )
+    .unwrap();
     conn.execute("VACUUM INTO ?1", [copy.display().to_string()]).unwrap();
     let before = what_admin_sees(&sqlite).await;
     drop(sqlite);
@@ -112,6 +118,7 @@ async fn a_sqlite_database_is_copied_whole_into_an_empty_postgresql_one_and_only
         String::from_utf8_lossy(&imported.stderr)
     );
     assert!(out.contains("users                    2 rows"), "{out}");
+    assert!(out.contains(&format!("{:24} 1 rows", "sms_agent_events")), "{out}");
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("already holds data"));
 

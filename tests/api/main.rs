@@ -19,6 +19,7 @@ mod deploy;
 mod doctor;
 mod documented_statuses;
 mod durability;
+mod events;
 mod faults;
 mod faulty_store;
 mod helpers;

@@ -24,6 +24,7 @@ fn quick_retries(max_attempts: u32) -> Tuning {
             max_delay: Duration::from_millis(200),
             max_attempts,
         },
+        ..Tuning::default()
     }
 }
 
@@ -194,6 +195,7 @@ async fn a_pending_message_is_sent_once_after_a_restart_and_an_interrupted_send_
             max_delay: Duration::from_millis(700),
             max_attempts: 5,
         },
+        ..Tuning::default()
     };
     let (mut app, twilio) = spawn_app_with_twilio(&[], slow).await;
     twilio.script(&[TwilioAnswer::Error(503, None)]);
@@ -523,6 +525,7 @@ async fn a_message_or_code_refused_with_429_is_not_retried_after_its_recipient_s
             max_delay: Duration::from_millis(1500),
             max_attempts: 5,
         },
+        ..Tuning::default()
     };
     let (app, twilio) = spawn_app_with_twilio(&[], slow_retry).await;
     let user = ada(&app).await;
@@ -557,6 +560,7 @@ async fn a_429s_retry_after_is_honoured_up_to_the_backoffs_maximum() {
             max_delay: Duration::from_secs(4),
             max_attempts: 5,
         },
+        ..Tuning::default()
     };
     let (app, twilio) = spawn_app_with_twilio(&[], tuning).await;
     let user = ada(&app).await;

@@ -189,7 +189,7 @@ async fn a_generated_client_drives_every_operation() {
 
     // Settings.
     let configs = admin.list_configs().send().await.unwrap().into_inner();
-    assert_eq!(configs.items.len(), 8);
+    assert_eq!(configs.items.len(), 10);
     let put = admin
         .put_config()
         .key("max_reply_messages")

@@ -9,6 +9,7 @@ mod postgres_cluster;
 mod wait;
 
 mod directory;
+mod events;
 mod message_log;
 mod migrations;
 mod outbox;

@@ -20,6 +20,7 @@ pub fn item(to: &str, body: &str) -> NewOutboxItem {
         media: Vec::new(),
         outcome: Outcome::Proactive,
         request_id: None,
+        in_reply_to: None,
     }
 }
 
@@ -174,18 +175,21 @@ async fn delivery_statuses_only_move_forward(store: impl Store) {
     };
 
     let delivered = store
-        .record_delivery(&report(DeliveryStatus::Delivered, None))
+        .record_delivery(&report(DeliveryStatus::Delivered, None), true)
         .await
         .unwrap();
     let late = store
-        .record_delivery(&report(DeliveryStatus::Sent, None))
+        .record_delivery(&report(DeliveryStatus::Sent, None), true)
         .await
         .unwrap();
     let unknown = store
-        .record_delivery(&DeliveryReport {
-            sid: MessageSid::parse("SMnobody").unwrap(),
-            ..report(DeliveryStatus::Sent, None)
-        })
+        .record_delivery(
+            &DeliveryReport {
+                sid: MessageSid::parse("SMnobody").unwrap(),
+                ..report(DeliveryStatus::Sent, None)
+            },
+            true,
+        )
         .await
         .unwrap();
 

@@ -2,6 +2,7 @@
 //! over HTTP, or, in `--dev` without an agent URL, one that echoes.
 
 pub mod echo;
+pub mod events;
 pub mod http;
 
 use std::time::Duration;

@@ -15,7 +15,7 @@ use super::webhook::{WebhookError, WebhookSettings, forbidden, twilio_signed};
 use crate::domain::delivery::{Deliveries, DeliveryReport, DeliveryStatus, Recorded};
 use crate::domain::message::MessageSid;
 use crate::domain::phone::PhoneNumber;
-use crate::ports::{DeliveryLog, OptOutRegistry};
+use crate::ports::{DeliveryLog, OptOutRegistry, SettingsStore};
 
 pub struct StatusApi<S>(PhantomData<fn() -> S>);
 
@@ -33,7 +33,7 @@ pub enum ReceiveStatusOk {
 }
 
 #[OpenApi]
-impl<S: DeliveryLog + OptOutRegistry> StatusApi<S> {
+impl<S: DeliveryLog + OptOutRegistry + SettingsStore> StatusApi<S> {
     /// Receive a delivery status
     ///
     /// Twilio's status callback for a message sent through its REST API.

@@ -249,8 +249,8 @@ pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) 
     for item in items {
         let row = tx
             .query_one(
-                "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id)
-                 VALUES ($1, $2, $3, $4, $5, $6)
+                "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id, in_reply_to)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)
                  RETURNING id",
                 &[
                     &item.user_id.map(|u| u.0),
@@ -259,6 +259,7 @@ pub(super) async fn insert_items(tx: &Transaction<'_>, items: &[NewOutboxItem]) 
                     &item.outcome.name(),
                     &crate::ports::outbox::media_text(&item.media),
                     &item.request_id.as_ref().map(|id| id.0.as_str()),
+                    &item.in_reply_to.as_ref().map(AsRef::<str>::as_ref),
                 ],
             )
             .await?;

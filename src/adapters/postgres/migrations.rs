@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_lives_and_kept_replies.sql"),
     include_str!("migrations/0005_outbox_request_id.sql"),
     include_str!("migrations/0006_text_cost_and_time.sql"),
+    include_str!("migrations/0007_agent_events.sql"),
 ];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another

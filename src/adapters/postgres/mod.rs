@@ -10,6 +10,7 @@ mod changes;
 mod connect;
 mod delivery;
 mod directory;
+mod events;
 mod instances;
 mod life;
 mod log_writer;

@@ -16,7 +16,7 @@ use super::life;
 use super::message_log::insert_items;
 use super::{PgStore, failed, stamp};
 use crate::adapters::rows::INTERRUPTED_SEND;
-use crate::domain::message::RequestId;
+use crate::domain::message::{MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
@@ -41,7 +41,7 @@ fn entry_from_row(row: &Row) -> Result<OutboxEntry, StoreError> {
     })
 }
 
-const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id";
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id, in_reply_to";
 
 fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
     Ok(OutboxItem {
@@ -53,6 +53,9 @@ fn item_from_row(row: &Row) -> Result<OutboxItem, StoreError> {
         attempts: u32::try_from(row.get::<_, i32>(5)).unwrap_or(0),
         media: media_of(row.get::<_, Option<&str>>(6)),
         request_id: row.get::<_, Option<String>>(7).map(RequestId),
+        in_reply_to: row
+            .get::<_, Option<&str>>(8)
+            .and_then(|sid| MessageSid::parse(sid).ok()),
     })
 }
 
@@ -70,7 +73,7 @@ async fn log_outbound(
     let code_point = row.ucs2_code_point.and_then(|c| i32::try_from(c).ok());
     tx.execute(
         &format!(
-            "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES ($1, $2, 'outbound', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ),
         &[
             &row.user_id,
@@ -85,6 +88,7 @@ async fn log_outbound(
             &row.metadata,
             &row.encoding,
             &code_point,
+            &row.in_reply_to,
         ],
     )
     .await

@@ -16,6 +16,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0009_kept_replies.sql")),
     M::up(include_str!("migrations/0010_outbox_request_id.sql")),
     M::up(include_str!("migrations/0011_text_cost_and_time.sql")),
+    M::up(include_str!("migrations/0012_agent_events.sql")),
 ];
 
 /// The newest schema version this build knows.

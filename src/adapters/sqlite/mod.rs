@@ -5,6 +5,7 @@ pub mod backup;
 mod checkpointer;
 mod delivery;
 mod directory;
+mod events;
 mod log_writer;
 mod message_log;
 pub mod migrations;

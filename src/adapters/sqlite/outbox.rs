@@ -10,7 +10,7 @@ use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use super::SqliteStore;
 use crate::adapters::rows::outbox_status::{PENDING, SENDING, SENT, UNKNOWN};
 use crate::adapters::rows::{INTERRUPTED_SEND, SEND_ROW_COLUMNS, SendRow};
-use crate::domain::message::RequestId;
+use crate::domain::message::{MessageSid, RequestId};
 use crate::domain::phone::PhoneNumber;
 use crate::domain::usage::Outcome;
 use crate::domain::user::UserId;
@@ -18,7 +18,7 @@ use crate::ports::outbox::{media_of, media_text};
 use crate::ports::{Backlog, Due, NewOutboxItem, Outbox, OutboxEntry, OutboxId, OutboxItem, OutboxStatus, StoreError};
 
 /// The columns `item_from_row` reads.
-const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id";
+const ITEM_COLUMNS: &str = "id, user_id, to_number, body, outcome, attempts, media, request_id, in_reply_to";
 
 const NOW: &str = "strftime('%Y-%m-%dT%H:%M:%fZ', 'now')";
 
@@ -50,7 +50,7 @@ fn log_outbound(
 ) -> rusqlite::Result<()> {
     let row = SendRow::of(item, message_sid, error, code);
     tx.prepare_cached(&format!(
-        "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+        "INSERT INTO sms_usage_logs ({SEND_ROW_COLUMNS}) VALUES (?1, ?2, 'outbound', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"
     ))?
     .execute(params![
         row.user_id,
@@ -65,6 +65,7 @@ fn log_outbound(
         row.metadata,
         row.encoding,
         row.ucs2_code_point,
+        row.in_reply_to,
     ])?;
     Ok(())
 }
@@ -81,13 +82,17 @@ fn item_from_row(row: &Row<'_>) -> rusqlite::Result<OutboxItem> {
         attempts: row.get(5)?,
         media: media_of(row.get::<_, Option<String>>(6)?.as_deref()),
         request_id: row.get::<_, Option<String>>(7)?.map(RequestId),
+        in_reply_to: row
+            .get::<_, Option<String>>(8)?
+            .and_then(|sid| MessageSid::parse(&sid).ok()),
     })
 }
 
 /// Stores messages to send, within the caller's transaction.
 pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqlite::Result<Vec<OutboxEntry>> {
     let mut insert = conn.prepare_cached(
-        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+        "INSERT INTO sms_outbox (user_id, to_number, body, outcome, media, request_id, in_reply_to)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
          RETURNING id, user_id, to_number, status, attempts, message_sid, created_at",
     )?;
     items
@@ -100,7 +105,8 @@ pub(super) fn insert_items(conn: &Connection, items: &[NewOutboxItem]) -> rusqli
                     item.body,
                     item.outcome.name(),
                     media_text(&item.media),
-                    item.request_id.as_ref().map(|id| id.0.as_str())
+                    item.request_id.as_ref().map(|id| id.0.as_str()),
+                    item.in_reply_to.as_ref().map(AsRef::<str>::as_ref),
                 ],
                 entry_from_row,
             )

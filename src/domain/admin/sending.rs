@@ -37,6 +37,7 @@ impl<S: AdminStore> Admin<S> {
             media: Vec::new(),
             outcome: Outcome::Proactive,
             request_id: None,
+            in_reply_to: None,
         };
         self.store.enqueue(vec![item]).await?;
         Ok(pending)
@@ -114,6 +115,7 @@ impl<S: AdminStore> Admin<S> {
             media: Vec::new(),
             outcome: Outcome::Proactive,
             request_id: None,
+            in_reply_to: None,
         };
         let mut entries = self.store.enqueue(vec![item]).await?;
         entries

@@ -2,6 +2,7 @@
 //! the policy asked, and what its verdict calls for done.
 
 use super::{Router, Step};
+use crate::domain::events::AgentEvent;
 use crate::domain::keyword::Keyword;
 use crate::domain::message::InboundMessage;
 use crate::domain::phone::PhoneNumber;
@@ -52,12 +53,21 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
             verdict = policy::decide(&facts, &settings, || false);
         }
         let verdict = match (verdict, number) {
-            (Verdict::OptOut, Some(number)) => {
-                self.store.opt_out(number).await?;
-                verdict
-            }
-            (Verdict::OptIn, Some(number)) => {
-                self.store.opt_in(number).await?;
+            (Verdict::OptOut | Verdict::OptIn, Some(number)) => {
+                let opted_out = verdict == Verdict::OptOut;
+                if opted_out {
+                    self.store.opt_out(number).await?;
+                } else {
+                    self.store.opt_in(number).await?;
+                }
+                // Before the answer: a failure here is answered 503, and
+                // Twilio's retry queues it (once: the event has its key).
+                if settings.agent_events
+                    && let Some(recipient) = &facts.recipient
+                {
+                    let event = AgentEvent::of_opt_change(opted_out, recipient.user_id, number, &message.sid);
+                    self.store.queue_event(&event).await?;
+                }
                 verdict
             }
             (Verdict::Route(user_id), Some(number)) => {

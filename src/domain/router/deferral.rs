@@ -94,6 +94,7 @@ impl<S: RouterStore, A: Agent> Router<S, A> {
                     media: media.to_vec(),
                     outcome: answer.outcome,
                     request_id: Some(message.request_id.clone()),
+                    in_reply_to: Some(message.sid.clone()),
                 })
                 .collect(),
             None => Vec::new(),

@@ -30,6 +30,9 @@ pub enum Behaviour {
 /// A request's JSON body and its `Authorization` header.
 pub type Question = (serde_json::Value, Option<String>);
 
+/// An event (the body's `event`) and its `Idempotency-Key` header.
+pub type Event = (serde_json::Value, Option<String>);
+
 #[derive(Clone)]
 pub struct FakeAgent {
     pub url: String,
@@ -37,6 +40,11 @@ pub struct FakeAgent {
     /// Behaviours for particular senders, by their number.
     per_sender: Arc<Mutex<HashMap<String, Behaviour>>>,
     received: Arc<Mutex<Vec<Question>>>,
+    /// The events received (`{"event": …}` bodies), with their
+    /// `Idempotency-Key` headers, in order; apart from the questions.
+    events: Arc<Mutex<Vec<Event>>>,
+    /// The status events are answered with (200 unless told).
+    event_status: Arc<Mutex<u16>>,
     /// Each question's `traceparent` header, in order.
     traceparents: Arc<Mutex<Vec<Option<String>>>>,
     /// Opened by `release`: held questions are answered.
@@ -45,6 +53,14 @@ pub struct FakeAgent {
 
 #[handler]
 async fn agent_endpoint(req: &Request, body: Json<serde_json::Value>, agent: Data<&FakeAgent>) -> Response {
+    if let Some(event) = body.0.get("event") {
+        let key = req.header("idempotency-key").map(str::to_owned);
+        agent.events.lock().unwrap().push((event.clone(), key));
+        let status = *agent.event_status.lock().unwrap();
+        return Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .finish();
+    }
     let auth = req.header("authorization").map(str::to_owned);
     agent.received.lock().unwrap().push((body.0.clone(), auth));
     let traceparent = req.header("traceparent").map(str::to_owned);
@@ -108,6 +124,8 @@ impl FakeAgent {
             per_sender: Arc::default(),
             received: Arc::default(),
             traceparents: Arc::default(),
+            events: Arc::default(),
+            event_status: Arc::new(Mutex::new(200)),
             released: Arc::new(tokio::sync::watch::channel(false).0),
         };
         let app = Route::new()
@@ -139,6 +157,16 @@ impl FakeAgent {
     /// The JSON bodies and `Authorization` headers received, in order.
     pub fn received(&self) -> Vec<Question> {
         self.received.lock().unwrap().clone()
+    }
+
+    /// The events received and their `Idempotency-Key` headers, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Answers events with `status` from now on.
+    pub fn answer_events_with(&self, status: u16) {
+        *self.event_status.lock().unwrap() = status;
     }
 
     /// The `traceparent` header of each question, in order.

@@ -26,6 +26,7 @@ pub enum SettingKeyDto {
     MaxReplyMessages,
     MaxReplySegments,
     SmartEncoding,
+    AgentEvents,
     RequireVerifiedNumbers,
     UsageLogRetentionDays,
 }
@@ -40,6 +41,7 @@ impl From<SettingKey> for SettingKeyDto {
             SettingKey::MaxReplyMessages => SettingKeyDto::MaxReplyMessages,
             SettingKey::MaxReplySegments => SettingKeyDto::MaxReplySegments,
             SettingKey::SmartEncoding => SettingKeyDto::SmartEncoding,
+            SettingKey::AgentEvents => SettingKeyDto::AgentEvents,
             SettingKey::RequireVerifiedNumbers => SettingKeyDto::RequireVerifiedNumbers,
             SettingKey::UsageLogRetentionDays => SettingKeyDto::UsageLogRetentionDays,
         }
