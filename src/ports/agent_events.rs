@@ -65,8 +65,8 @@ pub trait EventQueue: Clone + Send + Sync + 'static {
 pub enum NotifyError {
     /// 404: the agent does not want events.
     NotWanted,
-    /// Another 4xx: it will not take this one.
-    Refused(u16),
+    /// It will not take this one (a 4xx, a redirect); why, in our words.
+    Refused(String),
     /// Not reached, too slow, or a 5xx: worth trying again. Our words.
     Failed(String),
 }

@@ -41,4 +41,36 @@ async fn rows_before_the_cutoff_go_in_batches_and_later_ones_stay(store: impl St
     assert_eq!(store.count_before(future).await.unwrap(), 1);
 }
 
-for_each_store!(rows_before_the_cutoff_go_in_batches_and_later_ones_stay);
+/// The agents' events closed before the cutoff go with the rows; one
+/// still to be sent stays.
+async fn closed_events_go_with_the_rows(store: impl Store) {
+    use sms_router::domain::events::AgentEvent;
+    use sms_router::ports::EventEnd;
+
+    let ada = crate::add_user(&store, "Ada", "+12015550101").await;
+    let event = |sid: &str| {
+        let sid = sms_router::domain::message::MessageSid::parse(sid).unwrap();
+        AgentEvent::of_opt_change(true, ada.id, &crate::number("+12015550101"), &sid)
+    };
+    let lease = std::time::Duration::from_secs(60);
+    store.queue_event(&event("SMsent")).await.unwrap();
+    let sent = store.take_event(lease).await.unwrap().unwrap();
+    store.end_event(sent.id, EventEnd::Delivered).await.unwrap();
+    store.queue_event(&event("SMpending")).await.unwrap();
+
+    store.purge_before(Utc::now() + Duration::days(1), 10).await.unwrap();
+    // Its key forgotten, the sent one can be queued again.
+    store.queue_event(&event("SMsent")).await.unwrap();
+    let mut left = Vec::new();
+    while let Some(taken) = store.take_event(lease).await.unwrap() {
+        left.push(taken.event.key);
+    }
+
+    left.sort();
+    assert_eq!(left, ["opt_out:SMpending", "opt_out:SMsent"]);
+}
+
+for_each_store!(
+    rows_before_the_cutoff_go_in_batches_and_later_ones_stay,
+    closed_events_go_with_the_rows,
+);

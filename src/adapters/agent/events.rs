@@ -61,7 +61,8 @@ impl EventNotifier for HttpNotifier {
     async fn notify(&self, agent: Option<&AgentEndpoint>, queued: &QueuedEvent) -> Result<(), NotifyError> {
         let (url, token) = match agent {
             Some(endpoint) => (
-                reqwest::Url::parse(endpoint.url.as_str()).map_err(|_| NotifyError::Refused(0))?,
+                reqwest::Url::parse(endpoint.url.as_str())
+                    .map_err(|_| NotifyError::Refused("the user's agent URL does not parse".to_owned()))?,
                 endpoint.token.as_ref().map(|t| t.expose().to_owned()),
             ),
             None => self.service.clone().ok_or(NotifyError::NotWanted)?,
@@ -99,7 +100,7 @@ impl EventNotifier for HttpNotifier {
             200..=299 => Ok(()),
             404 | 410 => Err(NotifyError::NotWanted),
             code @ 500..=599 => Err(NotifyError::Failed(format!("the agent answered HTTP {code}"))),
-            code => Err(NotifyError::Refused(code)),
+            code => Err(NotifyError::Refused(format!("the agent answered HTTP {code}"))),
         }
     }
 }

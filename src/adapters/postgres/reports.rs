@@ -203,6 +203,14 @@ impl crate::ports::Retention for PgStore {
 
     async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
         let client = self.client().await?;
+        // The agents' events closed before the cutoff go with the rows.
+        client
+            .execute(
+                "DELETE FROM sms_agent_events WHERE state <> 'pending' AND updated_at < $1",
+                &[&cutoff],
+            )
+            .await
+            .map_err(failed("failed to purge old events"))?;
         client
             .execute(
                 "DELETE FROM sms_usage_logs WHERE id IN (

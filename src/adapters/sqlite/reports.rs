@@ -225,6 +225,11 @@ impl crate::ports::Retention for SqliteStore {
 
     async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
         self.run(move |conn| {
+            // The agents' events closed before the cutoff go with the rows.
+            conn.execute(
+                "DELETE FROM sms_agent_events WHERE state <> 'pending' AND updated_at < ?1",
+                [stamp(&cutoff)],
+            )?;
             let deleted = conn.execute(
                 "DELETE FROM sms_usage_logs WHERE id IN (
                      SELECT id FROM sms_usage_logs

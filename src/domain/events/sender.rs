@@ -89,9 +89,9 @@ impl<S: EventQueue + SettingsStore + UserDirectory, N: EventNotifier> EventSende
                 }
                 EventEnd::Declined("the agent answered 404: it does not want events")
             }
-            Err(NotifyError::Refused(status)) => {
-                tracing::warn!(status, "the agent refused an event: not sent again");
-                EventEnd::GivenUp(format!("the agent refused it: HTTP {status}"))
+            Err(NotifyError::Refused(why)) => {
+                tracing::warn!(error = %why, "the agent refused an event: not sent again");
+                EventEnd::GivenUp(why)
             }
             Err(NotifyError::Failed(why)) => self.retry(queued, &why),
         }
