@@ -62,7 +62,8 @@ fn queued_from_row(row: &Row<'_>) -> rusqlite::Result<(i64, Option<QueuedEvent>)
 impl EventQueue for SqliteStore {
     async fn queue_event(&self, event: &AgentEvent) -> Result<(), StoreError> {
         let event = event.clone();
-        self.run(move |conn| Ok(insert_event(conn, &event)?)).await
+        // Synced as the outbox's takes are: a queued event survives a power cut.
+        self.run_synced(move |conn| Ok(insert_event(conn, &event)?)).await
     }
 
     async fn take_event(&self, lease: Duration) -> Result<Option<QueuedEvent>, StoreError> {

@@ -73,7 +73,10 @@ impl<S: EventQueue + SettingsStore + UserDirectory, N: EventNotifier> EventSende
         // Sent to whoever's agent the number reaches now, only when that is
         // still the user the event is about: never another user's agent.
         let agent = match self.store.recipient(&event.phone_number).await {
-            Ok(Some(recipient)) if recipient.user_id == event.user_id => recipient.agent,
+            Ok(Some(recipient)) if recipient.user_id == event.user_id && recipient.is_active => recipient.agent,
+            Ok(Some(recipient)) if recipient.user_id == event.user_id => {
+                return EventEnd::Declined("the user is not active");
+            }
             Ok(_) => return EventEnd::Declined("the number no longer belongs to the user"),
             Err(e) => return self.retry(queued, &e.to_string()),
         };

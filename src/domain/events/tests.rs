@@ -198,3 +198,26 @@ async fn an_event_never_goes_to_another_users_agent_nor_when_turned_off() {
 
     assert!(w.notifier.told().is_empty(), "{:?}", w.notifier.told());
 }
+
+#[tokio::test]
+async fn an_inactive_users_agent_is_told_nothing() {
+    use crate::domain::user::UserPatch;
+
+    let w = world().await;
+    let ada = add_user(&w.store, "Ada", ADA, None).await;
+    w.store
+        .update_user(
+            ada,
+            UserPatch {
+                is_active: Some(false),
+                ..UserPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+    w.store.queue_event(&opted_out(ada, ADA, "SM1")).await.unwrap();
+
+    while w.sender.send_next().await.unwrap() {}
+
+    assert!(w.notifier.told().is_empty());
+}
