@@ -99,7 +99,8 @@ impl EventNotifier for HttpNotifier {
         match status.as_u16() {
             200..=299 => Ok(()),
             404 | 410 => Err(NotifyError::NotWanted),
-            code @ 500..=599 => Err(NotifyError::Failed(format!("the agent answered HTTP {code}"))),
+            // Busy, or too slow to read it: worth another try.
+            code @ (408 | 429 | 500..=599) => Err(NotifyError::Failed(format!("the agent answered HTTP {code}"))),
             code => Err(NotifyError::Refused(format!("the agent answered HTTP {code}"))),
         }
     }

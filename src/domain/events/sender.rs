@@ -12,7 +12,7 @@ use crate::ports::{
     EventEnd, EventNotifier, EventQueue, NotifyError, QueuedEvent, SettingsStore, StoreError, UserDirectory,
 };
 
-/// How events are retried: a little over a day in all, so an agent down
+/// How events are retried: about a day in all, so an agent down
 /// for a night still hears of the replies of the evening.
 pub const EVENT_RETRY: RetryPolicy = RetryPolicy {
     first_delay: Duration::from_secs(5),
