@@ -41,8 +41,9 @@ async fn an_event_is_queued_once_taken_once_and_closed(store: impl Store) {
     assert!(taken.occurred_at.ends_with('Z'), "{}", taken.occurred_at);
 }
 
-async fn a_replys_final_status_queues_its_event_once(store: impl Store) {
-    let ada = add_user(&store, "Ada", "+12015550101").await;
+/// Ada's late reply to `SMquestion`, sent as `SMreply`.
+async fn late_reply_sent(store: &impl Store) -> sms_router::domain::user::User {
+    let ada = add_user(store, "Ada", "+12015550101").await;
     store
         .enqueue(vec![NewOutboxItem {
             user_id: Some(ada.id),
@@ -53,6 +54,11 @@ async fn a_replys_final_status_queues_its_event_once(store: impl Store) {
         .unwrap();
     let due = store.take_next().await.unwrap().unwrap();
     store.mark_sent(&due.item, "SMreply").await.unwrap();
+    ada
+}
+
+async fn a_replys_final_status_queues_its_event_once(store: impl Store) {
+    let ada = late_reply_sent(&store).await;
     let report = |status, code| DeliveryReport {
         sid: sid("SMreply"),
         status,
@@ -94,17 +100,7 @@ async fn a_replys_final_status_queues_its_event_once(store: impl Store) {
 }
 
 async fn without_events_a_status_queues_nothing(store: impl Store) {
-    let ada = add_user(&store, "Ada", "+12015550101").await;
-    store
-        .enqueue(vec![NewOutboxItem {
-            user_id: Some(ada.id),
-            in_reply_to: Some(sid("SMquestion")),
-            ..item("+12015550101", "the late reply")
-        }])
-        .await
-        .unwrap();
-    let due = store.take_next().await.unwrap().unwrap();
-    store.mark_sent(&due.item, "SMreply").await.unwrap();
+    late_reply_sent(&store).await;
 
     let recorded = store
         .record_delivery(
