@@ -20,7 +20,19 @@ use super::BUSY_TIMEOUT;
 const PAUSE: Duration = Duration::from_millis(20);
 
 pub(super) struct Checkpointer {
-    wake: SyncSender<()>,
+    wake: Option<SyncSender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    /// Stops the thread and waits for it: its connection is closed when this
+    /// returns.
+    fn drop(&mut self) {
+        drop(self.wake.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl Checkpointer {
@@ -30,18 +42,21 @@ impl Checkpointer {
         let conn = Connection::open(path).with_context(|| format!("failed to open the database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let (wake, woken) = sync_channel(1);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sms-router-checkpoint".to_owned())
             .spawn(move || run(&conn, &woken))
             .context("failed to start the checkpointer")?;
-        Ok(Checkpointer { wake })
+        Ok(Checkpointer {
+            wake: Some(wake),
+            thread: Some(thread),
+        })
     }
 
     /// Asks for a checkpoint soon; many asks before it runs make one.
     pub(super) fn nudge(&self) {
-        match self.wake.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) => {}
-            Err(TrySendError::Disconnected(())) => tracing::error!("the checkpointer has stopped"),
+        match self.wake.as_ref().map(|wake| wake.try_send(())) {
+            Some(Ok(()) | Err(TrySendError::Full(()))) => {}
+            Some(Err(TrySendError::Disconnected(()))) | None => tracing::error!("the checkpointer has stopped"),
         }
     }
 }

@@ -27,7 +27,23 @@ type Job = Box<dyn FnOnce(Result<&Connection, &anyhow::Error>) -> (bool, Answer)
 
 #[derive(Clone)]
 pub(super) struct LogWriter {
+    // Dropped first: with the last sender gone, the thread ends.
     jobs: mpsc::Sender<Job>,
+    _thread: std::sync::Arc<Joined>,
+}
+
+/// The writer's thread, joined when the last `LogWriter` is dropped: its
+/// connection (and the checkpointer's) closed before the store's owner goes
+/// on, so that a command that exits right after leaves no write-ahead log or
+/// shared memory beside the database (files a command run as root would own).
+struct Joined(std::sync::Mutex<Option<std::thread::JoinHandle<()>>>);
+
+impl Drop for Joined {
+    fn drop(&mut self) {
+        if let Some(thread) = self.0.get_mut().ok().and_then(Option::take) {
+            let _ = thread.join();
+        }
+    }
 }
 
 impl LogWriter {
@@ -43,11 +59,14 @@ impl LogWriter {
         conn.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; PRAGMA temp_store = MEMORY;")?;
         let checkpointer = Checkpointer::start(path)?;
         let (jobs, queue) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sms-router-log-writer".to_owned())
             .spawn(move || run(conn, queue, &checkpointer, observer))
             .context("failed to start the log writer")?;
-        Ok(LogWriter { jobs })
+        Ok(LogWriter {
+            jobs,
+            _thread: std::sync::Arc::new(Joined(std::sync::Mutex::new(Some(thread)))),
+        })
     }
 
     /// Runs `work` in the next group; answers its result once the group is
