@@ -1,7 +1,8 @@
 //! The tracing subscriber, set up once. Logs go to stderr so that commands
 //! such as `simulate` keep stdout for their output; in colour only on a
 //! terminal, and never when `NO_COLOR` is set (journald keeps escape codes
-//! as bytes).
+//! as bytes). Lines are written by a thread of their own, a batch at a
+//! time, so that a request does not wait for stderr.
 
 use std::io::IsTerminal;
 
@@ -9,12 +10,39 @@ use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
+/// The most lines waiting for the log's thread before a line waits.
+const LINES_QUEUED: usize = 4096;
+
+/// Writes what is still queued when dropped: hold it until the process
+/// ends.
+#[must_use = "the log lines still queued are lost when this is dropped"]
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+}
+
 /// Installs the global subscriber; a second call does nothing.
-pub fn init(filter: &str, format: LogFormat) {
+///
+/// Each line is formatted where it is logged and written on the log's own
+/// thread: written one by one under stderr's lock, the two lines of a
+/// webhook were a tenth of the server's CPU under load, much of it threads
+/// waiting for each other (docs/performance.md). Lines that find the queue
+/// full wait for room rather than being dropped, as a write to a slow
+/// stderr waited before.
+pub fn init(filter: &str, format: LogFormat) -> LogGuard {
+    if tracing::dispatcher::has_been_set() {
+        return LogGuard { _writer: None };
+    }
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        // A few thousand lines: room for bursts, without holding
+        // megabytes (the default, 128,000, raised the peak under load).
+        .buffered_lines_limit(LINES_QUEUED)
+        .lossy(false)
+        .thread_name("stderr-writer")
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(colour(
             std::io::stderr().is_terminal(),
             std::env::var_os("NO_COLOR").as_deref(),
@@ -22,10 +50,13 @@ pub fn init(filter: &str, format: LogFormat) {
         // A log that cannot be written (stderr on a full disk) is dropped:
         // reporting it on stderr would panic the request that logged.
         .log_internal_errors(false);
-    let _ = match format {
+    let installed = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
+    LogGuard {
+        _writer: installed.is_ok().then_some(guard),
+    }
 }
 
 /// Whether logs are in colour: on a terminal, unless `NO_COLOR` is set to

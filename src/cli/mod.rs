@@ -164,7 +164,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         return Ok(());
     }
     let config = Config::load()?;
-    telemetry::init(&config.log_filter, config.log_format);
+    let _log = telemetry::init(&config.log_filter, config.log_format);
     // A full disk (or a file-size limit) fails a write, and the command
     // cleans up after it, rather than killing the process.
     survive_file_size_limit();

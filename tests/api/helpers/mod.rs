@@ -129,7 +129,11 @@ pub async fn spawn_faulty_app_with_twilio(tuning: Tuning) -> (TestApp, FakeTwili
 
 async fn spawn(extra: &[(&str, &str)], tuning: Tuning, faults: Option<Faults>) -> TestApp {
     if std::env::var_os("TEST_LOG").is_some() {
-        sms_router::telemetry::init("debug", sms_router::config::LogFormat::Text);
+        // Kept for the test process's life: its lines are written as they come.
+        std::mem::forget(sms_router::telemetry::init(
+            "debug",
+            sms_router::config::LogFormat::Text,
+        ));
     }
     let agent = FakeAgent::start().await;
     let dir = tempfile::tempdir().unwrap();
