@@ -68,7 +68,7 @@ pub(super) async fn claim_row(
         .prepare_cached(
             "SELECT l.id, l.outcome, l.deferred, l.sender_told, l.claimed_by, k.messages, k.media
              FROM sms_usage_logs l
-             LEFT JOIN sms_kept_replies k ON k.message_sid = l.message_sid AND k.kept_until > now()
+             LEFT JOIN sms_kept_replies k ON k.log_id = l.id AND k.kept_until > now()
              WHERE l.message_sid = $1 AND l.direction = 'inbound'",
         )
         .await?;
@@ -187,9 +187,8 @@ pub(super) async fn keep_reply(tx: &Transaction<'_>, id: ClaimId, kept: &KeptRep
     let (messages, media) = kept_reply_columns(&kept.reply);
     let statement = tx
         .prepare_cached(
-            "INSERT INTO sms_kept_replies (message_sid, messages, media, kept_until)
-             SELECT message_sid, $2, $3, $4 FROM sms_usage_logs WHERE id = $1 AND message_sid IS NOT NULL
-             ON CONFLICT (message_sid) DO UPDATE SET
+            "INSERT INTO sms_kept_replies (log_id, messages, media, kept_until) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (log_id) DO UPDATE SET
                  messages = excluded.messages, media = excluded.media, kept_until = excluded.kept_until",
         )
         .await?;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_outbox_request_id.sql"),
     include_str!("migrations/0006_text_cost_and_time.sql"),
     include_str!("migrations/0007_agent_events.sql"),
+    include_str!("migrations/0008_kept_replies_by_log_row.sql"),
 ];
 
 /// The advisory lock's key: "sms-rout" in ASCII, unlikely to be another

@@ -50,7 +50,7 @@ fn claim_row(conn: &Connection, claim: &InboundClaim) -> anyhow::Result<Claim> {
             "SELECT l.id, l.outcome, l.deferred, l.sender_told, k.messages, k.media
              FROM sms_usage_logs l
              LEFT JOIN sms_kept_replies k
-               ON k.message_sid = l.message_sid AND k.kept_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
+               ON k.log_id = l.id AND k.kept_until > strftime('%Y-%m-%dT%H:%M:%fZ', 'now')
              WHERE l.message_sid = ?1 AND l.direction = 'inbound'",
         )?
         .query_row([claim.sid.as_ref()], |row| {
@@ -153,9 +153,8 @@ fn answer_stands(conn: &Connection, id: ClaimId) -> rusqlite::Result<bool> {
 fn keep_reply(conn: &Connection, id: ClaimId, kept: &KeptReply) -> rusqlite::Result<()> {
     let (messages, media) = kept_reply_columns(&kept.reply);
     conn.prepare_cached(
-        "INSERT INTO sms_kept_replies (message_sid, messages, media, kept_until)
-         SELECT message_sid, ?2, ?3, ?4 FROM sms_usage_logs WHERE id = ?1 AND message_sid IS NOT NULL
-         ON CONFLICT (message_sid) DO UPDATE SET
+        "INSERT INTO sms_kept_replies (log_id, messages, media, kept_until) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (log_id) DO UPDATE SET
              messages = excluded.messages, media = excluded.media, kept_until = excluded.kept_until",
     )?
     .execute(params![id.0, messages, media, stamp(kept.until)])?;

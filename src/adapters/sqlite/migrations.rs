@@ -17,6 +17,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0010_outbox_request_id.sql")),
     M::up(include_str!("migrations/0011_text_cost_and_time.sql")),
     M::up(include_str!("migrations/0012_agent_events.sql")),
+    M::up(include_str!("migrations/0013_kept_replies_by_log_row.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -104,6 +105,28 @@ mod tests {
         conn.pragma_update(None, "user_version", 99).unwrap();
         let err = migrate(&mut conn).unwrap_err().to_string();
         assert!(err.contains("newer sms-router"), "{err}");
+    }
+
+    #[test]
+    fn a_reply_kept_before_version_13_is_found_by_its_log_row_after() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS).to_version(&mut conn, 12).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sms_usage_logs (id, direction, outcome, message_sid) VALUES (7, 'inbound', 'routed', 'SM1');
+             INSERT INTO sms_usage_logs (id, direction, outcome) VALUES (8, 'outbound', 'routed');
+             INSERT INTO sms_kept_replies (message_sid, messages, media, kept_until)
+                 VALUES ('SM1', '[\"hi\"]', NULL, '2099-01-01T00:00:00.000Z');",
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let kept: (i64, String) = conn
+            .query_row("SELECT log_id, messages FROM sms_kept_replies", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(kept, (7, r#"["hi"]"#.to_owned()));
     }
 
     #[test]
