@@ -4,42 +4,35 @@
 //! as bytes). Lines are written by a thread of their own, a batch at a
 //! time, so that a request does not wait for stderr.
 
+mod batched;
+
 use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
 use crate::config::LogFormat;
 
-/// The most lines waiting for the log's thread before a line waits.
-const LINES_QUEUED: usize = 4096;
-
-/// Writes what is still queued when dropped: hold it until the process
+/// Writes what is still waiting when dropped: hold it until the process
 /// ends.
-#[must_use = "the log lines still queued are lost when this is dropped"]
+#[must_use = "the log lines still waiting are lost when this is dropped"]
 pub struct LogGuard {
-    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
+    _flusher: Option<batched::Flusher>,
 }
 
 /// Installs the global subscriber; a second call does nothing.
 ///
-/// Each line is formatted where it is logged and written on the log's own
-/// thread: written one by one under stderr's lock, the two lines of a
-/// webhook were a tenth of the server's CPU under load, much of it threads
-/// waiting for each other (docs/performance.md). Lines that find the queue
-/// full wait for room rather than being dropped, as a write to a slow
-/// stderr waited before.
+/// Each line is formatted where it is logged and written to stderr by the
+/// logs' own thread, a batch every few milliseconds (`batched`): written
+/// one by one under stderr's lock, the two lines of a webhook were 9% of
+/// the server's CPU under load (docs/performance.md). A line waits at most
+/// that long; lines are never dropped for speed (a stalled stderr slows
+/// the loggers, as it did before).
 pub fn init(filter: &str, format: LogFormat) -> LogGuard {
     if tracing::dispatcher::has_been_set() {
-        return LogGuard { _writer: None };
+        return LogGuard { _flusher: None };
     }
     let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        // A few thousand lines: room for bursts, without holding
-        // megabytes (the default, 128,000, raised the peak under load).
-        .buffered_lines_limit(LINES_QUEUED)
-        .lossy(false)
-        .thread_name("stderr-writer")
-        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    let (writer, flusher) = batched::start(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -55,7 +48,7 @@ pub fn init(filter: &str, format: LogFormat) -> LogGuard {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
     };
     LogGuard {
-        _writer: installed.is_ok().then_some(guard),
+        _flusher: installed.ok().and(flusher),
     }
 }
 

@@ -110,10 +110,17 @@ impl RunningServer {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Kills the server (and its runner); answers its log.
+    /// Stops the server as an operator would (SIGTERM: it finishes and
+    /// writes out its log, which it writes in batches), killing what is left
+    /// of its group after `PATIENCE`; answers its log.
     pub fn stop(mut self) -> String {
+        if let Ok(pid) = i32::try_from(self.child.id()) {
+            // SAFETY: signalling a process group we created; no memory involved.
+            unsafe { libc::kill(-pid, libc::SIGTERM) };
+        }
+        self.wait_exit(crate::wait::PATIENCE);
         self.kill_group();
-        self.child.wait().unwrap();
+        let _ = self.child.wait();
         self.logs()
     }
 
