@@ -43,6 +43,24 @@ async fn concurrent_takes_share_one_bucket(limiter: impl RateLimiter + Clone) {
     assert_eq!(taken, 3);
 }
 
+/// Many senders at once (taken together, in PostgreSQL in one
+/// transaction): each has its own burst, no more, no less.
+async fn senders_at_once_each_get_their_own_burst(limiter: impl RateLimiter + Clone) {
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let limiter = limiter.clone();
+            let sender = format!("+1201555020{}", n % 4);
+            tokio::spawn(async move { (n % 4, limiter.try_acquire(&sender).await.unwrap()) })
+        })
+        .collect();
+    let mut taken = [0; 4];
+    for task in tasks {
+        let (sender, took) = task.await.unwrap();
+        taken[sender] += usize::from(took);
+    }
+    assert_eq!(taken, [3; 4]);
+}
+
 const THREE: NonZeroU32 = NonZeroU32::new(3).unwrap();
 
 macro_rules! for_each_limiter {
@@ -72,4 +90,5 @@ for_each_limiter!(
     a_burst_of_the_limit_then_refusal_per_sender,
     asking_takes_nothing,
     concurrent_takes_share_one_bucket,
+    senders_at_once_each_get_their_own_burst,
 );

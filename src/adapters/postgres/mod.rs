@@ -286,6 +286,11 @@ impl PgStore {
         })
     }
 
+    /// How long a call may wait for the database.
+    pub(crate) fn timeout(&self) -> std::time::Duration {
+        self.timeout
+    }
+
     /// A pooled connection whose commits do not wait for the disk.
     pub(crate) async fn relaxed_client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.relaxed
