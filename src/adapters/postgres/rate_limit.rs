@@ -54,7 +54,8 @@ struct Bucket {
 }
 
 impl PgRateLimiter {
-    /// The limiter, and its takers' tasks (they end with its last clone).
+    /// The limiter, and its takers' tasks, which end with its last clone.
+    /// Call it within a tokio runtime: the tasks are spawned on it.
     pub fn per_minute(store: PgStore, per_minute: NonZeroU32) -> Self {
         let interval = 60.0 / f64::from(per_minute.get());
         let bucket = Bucket {
