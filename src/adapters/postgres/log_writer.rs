@@ -14,6 +14,7 @@ use futures_util::future::try_join_all;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
+use super::batches::SharedQueue;
 use super::life::Life;
 use super::message_log::{
     OPEN, SETTLEABLE, answer_stands, claim_row, insert_items, keep_reply, log_replies, settle_row,
@@ -58,7 +59,7 @@ impl LogWriter {
     /// dropped.
     pub(super) fn start(pool: deadpool_postgres::Pool, instance: Uuid, life: Arc<Life>, timeout: Duration) -> Self {
         let (jobs, queue) = mpsc::channel(QUEUE);
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let queue = SharedQueue::new(queue);
         let writer = Writer {
             pool,
             instance,
@@ -94,20 +95,10 @@ struct Writer {
     timeout: Duration,
 }
 
-async fn run(writer: Writer, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
+async fn run(writer: Writer, queue: SharedQueue<Job>) {
     let mut group = Vec::with_capacity(MAX_GROUP);
-    loop {
-        {
-            // One writer gathers a group while the other commits its own.
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else { return };
-            group.push(first);
-            while group.len() < MAX_GROUP
-                && let Ok(job) = queue.try_recv()
-            {
-                group.push(job);
-            }
-        }
+    // One writer gathers a group while the other commits its own.
+    while queue.next_batch(&mut group, MAX_GROUP).await {
         let (writes, answers): (Vec<Write>, Vec<_>) = group.drain(..).unzip();
         let results = match commit_group(&writer, &writes).await {
             Ok(done) => done.into_iter().map(Ok).collect(),

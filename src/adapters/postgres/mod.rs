@@ -6,6 +6,7 @@
 //! life line, the log writer, what the change listener connects with) is one
 //! sequence whose order matters; connecting is in `connect`.
 
+mod batches;
 mod changes;
 mod connect;
 mod delivery;

@@ -9,7 +9,6 @@
 //! (docs/performance.md).
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -17,6 +16,7 @@ use futures_util::future::{BoxFuture, try_join_all};
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 
+use super::batches::SharedQueue;
 use super::{PgStore, failed};
 use crate::ports::{RateLimiter, StoreError};
 
@@ -64,7 +64,7 @@ impl PgRateLimiter {
             tolerance: interval * f64::from(per_minute.get() - 1),
         };
         let (takes, queue) = mpsc::channel(QUEUE);
-        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let queue = SharedQueue::new(queue);
         for _ in 0..TAKERS {
             tokio::spawn(take_in_batches(bucket.clone(), queue.clone()));
         }
@@ -131,20 +131,10 @@ impl RateLimiter for PgRateLimiter {
 }
 
 /// Takes the tokens asked for, a batch at a time, until the limiter is gone.
-async fn take_in_batches(bucket: Bucket, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Take>>>) {
+async fn take_in_batches(bucket: Bucket, queue: SharedQueue<Take>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        {
-            // One taker gathers a batch while the other commits its own.
-            let mut queue = queue.lock().await;
-            let Some(first) = queue.recv().await else { return };
-            batch.push(first);
-            while batch.len() < MAX_BATCH
-                && let Ok(take) = queue.try_recv()
-            {
-                batch.push(take);
-            }
-        }
+    // One taker gathers a batch while the other commits its own.
+    while queue.next_batch(&mut batch, MAX_BATCH).await {
         let (senders, answers): (Vec<String>, Vec<_>) = batch.drain(..).unzip();
         match bucket.take_all(&senders).await {
             Ok(taken) => {

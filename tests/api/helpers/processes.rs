@@ -114,22 +114,24 @@ impl RunningServer {
     /// writes out its log, which it writes in batches), killing what is left
     /// of its group after `PATIENCE`; answers its log.
     pub fn stop(mut self) -> String {
-        if let Ok(pid) = i32::try_from(self.child.id()) {
-            // SAFETY: signalling a process group we created; no memory involved.
-            unsafe { libc::kill(-pid, libc::SIGTERM) };
-        }
+        self.signal_group(libc::SIGTERM);
         self.wait_exit(crate::wait::PATIENCE);
         self.kill_group();
         let _ = self.child.wait();
         self.logs()
     }
 
-    /// SIGKILL to every process of the server's group.
-    fn kill_group(&mut self) {
+    /// `signal` to every process of the server's group.
+    fn signal_group(&self, signal: libc::c_int) {
         if let Ok(pid) = i32::try_from(self.child.id()) {
             // SAFETY: signalling a process group we created; no memory involved.
-            unsafe { libc::kill(-pid, libc::SIGKILL) };
+            unsafe { libc::kill(-pid, signal) };
         }
+    }
+
+    /// SIGKILL to every process of the server's group.
+    fn kill_group(&mut self) {
+        self.signal_group(libc::SIGKILL);
         let _ = self.child.kill();
     }
 }
