@@ -70,7 +70,47 @@ async fn closed_events_go_with_the_rows(store: impl Store) {
     assert_eq!(left, ["opt_out:SMpending", "opt_out:SMsent"]);
 }
 
+/// The sids of the sender's rows, newest first.
+async fn listed(store: &impl Store) -> Vec<String> {
+    use sms_router::domain::report::UsageFilter;
+    use sms_router::ports::PageRequest;
+
+    let filter = UsageFilter {
+        phone_number: Some(crate::number("+12015550101")),
+        ..UsageFilter::default()
+    };
+    let page = store
+        .list_usage_logs(filter, PageRequest { after: None, limit: 50 })
+        .await
+        .unwrap();
+    page.items.iter().map(|e| e.message_sid.clone().unwrap()).collect()
+}
+
+/// Filtered by number, the log shows the rows left, and after it was
+/// emptied, the rows written since (on SQLite they take the purged rows'
+/// ids again).
+async fn a_number_shows_what_is_left_and_what_came_after(store: impl Store) {
+    settled(&store, 3).await;
+    assert_eq!(listed(&store).await, ["SMret2", "SMret1", "SMret0"]);
+
+    let future = Utc::now() + Duration::days(1);
+    while store.purge_before(future, 2).await.unwrap() > 0 {}
+    assert!(listed(&store).await.is_empty());
+    for sid in ["SMafter0", "SMafter1"] {
+        let Claim::New(id) = store.claim(&claim_of(sid)).await.unwrap() else {
+            panic!("claimed before");
+        };
+        store
+            .settle(id, record(Outcome::Routed), Vec::new(), None)
+            .await
+            .unwrap();
+    }
+
+    assert_eq!(listed(&store).await, ["SMafter1", "SMafter0"]);
+}
+
 for_each_store!(
     rows_before_the_cutoff_go_in_batches_and_later_ones_stay,
+    a_number_shows_what_is_left_and_what_came_after,
     closed_events_go_with_the_rows,
 );

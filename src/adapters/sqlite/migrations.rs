@@ -18,6 +18,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/0011_text_cost_and_time.sql")),
     M::up(include_str!("migrations/0012_agent_events.sql")),
     M::up(include_str!("migrations/0013_kept_replies_by_log_row.sql")),
+    M::up(include_str!("migrations/0014_usage_by_number.sql")),
 ];
 
 /// The newest schema version this build knows.
@@ -127,6 +128,33 @@ mod tests {
             })
             .unwrap();
         assert_eq!(kept, (7, r#"["hi"]"#.to_owned()));
+    }
+
+    #[test]
+    fn the_rows_logged_before_version_14_have_their_entries_by_number_after() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        Migrations::from_slice(MIGRATIONS).to_version(&mut conn, 13).unwrap();
+        conn.execute_batch(
+            "INSERT INTO sms_usage_logs (id, phone_number, direction, outcome) VALUES (3, '+15550101', 'inbound', 'routed');
+             INSERT INTO sms_usage_logs (id, phone_number, direction, outcome) VALUES (4, NULL, 'inbound', 'routed');
+             INSERT INTO sms_usage_logs (id, phone_number, direction, outcome) VALUES (5, '+15550100', 'outbound', 'routed');",
+        )
+        .unwrap();
+
+        migrate(&mut conn).unwrap();
+
+        let entries: Vec<(String, i64)> = conn
+            .prepare("SELECT phone_number, log_id FROM sms_usage_by_number ORDER BY log_id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(entries, [("+15550101".to_owned(), 3), ("+15550100".to_owned(), 5)]);
+        let upto: i64 = conn
+            .query_row("SELECT upto FROM sms_usage_by_number_upto", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(upto, 5);
     }
 
     #[test]

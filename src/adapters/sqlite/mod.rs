@@ -2,6 +2,7 @@
 //! runtime.
 
 pub mod backup;
+mod by_number;
 mod checkpointer;
 mod delivery;
 mod directory;
@@ -14,6 +15,7 @@ mod outbox;
 pub use outbox::backlog_of;
 mod registry;
 mod reports;
+mod retention;
 mod settings;
 mod verifications;
 
@@ -94,7 +96,7 @@ impl SqliteStore {
             .connection_timeout(BUSY_TIMEOUT)
             .build(manager)
             .context("failed to open the database connection pool")?;
-        let log_writer = log_writer::LogWriter::start(path, observer.clone())?;
+        let log_writer = log_writer::LogWriter::start(path, observer.clone(), by_number::catch_up)?;
         Ok(SqliteStore {
             pool,
             _in_use: in_use,

@@ -16,7 +16,7 @@ use crate::domain::usage::Outcome;
 use crate::ports::{Page, PageRequest, StoreError, UsageReports};
 
 /// The text form `created_at` is stored in, so that text order is time order.
-fn stamp(t: &DateTime<Utc>) -> String {
+pub(super) fn stamp(t: &DateTime<Utc>) -> String {
     t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
@@ -42,6 +42,12 @@ impl Conditions {
         }
     }
 
+    /// Adds `other`'s conditions to these.
+    fn and(&mut self, other: &Conditions) {
+        self.sql.extend_from_slice(&other.sql);
+        self.params.extend(other.params.iter().cloned());
+    }
+
     fn clause(&self) -> String {
         if self.sql.is_empty() {
             "1".to_owned()
@@ -51,9 +57,10 @@ impl Conditions {
     }
 }
 
-const LOG_COLUMNS: &str = "id, user_id, phone_number, direction, outcome, message_sid, message_length, segments,
-    processing_time_ms, success, error_message, metadata, created_at, delivery_status, error_code,
-    encoding, ucs2_code_point, router_time_ms, agent_time_ms";
+/// The columns `entry_from_row` reads, after the row's id, of the log as `l`.
+const LOG_COLUMNS_AFTER_ID: &str = "l.user_id, l.phone_number, l.direction, l.outcome, l.message_sid,
+    l.message_length, l.segments, l.processing_time_ms, l.success, l.error_message, l.metadata, l.created_at,
+    l.delivery_status, l.error_code, l.encoding, l.ucs2_code_point, l.router_time_ms, l.agent_time_ms";
 
 fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<UsageLogEntry> {
     Ok(UsageLogEntry {
@@ -144,41 +151,87 @@ fn stats(
     Ok((totals.finish(), groups))
 }
 
+/// One page of the rows matching `filter`, newest first. Filtered by number,
+/// the rows with an entry in `sms_usage_by_number` are walked by it, and the
+/// rows past its `upto` (none yet) read from the log; the two are merged in
+/// id order, so the page ends as soon as it is full either way.
+pub(super) fn list(
+    conn: &rusqlite::Connection,
+    filter: &UsageFilter,
+    page: PageRequest,
+) -> rusqlite::Result<Vec<UsageLogEntry>> {
+    let (sql, params) = list_query(filter, page);
+    let mut statement = conn.prepare_cached(&sql)?;
+    let rows = statement.query_map(rusqlite::params_from_iter(params.iter()), entry_from_row)?;
+    rows.collect()
+}
+
+/// `list`'s statement and its parameters.
+pub(super) fn list_query(filter: &UsageFilter, page: PageRequest) -> (String, Vec<Value>) {
+    let mut row = Conditions::default();
+    if let Some(user) = filter.user_id {
+        row.add("l.user_id = ?", user.0);
+    }
+    if let Some(direction) = filter.direction {
+        row.add("l.direction = ?", direction.name().to_owned());
+    }
+    if let Some(outcome) = filter.outcome {
+        row.add("l.outcome = ?", outcome.name().to_owned());
+    }
+    if let Some(success) = filter.success {
+        row.add("l.success = ?", i64::from(success));
+    }
+    if let Some(since) = &filter.since {
+        row.add("l.created_at >= ?", stamp(since));
+    }
+    if let Some(until) = &filter.until {
+        row.add("l.created_at < ?", stamp(until));
+    }
+    let (sql, mut params) = match &filter.phone_number {
+        None => {
+            let mut c = Conditions::default();
+            if let Some(after) = page.after {
+                c.add("l.id < ?", after);
+            }
+            c.and(&row);
+            let sql = format!(
+                "SELECT l.id, {LOG_COLUMNS_AFTER_ID} FROM sms_usage_logs l WHERE {} ORDER BY l.id DESC LIMIT ?",
+                c.clause()
+            );
+            (sql, c.params)
+        }
+        Some(number) => {
+            let mut indexed = Conditions::default();
+            indexed.add("b.phone_number = ?", number.to_string());
+            let mut recent = Conditions::default();
+            recent.sql.push("l.id > (SELECT upto FROM sms_usage_by_number_upto)");
+            recent.add("l.phone_number = ?", number.to_string());
+            if let Some(after) = page.after {
+                indexed.add("b.log_id < ?", after);
+                recent.add("l.id < ?", after);
+            }
+            indexed.and(&row);
+            recent.and(&row);
+            let sql = format!(
+                "SELECT b.log_id, {LOG_COLUMNS_AFTER_ID}
+                 FROM sms_usage_by_number b JOIN sms_usage_logs l ON l.id = b.log_id WHERE {}
+                 UNION ALL
+                 SELECT l.id, {LOG_COLUMNS_AFTER_ID} FROM sms_usage_logs l WHERE {}
+                 ORDER BY 1 DESC LIMIT ?",
+                indexed.clause(),
+                recent.clause()
+            );
+            indexed.params.extend(recent.params);
+            (sql, indexed.params)
+        }
+    };
+    params.push(Value::Integer(i64::from(page.limit) + 1));
+    (sql, params)
+}
+
 impl UsageReports for SqliteStore {
     async fn list_usage_logs(&self, filter: UsageFilter, page: PageRequest) -> Result<Page<UsageLogEntry>, StoreError> {
-        let rows = self
-            .run(move |conn| {
-                let mut c = Conditions::default();
-                if let Some(after) = page.after {
-                    c.add("id < ?", after);
-                }
-                if let Some(user) = filter.user_id {
-                    c.add("user_id = ?", user.0);
-                }
-                if let Some(number) = &filter.phone_number {
-                    c.add("phone_number = ?", number.to_string());
-                }
-                if let Some(direction) = filter.direction {
-                    c.add("direction = ?", direction.name().to_owned());
-                }
-                if let Some(outcome) = filter.outcome {
-                    c.add("outcome = ?", outcome.name().to_owned());
-                }
-                if let Some(success) = filter.success {
-                    c.add("success = ?", i64::from(success));
-                }
-                c.time_range(filter.since.as_ref(), filter.until.as_ref());
-                c.params.push(Value::Integer(i64::from(page.limit) + 1));
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT {LOG_COLUMNS} FROM sms_usage_logs WHERE {} ORDER BY id DESC LIMIT ?",
-                    c.clause()
-                ))?;
-                let rows = stmt
-                    .query_map(rusqlite::params_from_iter(c.params.iter()), entry_from_row)?
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(rows)
-            })
-            .await?;
+        let rows = self.run(move |conn| Ok(list(conn, &filter, page)?)).await?;
         Ok(Page::from_rows(rows, page.limit, |e| e.id))
     }
 
@@ -205,47 +258,6 @@ impl UsageReports for SqliteStore {
                 }
             };
             Ok(UsageSummary { totals, groups })
-        })
-        .await
-    }
-}
-
-impl crate::ports::Retention for SqliteStore {
-    async fn count_before(&self, cutoff: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.run(move |conn| {
-            let count: i64 = conn.query_row(
-                "SELECT count(*) FROM sms_usage_logs WHERE created_at < ?1",
-                [stamp(&cutoff)],
-                |r| r.get(0),
-            )?;
-            Ok(to_u64(count))
-        })
-        .await
-    }
-
-    async fn purge_before(&self, cutoff: DateTime<Utc>, batch: u32) -> Result<u64, StoreError> {
-        self.run(move |conn| {
-            // The agents' events closed before the cutoff go with the rows.
-            conn.execute(
-                "DELETE FROM sms_agent_events WHERE state <> 'pending' AND updated_at < ?1",
-                [stamp(&cutoff)],
-            )?;
-            let deleted = conn.execute(
-                "DELETE FROM sms_usage_logs WHERE id IN (
-                     SELECT id FROM sms_usage_logs
-                     WHERE created_at < ?1 AND outcome <> 'processing'
-                     ORDER BY created_at, id LIMIT ?2)",
-                rusqlite::params![stamp(&cutoff), batch],
-            )?;
-            Ok(deleted as u64)
-        })
-        .await
-    }
-
-    async fn forget_replies(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        self.run(move |conn| {
-            let deleted = conn.execute("DELETE FROM sms_kept_replies WHERE kept_until < ?1", [stamp(&now)])?;
-            Ok(deleted as u64)
         })
         .await
     }
