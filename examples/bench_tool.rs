@@ -262,5 +262,12 @@ async fn scale(db: PathBuf, lookups: u32) -> anyhow::Result<()> {
     let first = median(20, || store.list_usage_logs(user.clone(), page(None))).await?;
     let deep = median(20, || store.list_usage_logs(user.clone(), page(Some(rows / 50)))).await?;
     println!("page of 50 logs of one user: first {first:.3?}  deep {deep:.3?}");
+    let number = UsageFilter {
+        phone_number: Some(PhoneNumber::from_stored(&number_of(0))?),
+        ..UsageFilter::default()
+    };
+    let first = median(20, || store.list_usage_logs(number.clone(), page(None))).await?;
+    let deep = median(20, || store.list_usage_logs(number.clone(), page(Some(rows / 50)))).await?;
+    println!("page of 50 logs of one number: first {first:.3?}  deep {deep:.3?}");
     Ok(())
 }
