@@ -1,6 +1,8 @@
 //! Each command's work, once `run` has parsed it and loaded the
 //! configuration.
 
+use anyhow::Context;
+
 use crate::adapters::sqlite::backup::Sole;
 use crate::config::Config;
 use crate::database::{self, Access, Database, with_store};
@@ -12,8 +14,11 @@ use crate::startup::Application;
 use super::Failure;
 
 pub(super) async fn serve(config: &Config, dev: bool) -> Result<(), Failure> {
+    // Handled before the port opens: a stop sent as soon as it accepts is a
+    // stop, not the signal's default (the process killed).
+    let stop = stop_signal()?;
     let app = Application::build(config, dev).await?;
-    app.run_until_stopped(stop_signal()).await?;
+    app.run_until_stopped(stop).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -33,25 +38,18 @@ pub(super) fn survive_file_size_limit() {
     }
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub(super) async fn stop_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(_) => return std::future::pending().await,
-        };
+/// Handles SIGINT and SIGTERM from now on; the future completes on either.
+pub(super) fn stop_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("failed to handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("failed to handle SIGTERM")?;
+    Ok(async move {
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
-    tracing::info!("stop signal received: finishing in-flight requests");
+        tracing::info!("stop signal received: finishing in-flight requests");
+    })
 }
 
 pub(super) async fn add_user(
