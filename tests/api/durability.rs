@@ -165,7 +165,7 @@ fn stop_signals_are_handled_before_the_port_opens() {
 
     let calls = std::fs::read_to_string(&trace).unwrap();
     let port = server.url("").rsplit(':').next().unwrap().to_owned();
-    let first = |what: &dyn Fn(&str) -> bool| calls.lines().position(|l| what(l));
+    let first = |what: &dyn Fn(&str) -> bool| calls.lines().position(what);
     let bound = first(&|l| l.contains(" bind(") && l.contains(&format!("htons({port})")));
     let term = first(&|l| l.contains("rt_sigaction(SIGTERM, {sa_handler=0x"));
     let int = first(&|l| l.contains("rt_sigaction(SIGINT, {sa_handler=0x"));
