@@ -11,16 +11,19 @@
 
 use rusqlite::Connection;
 
+/// Of a usage-log row `l`: it has no entry yet.
+pub(super) const NO_ENTRY_YET: &str = "l.id > (SELECT upto FROM sms_usage_by_number_upto)";
+
 /// Adds the entries of the rows past `upto` and moves `upto` to the last
 /// row, in the caller's transaction. Answers how many were added.
 pub(super) fn catch_up(conn: &Connection) -> rusqlite::Result<usize> {
     let added = conn
-        .prepare_cached(
+        .prepare_cached(&format!(
             "INSERT OR IGNORE INTO sms_usage_by_number (phone_number, log_id)
-             SELECT phone_number, id FROM sms_usage_logs
-             WHERE id > (SELECT upto FROM sms_usage_by_number_upto) AND phone_number IS NOT NULL
-             ORDER BY phone_number, id",
-        )?
+             SELECT l.phone_number, l.id FROM sms_usage_logs l
+             WHERE {NO_ENTRY_YET} AND l.phone_number IS NOT NULL
+             ORDER BY l.phone_number, l.id"
+        ))?
         .execute([])?;
     conn.prepare_cached(
         "UPDATE sms_usage_by_number_upto

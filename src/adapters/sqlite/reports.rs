@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 
-use super::SqliteStore;
+use super::{SqliteStore, by_number};
 use crate::domain::delivery::DeliveryStatus;
 use crate::domain::report::{
     Direction, GroupBy, SummaryQuery, UsageFilter, UsageLogEntry, UsageStats, UsageSummary, UsageTally,
@@ -204,7 +204,7 @@ pub(super) fn list_query(filter: &UsageFilter, page: PageRequest) -> (String, Ve
             let mut indexed = Conditions::default();
             indexed.add("b.phone_number = ?", number.to_string());
             let mut recent = Conditions::default();
-            recent.sql.push("l.id > (SELECT upto FROM sms_usage_by_number_upto)");
+            recent.sql.push(by_number::NO_ENTRY_YET);
             recent.add("l.phone_number = ?", number.to_string());
             if let Some(after) = page.after {
                 indexed.add("b.log_id < ?", after);
