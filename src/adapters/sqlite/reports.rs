@@ -168,25 +168,22 @@ pub(super) fn list(
 
 /// `list`'s statement and its parameters.
 pub(super) fn list_query(filter: &UsageFilter, page: PageRequest) -> (String, Vec<Value>) {
+    // Of the log's row (`l`); unqualified, as the number's entries (`b`)
+    // have none of these columns.
     let mut row = Conditions::default();
     if let Some(user) = filter.user_id {
-        row.add("l.user_id = ?", user.0);
+        row.add("user_id = ?", user.0);
     }
     if let Some(direction) = filter.direction {
-        row.add("l.direction = ?", direction.name().to_owned());
+        row.add("direction = ?", direction.name().to_owned());
     }
     if let Some(outcome) = filter.outcome {
-        row.add("l.outcome = ?", outcome.name().to_owned());
+        row.add("outcome = ?", outcome.name().to_owned());
     }
     if let Some(success) = filter.success {
-        row.add("l.success = ?", i64::from(success));
+        row.add("success = ?", i64::from(success));
     }
-    if let Some(since) = &filter.since {
-        row.add("l.created_at >= ?", stamp(since));
-    }
-    if let Some(until) = &filter.until {
-        row.add("l.created_at < ?", stamp(until));
-    }
+    row.time_range(filter.since.as_ref(), filter.until.as_ref());
     let (sql, mut params) = match &filter.phone_number {
         None => {
             let mut c = Conditions::default();
