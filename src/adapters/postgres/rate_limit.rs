@@ -85,7 +85,14 @@ impl PgRateLimiter {
                 let purged = async {
                     let client = store.relaxed_client().await?;
                     client
-                        .execute("DELETE FROM sms_rate_limits WHERE tat < now()", &[])
+                        // Rows a batch holds are skipped (left for the next
+                        // purge): the purge never waits, so it never closes
+                        // a circle of waits with a batch.
+                        .execute(
+                            "DELETE FROM sms_rate_limits WHERE sender IN (
+                                 SELECT sender FROM sms_rate_limits WHERE tat < now() FOR UPDATE SKIP LOCKED)",
+                            &[],
+                        )
                         .await
                         .map_err(failed("failed to purge idle rate limits"))
                 };
@@ -152,10 +159,18 @@ async fn take_in_batches(bucket: Bucket, queue: SharedQueue<Take>) {
 }
 
 impl Bucket {
-    /// Takes a token for each sender, in their order (a sender twice takes
-    /// two), in one transaction whose commit does not wait for the disk: a
-    /// token lost in a crash lets a sender one message more.
+    /// Takes a token for each sender (a sender twice takes two, the first
+    /// asked first), in one transaction whose commit does not wait for the
+    /// disk: a token lost in a crash lets a sender one message more.
+    ///
+    /// The senders' rows are taken in the order of their numbers, whatever
+    /// the order they were asked in: every batch, of this instance or
+    /// another, then locks rows in one order, and two batches never wait
+    /// for each other (PostgreSQL would abort one as a deadlock, and each
+    /// of its messages be answered 503).
     async fn take_all(&self, senders: &[String]) -> Result<Vec<bool>, StoreError> {
+        let mut order: Vec<usize> = (0..senders.len()).collect();
+        order.sort_by(|&a, &b| senders[a].cmp(&senders[b]));
         let mut client = self.store.relaxed_client().await?;
         let taking = async {
             let tx = client
@@ -167,15 +182,19 @@ impl Bucket {
                 .await
                 .context("failed to take a rate-limit token")?;
             // Sent together, answered in order: one round trip for the batch.
-            let params: Vec<[&(dyn ToSql + Sync); 3]> = senders
+            let params: Vec<[&(dyn ToSql + Sync); 3]> = order
                 .iter()
-                .map(|sender| [sender as &(dyn ToSql + Sync), &self.interval, &self.tolerance])
+                .map(|&i| [&senders[i] as &(dyn ToSql + Sync), &self.interval, &self.tolerance])
                 .collect();
-            let taken = try_join_all(params.iter().map(|params| tx.query_opt(&statement, params)))
+            let rows = try_join_all(params.iter().map(|params| tx.query_opt(&statement, params)))
                 .await
                 .context("failed to take a rate-limit token")?;
             tx.commit().await.context("failed to take rate-limit tokens")?;
-            anyhow::Ok(taken.iter().map(Option::is_some).collect())
+            let mut taken = vec![false; senders.len()];
+            for (&i, row) in order.iter().zip(&rows) {
+                taken[i] = row.is_some();
+            }
+            anyhow::Ok(taken)
         };
         // Past the store's deadline the batch fails, and its connection,
         // which may be silent, is not given to another.
