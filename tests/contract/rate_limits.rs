@@ -123,3 +123,29 @@ async fn batches_of_two_instances_never_deadlock() {
         }
     }
 }
+
+/// The purge forgets a sender whose bucket is full again, and only such a
+/// sender: one still limited stays limited.
+#[tokio::test]
+async fn the_purge_forgets_only_idle_senders() {
+    let Some(store) = crate::postgres().await else {
+        return;
+    };
+    // A token every 60 µs: this bucket is full again at once.
+    let quick = PgRateLimiter::per_minute(store.clone(), NonZeroU32::new(1_000_000).unwrap());
+    let slow = PgRateLimiter::per_minute(store, THREE);
+    assert!(quick.try_acquire("+12015550401").await.unwrap());
+    for _ in 0..3 {
+        assert!(slow.try_acquire("+12015550402").await.unwrap());
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while slow.purge_idle().await.unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "the idle sender was never purged");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(slow.purge_idle().await.unwrap(), 0, "nothing idle is left");
+    assert!(
+        slow.is_limited("+12015550402").await.unwrap(),
+        "a limited sender is kept"
+    );
+}

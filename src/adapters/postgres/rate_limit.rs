@@ -77,30 +77,37 @@ impl PgRateLimiter {
 
     /// Forgets senders whose bucket is full again, every `every`.
     pub fn spawn_cleaner(&self, every: Duration) -> tokio::task::JoinHandle<()> {
-        let store = self.store.clone();
+        let limiter = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
                 tick.tick().await;
-                let purged = async {
-                    let client = store.relaxed_client().await?;
-                    client
-                        // Rows a batch holds are skipped (left for the next
-                        // purge): the purge never waits, so it never closes
-                        // a circle of waits with a batch.
-                        .execute(
-                            "DELETE FROM sms_rate_limits WHERE sender IN (
-                                 SELECT sender FROM sms_rate_limits WHERE tat < now() FOR UPDATE SKIP LOCKED)",
-                            &[],
-                        )
-                        .await
-                        .map_err(failed("failed to purge idle rate limits"))
-                };
-                if let Err(e) = store.within(purged).await {
+                if let Err(e) = limiter.purge_idle().await {
                     tracing::warn!(error = %e, "failed to purge idle rate limits");
                 }
             }
         })
+    }
+
+    /// Forgets the senders whose bucket is full again; answers how many.
+    /// Rows a batch holds are skipped, left for the next purge: the purge
+    /// never waits, so it never closes a circle of waits with a batch.
+    ///
+    /// # Errors
+    /// `StoreError` when the database fails or does not answer in time.
+    pub async fn purge_idle(&self) -> Result<u64, StoreError> {
+        let purging = async {
+            let client = self.store.relaxed_client().await?;
+            client
+                .execute(
+                    "DELETE FROM sms_rate_limits WHERE sender IN (
+                         SELECT sender FROM sms_rate_limits WHERE tat < now() FOR UPDATE SKIP LOCKED)",
+                    &[],
+                )
+                .await
+                .map_err(failed("failed to purge idle rate limits"))
+        };
+        self.store.within(purging).await
     }
 
     async fn take(&self, sender: &str) -> Result<bool, StoreError> {
