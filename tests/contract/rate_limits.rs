@@ -138,11 +138,7 @@ async fn the_purge_forgets_only_idle_senders() {
     for _ in 0..3 {
         assert!(slow.try_acquire("+12015550402").await.unwrap());
     }
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while slow.purge_idle().await.unwrap() == 0 {
-        assert!(std::time::Instant::now() < deadline, "the idle sender was never purged");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    crate::wait::until("the idle sender purged", async || slow.purge_idle().await.unwrap() > 0).await;
     assert_eq!(slow.purge_idle().await.unwrap(), 0, "nothing idle is left");
     assert!(
         slow.is_limited("+12015550402").await.unwrap(),
